@@ -1,0 +1,218 @@
+"""`rmgap-annot ...`: the operations of the app, for scripts.
+
+Every command here is a thin shell over a function in ``rmgap_annot``; the
+README's CLI reference lists each one (a test fails when one is missing).
+Exit codes: 0 success, 1 failure, 2 bad input (nothing was changed).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+from sqlalchemy import func, select
+
+from rmgap_annot import __version__
+from rmgap_annot.settings import DOMAINS, resolve_db_url
+
+app = typer.Typer(
+    name="rmgap-annot",
+    help="Human validation of the RMGAP reward-model benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+users_app = typer.Typer(help="Manage annotator and researcher accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+labels_app = typer.Typer(help="Import and export human labels.", no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+scores_app = typer.Typer(help="Import and export reward-model scores.", no_args_is_help=True)
+app.add_typer(scores_app, name="scores")
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def engine_from(ctx: typer.Context):  # noqa: ANN201
+    """The engine for the URL chosen by --db / RMGAP_ANNOT_DB / the default."""
+    from rmgap_annot.db import get_engine
+
+    return get_engine(ctx.obj["db"])
+
+
+def ready_engine(ctx: typer.Context):  # noqa: ANN201
+    """The engine, after making sure the schema is current (idempotent)."""
+    from rmgap_annot.db import init_db
+
+    init_db(ctx.obj["db"])
+    return engine_from(ctx)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rmgap-annot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    db: Optional[str] = typer.Option(None, "--db", help="Database URL (else $RMGAP_ANNOT_DB, else sqlite:///db/rmgap_annot.sqlite)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    ctx.obj = {"db": resolve_db_url(db)}
+
+
+def _print_counts(counts: dict[str, dict[str, int]]) -> None:
+    total_r = total_i = 0
+    typer.echo(f"  {'domain':<10} {'records':>8} {'items':>8}")
+    for domain in DOMAINS:
+        c = counts.get(domain, {"records": 0, "items": 0})
+        total_r += c["records"]
+        total_i += c["items"]
+        typer.echo(f"  {domain:<10} {c['records']:>8} {c['items']:>8}")
+    typer.echo(f"  {'total':<10} {total_r:>8} {total_i:>8}")
+
+
+# --- foundation ------------------------------------------------------------
+
+
+@app.command("init")
+def init_cmd(ctx: typer.Context) -> None:
+    """Create the database, or upgrade it in place to the current schema (never drops data)."""
+    from rmgap_annot.db import head_revision, init_db
+
+    rev = init_db(ctx.obj["db"])
+    typer.echo(f"Database {ctx.obj['db']} is at schema revision {rev} (head {head_revision()}).")
+
+
+@app.command("import-benchmark")
+def import_benchmark_cmd(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., help="RMGAP JSONL file (.jsonl or .jsonl.gz)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Benchmark name (default: the file name)."),
+) -> None:
+    """Validate an RMGAP JSONL file and import it atomically (all or nothing)."""
+    from rmgap_annot.benchmark import BenchmarkFileError, format_errors, import_benchmark
+
+    engine = ready_engine(ctx)
+    try:
+        result = import_benchmark(engine=engine, path=file, name=name)
+    except BenchmarkFileError as exc:
+        typer.echo(format_errors(exc.errors), err=True)
+        typer.echo(f"Nothing was imported: {len(exc.errors)} error(s).", err=True)
+        raise typer.Exit(2) from None
+    if result.created:
+        typer.echo(f"Imported benchmark {result.name!r} (id {result.benchmark_id}):")
+    else:
+        typer.echo(f"Already imported as benchmark {result.name!r} (same content hash); nothing changed.")
+    _print_counts(result.counts)
+
+
+@app.command("benchmarks")
+def benchmarks_cmd(ctx: typer.Context) -> None:
+    """List the imported benchmarks with per-domain record and item counts."""
+    from rmgap_annot.catalog import list_benchmarks
+
+    rows = list_benchmarks(engine=ready_engine(ctx))
+    if not rows:
+        typer.echo("No benchmarks yet. Import one with: rmgap-annot import-benchmark FILE")
+        return
+    for b in rows:
+        typer.echo(f"{b.name} (id {b.id}, sha256 {b.file_hash[:12]}, imported {b.imported_at:%Y-%m-%d %H:%M} UTC)")
+        _print_counts(b.counts)
+
+
+@users_app.command("add")
+def users_add_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="User name (what they type to log in)."),
+    role: str = typer.Option("annotator", "--role", help="annotator or researcher."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+    no_password: bool = typer.Option(False, "--no-password", help="No password (the user logs in by invite link)."),
+) -> None:
+    """Add a user; the password is prompted for (or read from stdin), never passed as an argument."""
+    from rmgap_annot.accounts import AccountError, create_user, validate_role
+
+    try:
+        validate_role(role)
+    except AccountError as exc:
+        fail(str(exc), 2)
+    password: str | None = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif not no_password:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if password is not None and len(password) < 8:
+        fail("password must be at least 8 characters", 2)
+    try:
+        create_user(engine=ready_engine(ctx), name=name, role=role, password=password)
+    except AccountError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"Added {role} {name!r}.")
+
+
+@users_app.command("list")
+def users_list_cmd(ctx: typer.Context) -> None:
+    """List users with their role and number of labels."""
+    from rmgap_annot.accounts import list_users
+
+    rows = list_users(engine=ready_engine(ctx))
+    if not rows:
+        typer.echo("No users yet. Add one with: rmgap-annot users add NAME --role annotator")
+        return
+    typer.echo(f"{'name':<24} {'role':<11} {'login':<9} {'labels':>7}")
+    for u in rows:
+        login = ("password" if u.has_password else "invite") if u.active else "disabled"
+        typer.echo(f"{u.name:<24} {u.role:<11} {login:<9} {u.n_labels:>7}")
+
+
+@app.command("status")
+def status_cmd(ctx: typer.Context) -> None:
+    """Show the database, its schema revision and what it holds."""
+    from rmgap_annot.db import current_revision, head_revision
+    from rmgap_annot.models import Benchmark, Item, Label, Scorer, User
+    from rmgap_annot.db import session_scope
+
+    engine = engine_from(ctx)
+    rev = current_revision(ctx.obj["db"])
+    head = head_revision()
+    typer.echo(f"database: {engine.url.render_as_string(hide_password=True)}")
+    if rev is None:
+        typer.echo(f"schema:   not initialised (run: rmgap-annot init); head is {head}")
+        return
+    typer.echo(f"schema:   {rev}" + ("" if rev == head else f" (head is {head}: run rmgap-annot init to upgrade)"))
+    with session_scope(engine) as session:
+        for label, model in (("benchmarks", Benchmark), ("items", Item), ("users", User), ("labels", Label), ("scorers", Scorer)):
+            n = session.execute(select(func.count()).select_from(model)).scalar_one()
+            typer.echo(f"{label + ':':<10}{n}")
+
+
+@app.command("seed-demo")
+def seed_demo_cmd(ctx: typer.Context) -> None:
+    """Import the bundled sample and create demo accounts (first run only); safe to repeat."""
+    from rmgap_annot.demo import seed_demo
+
+    result = seed_demo(engine=engine_from(ctx))
+    b = result.benchmark
+    typer.echo(("Imported" if b.created else "Reusing") + f" sample benchmark {b.name!r}.")
+    if result.new_accounts:
+        typer.echo("Demo accounts (one-time passwords, shown only now):")
+        for name, role, password in result.new_accounts:
+            typer.echo(f"  {name:<12} {role:<11} {password}")
+    else:
+        typer.echo("Demo accounts already exist (their passwords were printed on the first run).")
+
+
+# --- later features register their commands below --------------------------
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""All tables, in one module.
+
+The relations follow the benchmark: a Benchmark holds Records; a Record holds
+four Responses and twelve Items (4 prompt groups x 3 prompts); people leave
+Labels on Items; reward models (Scorers) leave Scores on (Item, response).
+Unique constraints sit wherever a duplicate would be a bug, so a double
+submit or a re-run is harmless by construction.
+
+Changing a table means adding an Alembic migration under
+``rmgap_annot/migrations/versions``; ``tests/test_migrations.py`` fails when
+the models and the migrations disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Aware UTC: sqlmodel's datetime columns store and return aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Benchmark(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    # sha256 of the decoded file content: the same file re-imported is a no-op.
+    file_hash: str = Field(index=True, unique=True)
+    source_path: str
+    n_records: int = 0
+    imported_at: datetime = Field(default_factory=utcnow)
+
+
+class Record(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("benchmark_id", "record_id", name="uq_record_benchmark_recid"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id", index=True)
+    record_id: str  # RMGAP's own `id`
+    line_no: int  # 1-based line in the imported file: exports keep file order
+    domain: str = Field(index=True)
+    source: Optional[str] = None
+    # style_assignments, as JSON text: researcher-only (blinding).
+    style_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    # The original line, exactly as read (decoded, BOM and newline removed),
+    # so an export reproduces every field, unknown ones included.
+    raw_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Response(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("record_pk", "key", name="uq_response_record_key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    record_pk: int = Field(foreign_key="record.id", index=True)
+    key: str
+    position: int  # index in the record's `responses` list
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Item(SQLModel, table=True):
+    """One (prompt, four responses, designated winner): the unit people label."""
+
+    __table_args__ = (
+        UniqueConstraint("record_pk", "group_index", "prompt_index", name="uq_item_record_group_prompt"),
+        Index("ix_item_benchmark_domain", "benchmark_id", "domain"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id", index=True)
+    record_pk: int = Field(foreign_key="record.id", index=True)
+    domain: str  # copied from the record: every statistic is per domain
+    group: int  # the group's own `group` field
+    group_index: int  # position in `prompt_groups`
+    prompt_index: int  # 0-based position in the group's `prompts`
+    role: str  # "base" or "rewrite"
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    winner_key: str  # researcher-only (blinding)
+
+
+class User(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    role: str = "annotator"  # "annotator" | "researcher"
+    # A memory-hard hash (argon2); None for accounts created by a label import
+    # or reachable only through an invite link.
+    password_hash: Optional[str] = None
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: Optional[datetime] = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Invite(SQLModel, table=True):
+    """A personal link (`?invite=TOKEN`); only the token's hash is stored."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(index=True, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: Optional[datetime] = None
+    last_used_at: Optional[datetime] = None
+
+
+class Study(SQLModel, table=True):
+    """The researcher's settings for labelling one benchmark."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id", unique=True)
+    labels_per_item: int = 3
+    mode: str = "pick"  # "pick" | "ranking"
+    # None: every item is in the study; N: a seeded sample of N records per domain.
+    records_per_domain: Optional[int] = None
+    sample_seed: int = 0
+    quota_per_annotator: Optional[int] = None
+    one_item_per_record: bool = True
+    lease_seconds: int = 600
+    guidelines_md: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class StudyItem(SQLModel, table=True):
+    """Which items are in a study (materialised so assignment is one query)."""
+
+    study_id: int = Field(foreign_key="study.id", primary_key=True)
+    item_id: int = Field(foreign_key="item.id", primary_key=True, index=True)
+
+
+class Lease(SQLModel, table=True):
+    """An item held for one annotator for a short time; expired leases are ignored."""
+
+    __table_args__ = (UniqueConstraint("user_id", "item_id", name="uq_lease_user_item"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    claimed_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class Label(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("user_id", "item_id", name="uq_label_user_item"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    # A response key (never a display letter); None means "Can't decide".
+    choice_key: Optional[str] = None
+    reason: Optional[str] = None  # why "Can't decide": none_fits | several_fit | prompt_unclear
+    ranking_json: Optional[str] = None  # JSON list of response keys, best first (ranking mode)
+    displayed_order_json: Optional[str] = None  # JSON list of response keys in slots A..D
+    naturalness: Optional[int] = None  # 1..5
+    comment: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    flags_json: Optional[str] = None
+    source: str = "ui"  # "ui" | "import"
+    seconds: Optional[float] = None  # time on task, when known (imports)
+    shown_at: Optional[datetime] = None
+    first_submitted_at: datetime = Field(default_factory=utcnow)
+    submitted_at: datetime = Field(default_factory=utcnow, index=True)
+    revisions: int = 0
+
+
+class Scorer(SQLModel, table=True):
+    """One reward model (or baseline) with its settings."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    family: str  # scalar | lm-logprob | dpo | judge | length | random | embedding | imported
+    spec: str  # what the user typed, e.g. "scalar:/models/rm"
+    config_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    # Hash of the model files plus every setting that changes a score: a
+    # re-run with the same fingerprint does no model work.
+    fingerprint: str = ""
+    n_truncated: int = 0
+    n_unparseable: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Score(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("scorer_id", "item_id", "response_key", name="uq_score_scorer_item_key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    scorer_id: int = Field(foreign_key="scorer.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    response_key: str
+    value: Optional[float] = None  # None stores NaN (skipped by the metrics)
+    truncated: bool = False
+
+
+class ScoringJob(SQLModel, table=True):
+    """A scoring run's progress, written by a worker so a page can poll it."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    scorer_name: str
+    spec: str
+    options_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    status: str = "queued"  # queued | running | done | failed
+    done: int = 0
+    total: int = 0
+    error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: Optional[datetime] = None
