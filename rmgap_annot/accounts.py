@@ -88,3 +88,121 @@ def list_users(*, engine: Engine) -> list[UserInfo]:
         counts = dict(session.execute(select(Label.user_id, func.count()).group_by(Label.user_id)).all())
         users = session.execute(select(User).order_by(User.name)).scalars().all()
         return [UserInfo(u.id, u.name, u.role, bool(u.password_hash), u.active, counts.get(u.id, 0)) for u in users]
+
+
+# --- logging in ----------------------------------------------------------------
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT_SECONDS = 300
+INVITE_TTL_DAYS = 14
+
+
+class AccessDenied(PermissionError):
+    """The caller's role may not do this (enforced in the logic, not only the menu)."""
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    ok: bool
+    user_id: int | None = None
+    role: str | None = None
+    name: str | None = None
+    message: str = ""
+
+
+def _hash_token(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def authenticate(*, engine: Engine, name: str, password: str) -> AuthResult:
+    """Check a password; after MAX_FAILED_LOGINS failures the user is locked for a while.
+
+    The message never says whether the name exists.
+    """
+    from datetime import timedelta
+
+    from rmgap_annot.models import utcnow
+
+    generic = "Unknown user name or wrong password."
+    with session_scope(engine, write=True) as session:
+        user = get_user_by_name(session=session, name=name.strip())
+        if user is None or not user.active:
+            # Spend the same time as a real check, so timing does not reveal names.
+            password_matches(_DUMMY_HASH, password)
+            return AuthResult(False, message=generic)
+        now = utcnow()
+        if user.locked_until is not None and user.locked_until > now:
+            wait = int((user.locked_until - now).total_seconds()) + 1
+            return AuthResult(False, message=f"Too many failed attempts; try again in {wait} seconds.")
+        if not password_matches(user.password_hash, password):
+            user.failed_logins += 1
+            if user.failed_logins >= MAX_FAILED_LOGINS:
+                user.locked_until = now + timedelta(seconds=LOCKOUT_SECONDS)
+                user.failed_logins = 0
+            session.add(user)
+            return AuthResult(False, message=generic)
+        user.failed_logins = 0
+        user.locked_until = None
+        session.add(user)
+        return AuthResult(True, user.id, user.role, user.name)
+
+
+_DUMMY_HASH = hash_password("not-a-real-password")
+
+
+def create_invite(*, engine: Engine, user_id: int, ttl_days: int = INVITE_TTL_DAYS) -> str:
+    """A personal login link token; only its hash is stored. Shown once."""
+    from datetime import timedelta
+
+    from rmgap_annot.models import Invite, utcnow
+
+    token = secrets.token_urlsafe(24)
+    with session_scope(engine, write=True) as session:
+        if session.get(User, user_id) is None:
+            raise AccountError(f"no user with id {user_id}")
+        session.add(Invite(user_id=user_id, token_hash=_hash_token(token), expires_at=utcnow() + timedelta(days=ttl_days)))
+    return token
+
+
+def redeem_invite(*, engine: Engine, token: str) -> AuthResult:
+    from rmgap_annot.models import Invite, utcnow
+
+    with session_scope(engine, write=True) as session:
+        invite = session.execute(select(Invite).where(Invite.token_hash == _hash_token(token))).scalars().first()
+        now = utcnow()
+        if invite is None or invite.revoked_at is not None or invite.expires_at <= now:
+            return AuthResult(False, message="This invite link is invalid, expired or revoked. Ask your researcher for a new one.")
+        user = session.get(User, invite.user_id)
+        if user is None or not user.active:
+            return AuthResult(False, message="This account is disabled.")
+        invite.last_used_at = now
+        session.add(invite)
+        return AuthResult(True, user.id, user.role, user.name)
+
+
+def revoke_invites(*, engine: Engine, user_id: int) -> int:
+    """Revoke every live invite of a user; returns how many were revoked."""
+    from rmgap_annot.models import Invite, utcnow
+
+    with session_scope(engine, write=True) as session:
+        invites = session.execute(select(Invite).where(Invite.user_id == user_id, Invite.revoked_at.is_(None))).scalars().all()
+        for inv in invites:
+            inv.revoked_at = utcnow()
+            session.add(inv)
+        return len(invites)
+
+
+def require_role(*, engine: Engine, user_id: int | None, role: str = "researcher") -> None:
+    """Raise AccessDenied unless the user exists, is active and has ``role``.
+
+    Every researcher-only function and page calls this with the session's
+    user id: hiding a menu entry is not access control.
+    """
+    if user_id is None:
+        raise AccessDenied("Please log in.")
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        if user is None or not user.active or user.role != role:
+            raise AccessDenied(f"This page is for {role}s only.")

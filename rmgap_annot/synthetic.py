@@ -39,8 +39,8 @@ def _text(rng: random.Random, n_chars: int) -> str:
 
 
 def response_length(rng: random.Random) -> int:
-    """Long-tailed like real responses: median ~1,200 chars, 1% beyond 15,000."""
-    return int(min(60_000, max(40, rng.lognormvariate(7.1, 0.9))))
+    """Long-tailed like real responses: median ~900 chars, 1% beyond 15,000."""
+    return int(min(60_000, max(40, rng.lognormvariate(6.8, 0.9))))
 
 
 def make_record(record_id: str, domain: str, rng: random.Random | None = None, *, long_text: bool = True) -> dict[str, Any]:

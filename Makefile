@@ -1,0 +1,41 @@
+# The two commands of the quick start: `make demo` and `make test`.
+# Everything is installed into .venv; system packages (Chromium for the
+# end-to-end tests) are installed with apt-get when missing and we are root.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install install-test system-deps bench clean-db
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch is pinned to the CPU wheel on the machines' disk (see pyproject.toml).
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q --disable-pip-version-check -e .
+	touch $@
+
+$(STAMP)-test: pyproject.toml | $(PY)
+	$(PIP) install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+install-test: $(STAMP)-test
+
+system-deps:
+	bash scripts/system-deps.sh
+
+demo: $(STAMP)
+	$(VENV)/bin/rmgap-annot seed-demo
+	$(VENV)/bin/streamlit run app.py
+
+# pytest exits 5 when it collected nothing: a run with no tests is a broken run.
+test: $(STAMP)-test system-deps
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+bench: $(STAMP)-test
+	$(PY) bench/import_speed.py

@@ -1,0 +1,121 @@
+"""RMGAP's metrics (Pair, BoN, Consistency), for any scorer, humans included.
+
+Definitions follow RMGAP's evaluator exactly (see shared/rmgap-format.md):
+- Pair: over all (winner, other) pairs, the share where the winner's score is
+  strictly greater; a tie is a loss.
+- BoN: the share of items whose winner is strictly above all three others.
+- Consistency: the share of groups whose three prompts give the identical
+  full ranking (score descending, ties broken by response key).
+- Items with a NaN score are skipped for Pair and BoN; a group with a
+  skipped item counts as inconsistent.
+Per domain, then "Avg" = the plain mean over the domains present. A domain
+with no items is ``None`` (RMGAP would print 0.0; None cannot be mistaken
+for a measured zero).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Optional
+
+from rmgap_annot.settings import DOMAINS
+
+PROMPTS_PER_GROUP = 3
+METRIC_NAMES = ("Pair", "BoN", "Consistency")
+
+
+@dataclass(frozen=True)
+class ScoredItem:
+    """One item's scores: what every metric here is computed from."""
+
+    domain: str
+    record_id: str
+    group: int
+    prompt_index: int
+    winner_key: str
+    scores: Mapping[str, float]  # response key -> score (NaN allowed)
+
+
+def _has_nan(scores: Mapping[str, float]) -> bool:
+    return any(v is None or (isinstance(v, float) and math.isnan(v)) for v in scores.values())
+
+
+def ranking(scores: Mapping[str, float]) -> tuple[str, ...]:
+    """Full ranking, best first; ties broken by response key (as RMGAP does)."""
+    return tuple(k for k, _ in sorted(scores.items(), key=lambda kv: (-float(kv[1]), str(kv[0]))))
+
+
+def item_outcomes(item: ScoredItem) -> Optional[tuple[int, int, bool]]:
+    """(pairs won, pairs total, BoN correct) for one item; None when it has a NaN."""
+    if _has_nan(item.scores):
+        return None
+    w = float(item.scores[item.winner_key])
+    others = [float(v) for k, v in item.scores.items() if k != item.winner_key]
+    won = sum(1 for v in others if w > v)
+    return won, len(others), won == len(others) and len(others) > 0
+
+
+def average(values: Mapping[str, Optional[float]]) -> Optional[float]:
+    present = [v for d, v in values.items() if d in DOMAINS and v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def with_avg(per_domain: Mapping[str, Optional[float]]) -> dict[str, Optional[float]]:
+    out = {d: per_domain.get(d) for d in DOMAINS}
+    out["Avg"] = average(out)
+    return out
+
+
+def rmgap_metrics(items: Iterable[ScoredItem], *, complete_groups_only: bool = False) -> dict:
+    """RMGAP's three metrics per domain plus Avg, and the counts behind them.
+
+    ``complete_groups_only``: for a subset of items (e.g. only the labelled
+    ones) a group may be partly absent; such groups are left out of
+    Consistency instead of counted as inconsistent. On a full benchmark the
+    two readings agree.
+    """
+    pair_won: dict[str, int] = defaultdict(int)
+    pair_total: dict[str, int] = defaultdict(int)
+    bon: dict[str, list[int]] = defaultdict(list)
+    groups: dict[str, dict[tuple, list[Optional[tuple[str, ...]]]]] = defaultdict(lambda: defaultdict(list))
+    n_items: dict[str, int] = defaultdict(int)
+    n_nan = 0
+    for item in items:
+        n_items[item.domain] += 1
+        outcome = item_outcomes(item)
+        gkey = (item.record_id, item.group)
+        if outcome is None:
+            n_nan += 1
+            groups[item.domain][gkey].append(None)
+            continue
+        won, total, best = outcome
+        pair_won[item.domain] += won
+        pair_total[item.domain] += total
+        bon[item.domain].append(int(best))
+        groups[item.domain][gkey].append(ranking(item.scores))
+
+    pair, bon_acc, cons = {}, {}, {}
+    n_groups: dict[str, int] = {}
+    for d in DOMAINS:
+        pair[d] = pair_won[d] / pair_total[d] if pair_total[d] else None
+        bon_acc[d] = sum(bon[d]) / len(bon[d]) if bon[d] else None
+        flags = []
+        for rankings in groups[d].values():
+            if len(rankings) != PROMPTS_PER_GROUP:
+                if complete_groups_only:
+                    continue
+                flags.append(0)
+                continue
+            flags.append(int(None not in rankings and len(set(rankings)) == 1))
+        cons[d] = sum(flags) / len(flags) if flags else None
+        n_groups[d] = len(flags)
+    return {
+        "Pair": with_avg(pair),
+        "BoN": with_avg(bon_acc),
+        "Consistency": with_avg(cons),
+        "n_items": {d: n_items[d] for d in DOMAINS},
+        "n_groups": n_groups,
+        "n_nan_items": n_nan,
+    }

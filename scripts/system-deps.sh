@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# System packages the test suite needs, installed only when missing.
+# Chromium comes from Debian (never `playwright install`, which downloads a
+# browser and fails without internet).
+set -euo pipefail
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "system-deps: installing ${need[*]} with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "system-deps: missing ${need[*]} (not root: the tests that need them will be skipped)" >&2
+  fi
+fi
