@@ -1,0 +1,52 @@
+"""What every page shares: the cached engine, the logged-in user, role gates.
+
+Session state holds ids only (never ORM objects): ``user_id``, ``user_name``,
+``role`` and ``benchmark_id``. Researcher pages call ``require_researcher()``
+first: an annotator who opens such a page's URL gets a refusal, because the
+check runs on the server against the database, not in the menu.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from rmgap_annot.accounts import AccessDenied, require_role
+from rmgap_annot.catalog import list_benchmarks
+from rmgap_annot.db import get_engine, init_db
+from rmgap_annot.settings import resolve_db_url
+
+
+@st.cache_resource(show_spinner=False)
+def engine():  # noqa: ANN201
+    """One engine for all sessions (thread-safe); schema upgraded once."""
+    url = resolve_db_url()
+    init_db(url)
+    return get_engine(url)
+
+
+def current_user_id() -> int | None:
+    return st.session_state.get("user_id")
+
+
+def require_researcher() -> int:
+    """The researcher's user id, or stop the page with a refusal."""
+    try:
+        require_role(engine=engine(), user_id=current_user_id(), role="researcher")
+    except AccessDenied as exc:
+        st.error(str(exc))
+        st.stop()
+    return st.session_state["user_id"]
+
+
+def choose_benchmark(*, key: str = "benchmark_picker") -> int | None:
+    """A benchmark selector shared by the researcher pages (remembers the choice)."""
+    rows = list_benchmarks(engine=engine())
+    if not rows:
+        st.info("No benchmark yet. Import one with `rmgap-annot import-benchmark FILE`.")
+        return None
+    ids = [b.id for b in rows]
+    current = st.session_state.get("benchmark_id")
+    index = ids.index(current) if current in ids else len(ids) - 1
+    chosen = st.selectbox("Benchmark", rows, index=index, format_func=lambda b: f"{b.name} ({b.n_records} records)", key=key)
+    st.session_state["benchmark_id"] = chosen.id
+    return chosen.id
