@@ -136,7 +136,10 @@ def authenticate(*, engine: Engine, name: str, password: str) -> AuthResult:
         if user.locked_until is not None and user.locked_until > now:
             wait = int((user.locked_until - now).total_seconds()) + 1
             return AuthResult(False, message=f"Too many failed attempts; try again in {wait} seconds.")
-        if not password_matches(user.password_hash, password):
+        # Invite-only accounts (no hash) still pay for one verification, so the
+        # response time does not tell an attacker which accounts have passwords.
+        ok = password_matches(user.password_hash or _DUMMY_HASH, password) and user.password_hash is not None
+        if not ok:
             user.failed_logins += 1
             if user.failed_logins >= MAX_FAILED_LOGINS:
                 user.locked_until = now + timedelta(seconds=LOCKOUT_SECONDS)
@@ -145,6 +148,10 @@ def authenticate(*, engine: Engine, name: str, password: str) -> AuthResult:
             return AuthResult(False, message=generic)
         user.failed_logins = 0
         user.locked_until = None
+        if _hasher.check_needs_rehash(user.password_hash):
+            # Stronger default parameters since this hash was made: upgrade it now,
+            # the only moment the clear password is at hand.
+            user.password_hash = hash_password(password)
         session.add(user)
         return AuthResult(True, user.id, user.role, user.name)
 
@@ -206,3 +213,38 @@ def require_role(*, engine: Engine, user_id: int | None, role: str = "researcher
         user = session.get(User, user_id)
         if user is None or not user.active or user.role != role:
             raise AccessDenied(f"This page is for {role}s only.")
+
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def set_password(*, engine: Engine, user_id: int, password: str | None) -> None:
+    """Set (or, with None, remove) a user's password; also lifts a lockout.
+
+    Short passwords are refused here, not only in the UI, so no path stores one.
+    """
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    with session_scope(engine, write=True) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise AccountError(f"no user with id {user_id}")
+        user.password_hash = hash_password(password) if password is not None else None
+        user.failed_logins = 0
+        user.locked_until = None
+        session.add(user)
+
+
+def set_active(*, engine: Engine, user_id: int, active: bool) -> None:
+    """Enable or disable an account; disabling also revokes its invite links.
+
+    Labels stay: a disabled annotator's past work still counts in the study.
+    """
+    with session_scope(engine, write=True) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise AccountError(f"no user with id {user_id}")
+        user.active = active
+        session.add(user)
+    if not active:
+        revoke_invites(engine=engine, user_id=user_id)

@@ -209,6 +209,24 @@ def seed_demo_cmd(ctx: typer.Context) -> None:
 
 # --- later features register their commands below --------------------------
 
+# --- reliability -------------------------------------------------------------
+
+
+@app.command("backup")
+def backup_cmd(
+    ctx: typer.Context,
+    out: str = typer.Option(..., "--out", help="Where to write the copy (a new SQLite file)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
+) -> None:
+    """Copy the live SQLite database consistently (online backup API) and verify the copy; PostgreSQL: use pg_dump."""
+    from rmgap_annot.maintenance import BackupError, backup_sqlite
+
+    try:
+        result = backup_sqlite(url=ctx.obj["db"], out=out, overwrite=force)
+    except BackupError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"Backed up {result.source} to {result.out} ({result.bytes:,} bytes, integrity_check: {result.integrity}).")
+
 
 def main() -> None:
     app()
