@@ -1,0 +1,62 @@
+"""The bundled sample and `make demo`'s seeding step."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+from sqlalchemy import func, select
+
+from rmgap_annot.accounts import authenticate
+from rmgap_annot.benchmark import parse_file, sample_path
+from rmgap_annot.db import session_scope
+from rmgap_annot.demo import DEMO_ACCOUNTS, seed_demo
+from rmgap_annot.models import Benchmark, Item, User
+
+
+def test_sample_validates_and_covers_what_real_texts_hold():
+    parsed = parse_file(sample_path())
+    records = [r.data for r in parsed.records]
+    assert Counter(r["domain"] for r in records) == {"Chat": 3, "Writing": 3, "Reasoning": 3, "Safety": 3}
+    texts = [resp["text"] for r in records for resp in r["responses"]]
+    texts += [p["text"] for r in records for g in r["prompt_groups"] for p in g["prompts"]]
+    everything = "\n".join(texts)
+    assert "```" in everything, "a code fence"
+    assert "$$" in everything or re.search(r"\$[^$\n]+\$", everything), "LaTeX"
+    assert re.search(r"^\s*#+ |\n\s*[-*] ", everything, re.M), "markdown"
+    assert re.search(r"[\u0400-\u04FF\u0600-\u06FF\u0900-\u097F\u3040-\u30FF\u4E00-\u9FFF]", everything), "a non-Latin script"
+    assert max(len(t) for t in texts) >= 3000, "one response of several thousand characters"
+    for r in records:
+        assert set(r["style_assignments"]) == {"r1", "r2", "r3", "r4"}
+
+
+def test_seed_demo_twice_duplicates_nothing(engine):
+    first = seed_demo(engine=engine)
+    assert first.benchmark.created
+    assert [(n, r) for n, r, _ in first.new_accounts] == list(DEMO_ACCOUNTS)
+    name, role, password = first.new_accounts[0]
+    assert authenticate(engine=engine, name=name, password=password).ok
+    second = seed_demo(engine=engine)
+    assert not second.benchmark.created and second.new_accounts == []
+    with session_scope(engine) as s:
+        assert s.execute(select(func.count()).select_from(Benchmark)).scalar_one() == 1
+        assert s.execute(select(func.count()).select_from(User)).scalar_one() == len(DEMO_ACCOUNTS)
+        assert s.execute(select(func.count()).select_from(Item)).scalar_one() == 12 * 12
+    # The password printed the first time still works: nothing was reset.
+    assert authenticate(engine=engine, name=name, password=password).ok
+
+
+def test_seed_demo_cli_prints_passwords_once(cli):
+    out1 = cli("seed-demo").output
+    assert "one-time passwords" in out1
+    for name, role in DEMO_ACCOUNTS:
+        assert re.search(rf"{name}\s+{role}\s+\S+", out1)
+    out2 = cli("seed-demo").output
+    assert "already exist" in out2 and "Reusing" in out2
+
+
+def test_sample_ships_inside_the_package():
+    assert sample_path().is_file()
+    first = json.loads(sample_path().read_text(encoding="utf-8").splitlines()[0])
+    assert len(first["responses"]) == 4
