@@ -1,0 +1,218 @@
+"""Show an item blinded, store a label, revise it.
+
+What an annotator's browser receives is built here and only here
+(``item_for_annotator``), so blinding is one function to audit: the prompt
+and the four response texts under display letters. The winner, the style
+profiles, the record's ``models``/``source`` and everyone's labels stay on
+the server; even the response keys are kept out of what a page displays.
+
+The order of the four responses is shuffled per (annotator, item) from a
+hash of both ids: stable across refreshes and devices, different between
+annotators (so position bias averages out), and stored with every label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from rmgap_annot.assignment import release_lease
+from rmgap_annot.db import session_scope
+from rmgap_annot.models import Item, Label, Response, Study, User, utcnow
+
+LETTERS = ("A", "B", "C", "D")
+REASONS = {
+    "none_fits": "None of the responses fits",
+    "several_fit": "Several fit equally well",
+    "prompt_unclear": "The prompt is unclear",
+}
+NATURALNESS = {
+    1: "No real user would write this",
+    2: "Unlikely: reads as machine-written",
+    3: "Plausible, but stilted or odd",
+    4: "Natural, with minor oddities",
+    5: "Indistinguishable from a real request",
+}
+MAX_COMMENT_CHARS = 5_000
+
+
+class LabelError(ValueError):
+    """A label that cannot be stored as given; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class AnnotatorItem:
+    """The blinded view of one item for one annotator."""
+
+    item_id: int
+    prompt: str
+    responses: tuple[tuple[str, str], ...]  # (display letter, text), in displayed order
+    keys: tuple[str, ...]  # response key behind each letter: server-side only, never rendered
+    mode: str  # "pick" | "ranking"
+
+    def key_for(self, letter: str) -> str:
+        return self.keys[LETTERS.index(letter)]
+
+    def letter_for(self, key: str) -> str:
+        return LETTERS[self.keys.index(key)]
+
+
+@dataclass(frozen=True)
+class LabelView:
+    """An annotator's own label, to pre-fill the form when they go back."""
+
+    label_id: int
+    item_id: int
+    choice_key: str | None
+    reason: str | None
+    ranking: list[str] | None
+    naturalness: int | None
+    comment: str | None
+    revisions: int
+
+
+def displayed_order(*, user_id: int, item_id: int, keys: list[str] | tuple[str, ...]) -> list[str]:
+    """The response keys in the order this annotator sees them (slots A..D)."""
+    return _shuffled(user_id, item_id, keys)
+
+
+def _shuffled(user_id: int, item_id: int, keys) -> list[str]:  # noqa: ANN001
+    # Sorted first, so the order depends on the ids only, not on storage order.
+    digest = hashlib.sha256(f"rmgap-annot:{user_id}:{item_id}".encode()).digest()
+    order = sorted(keys)
+    random.Random(int.from_bytes(digest[:8], "big")).shuffle(order)
+    return order
+
+
+def item_for_annotator(*, engine: Engine, user_id: int, item_id: int) -> AnnotatorItem:
+    with session_scope(engine) as session:
+        item = session.get(Item, item_id)
+        if item is None:
+            raise LabelError(f"no item with id {item_id}")
+        texts = dict(session.execute(select(Response.key, Response.text).where(Response.record_pk == item.record_pk)).all())
+        mode = session.execute(select(Study.mode).where(Study.benchmark_id == item.benchmark_id)).scalar_one_or_none()
+        prompt = item.text
+    order = displayed_order(user_id=user_id, item_id=item_id, keys=list(texts))
+    return AnnotatorItem(
+        item_id=item_id,
+        prompt=prompt,
+        responses=tuple((LETTERS[i], texts[k]) for i, k in enumerate(order)),
+        keys=tuple(order),
+        mode=mode or "pick",
+    )
+
+
+def submit_label(
+    *,
+    engine: Engine,
+    user_id: int,
+    item_id: int,
+    choice_key: str | None,
+    naturalness: int | None,
+    reason: str | None = None,
+    ranking: list[str] | None = None,
+    comment: str | None = None,
+    displayed_order: list[str] | None = None,
+    shown_at: datetime | None = None,
+) -> int:
+    """Store (or revise) this annotator's label on an item; returns the label id.
+
+    A second submit for the same (annotator, item) replaces the answer but
+    keeps ``first_submitted_at`` and counts the revision, so both times are
+    known. The annotator's lease on the item is released in the same
+    transaction.
+    """
+    if naturalness is None:
+        raise LabelError("Rate how natural the prompt is (1 to 5).")
+    if isinstance(naturalness, bool) or not isinstance(naturalness, int) or not 1 <= naturalness <= 5:
+        raise LabelError(f"naturalness must be an integer from 1 to 5, not {naturalness!r}")
+    comment = (comment or "").strip() or None
+    if comment is not None and len(comment) > MAX_COMMENT_CHARS:
+        raise LabelError(f"the comment is too long ({len(comment)} characters; at most {MAX_COMMENT_CHARS})")
+    if choice_key is None:
+        if reason not in REASONS:
+            raise LabelError("With \"Can't decide\", say why: " + ", ".join(REASONS.values()) + ".")
+    else:
+        reason = None
+    now = utcnow()
+    with session_scope(engine, write=True) as session:
+        item = session.get(Item, item_id)
+        if item is None:
+            raise LabelError(f"no item with id {item_id}")
+        if session.get(User, user_id) is None:
+            raise LabelError(f"no user with id {user_id}")
+        keys = set(session.execute(select(Response.key).where(Response.record_pk == item.record_pk)).scalars())
+        if choice_key is not None and choice_key not in keys:
+            raise LabelError(f"unknown response key {choice_key!r} for item {item_id}")
+        if ranking is not None:
+            ranking = list(ranking)
+            if sorted(ranking) != sorted(keys):
+                raise LabelError("A ranking must order all four responses, each once.")
+            if choice_key is not None and ranking[0] != choice_key:
+                raise LabelError("The first place of the ranking must be the pick.")
+            if choice_key is None:
+                raise LabelError("With \"Can't decide\", leave the ranking empty.")
+        order = list(displayed_order) if displayed_order is not None else None
+        if order is not None and sorted(order) != sorted(keys):
+            raise LabelError("displayed_order must list the item's four response keys")
+        if order is None:
+            order = _shuffled(user_id, item_id, keys)
+        label = session.execute(select(Label).where(Label.user_id == user_id, Label.item_id == item_id)).scalars().first()
+        if label is None:
+            label = Label(user_id=user_id, item_id=item_id, first_submitted_at=now, shown_at=shown_at)
+        else:
+            label.revisions += 1
+        label.choice_key = choice_key
+        label.reason = reason
+        label.ranking_json = json.dumps(ranking) if ranking is not None else None
+        label.displayed_order_json = json.dumps(order)
+        label.naturalness = naturalness
+        label.comment = comment
+        label.submitted_at = now
+        label.source = "ui"
+        if label.shown_at is None:
+            label.shown_at = shown_at
+        session.add(label)
+        session.flush()
+        release_lease(session=session, user_id=user_id, item_id=item_id)
+        return label.id
+
+
+def label_for(*, engine: Engine, user_id: int, item_id: int) -> LabelView | None:
+    """This annotator's own label on an item (never anyone else's)."""
+    with session_scope(engine) as session:
+        label = session.execute(select(Label).where(Label.user_id == user_id, Label.item_id == item_id)).scalars().first()
+        if label is None:
+            return None
+        return LabelView(
+            label.id, label.item_id, label.choice_key, label.reason,
+            json.loads(label.ranking_json) if label.ranking_json else None,
+            label.naturalness, label.comment, label.revisions,
+        )
+
+
+def previous_label(*, engine: Engine, user_id: int, benchmark_id: int, before_item_id: int | None = None) -> int | None:
+    """The item of the annotator's label just before ``before_item_id`` (their latest when None).
+
+    Ordered by first submission, so revising a label does not move it: going
+    Back twice always walks further into the past.
+    """
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Label.item_id)
+            .join(Item, Item.id == Label.item_id)
+            .where(Label.user_id == user_id, Item.benchmark_id == benchmark_id)
+            .order_by(Label.first_submitted_at.desc(), Label.id.desc())
+        ).scalars().all()
+    if not rows:
+        return None
+    if before_item_id is None or before_item_id not in rows:
+        return rows[0]
+    i = rows.index(before_item_id)
+    return rows[i + 1] if i + 1 < len(rows) else None

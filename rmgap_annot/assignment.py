@@ -1,0 +1,374 @@
+"""Which item an annotator labels next.
+
+The rules, in the order they apply:
+
+1. An annotator never sees an item twice, and (when ``one_item_per_record``)
+   never two items of one record: having read a record's four responses under
+   one prompt, they would recognise them under the next and answer from memory.
+2. An item is never pushed past ``labels_per_item``: labels plus the live
+   leases of *other* annotators count against the target, so two people
+   asking at once cannot both take the last slot.
+3. ``quota_per_annotator`` caps how many labels one person gives.
+4. Among what is left, items closest to completion come first (agreement
+   needs several labels on the same item, so it accrues early), then the
+   domain furthest behind its target (every domain gets its share even if the
+   study stops early), then a per-annotator pseudo-random order (annotators
+   spread over records instead of all queueing behind the same one).
+
+The claim is one write transaction: ``BEGIN IMMEDIATE`` on SQLite, a
+``SELECT ... FOR UPDATE`` on the Study row on PostgreSQL. A lease expires
+after ``lease_seconds`` so an annotator who walks away frees the slot.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, delete, func, insert, literal, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from rmgap_annot.db import session_scope
+from rmgap_annot.models import Benchmark, Item, Label, Lease, Record, Study, StudyItem, utcnow
+from rmgap_annot.settings import DOMAINS
+
+MODES = ("pick", "ranking")
+
+
+class StudyError(ValueError):
+    """A study setting a researcher asked for is not valid."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int  # labels this annotator gave on the study's items
+    target: int  # their quota, or done + remaining when there is no quota
+    remaining: int  # items they could still be given (0: they are finished)
+
+    @property
+    def fraction(self) -> float:
+        return 1.0 if self.target <= 0 else min(1.0, self.done / self.target)
+
+    @property
+    def finished(self) -> bool:
+        return self.remaining == 0
+
+
+# --- the study -----------------------------------------------------------------
+
+
+def _sample_items(session: Session, benchmark_id: int, records_per_domain: int | None, seed: int) -> list[int]:
+    """Item ids in the study: every item, or all items of N seeded records per domain.
+
+    Records are sampled (not items) so each sampled record keeps its twelve
+    items: consistency across paraphrases needs whole groups.
+    """
+    rows = session.execute(
+        select(Item.id, Item.record_pk, Item.domain).where(Item.benchmark_id == benchmark_id).order_by(Item.id)
+    ).all()
+    if records_per_domain is None:
+        return [r.id for r in rows]
+    records_by_domain: dict[str, list[int]] = {}
+    for r in rows:
+        pks = records_by_domain.setdefault(r.domain, [])
+        if not pks or pks[-1] != r.record_pk:
+            if r.record_pk not in pks:
+                pks.append(r.record_pk)
+    chosen: set[int] = set()
+    for domain in sorted(records_by_domain):
+        pks = sorted(records_by_domain[domain])
+        rng = random.Random(f"{seed}:{domain}")
+        chosen.update(rng.sample(pks, min(records_per_domain, len(pks))))
+    return [r.id for r in rows if r.record_pk in chosen]
+
+
+def _materialise(session: Session, study: Study) -> None:
+    session.execute(delete(StudyItem).where(StudyItem.study_id == study.id))
+    ids = _sample_items(session, study.benchmark_id, study.records_per_domain, study.sample_seed)
+    if ids:
+        session.execute(insert(StudyItem), [{"study_id": study.id, "item_id": i} for i in ids])
+
+
+def _study_for_update(session: Session, benchmark_id: int) -> Study:
+    """The benchmark's Study row, locked on PostgreSQL, created on first use."""
+    study = session.execute(select(Study).where(Study.benchmark_id == benchmark_id).with_for_update()).scalars().first()
+    if study is None:
+        if session.get(Benchmark, benchmark_id) is None:
+            raise StudyError(f"no benchmark with id {benchmark_id}")
+        study = Study(benchmark_id=benchmark_id)
+        session.add(study)
+        session.flush()
+        _materialise(session, study)
+    return study
+
+
+def get_study(*, engine: Engine, benchmark_id: int) -> Study:
+    """The benchmark's study settings (the defaults are created on first use)."""
+    with session_scope(engine) as session:
+        study = session.execute(select(Study).where(Study.benchmark_id == benchmark_id)).scalars().first()
+        if study is not None:
+            return study
+    with session_scope(engine, write=True) as session:
+        return _study_for_update(session, benchmark_id)
+
+
+def update_study(
+    *,
+    engine: Engine,
+    benchmark_id: int,
+    labels_per_item: int | None = None,
+    mode: str | None = None,
+    records_per_domain: int | None = None,
+    sample_seed: int | None = None,
+    quota_per_annotator: int | None = None,
+    one_item_per_record: bool | None = None,
+    lease_seconds: int | None = None,
+    guidelines_md: str | None = None,
+) -> Study:
+    """Change study settings; only the arguments given change.
+
+    ``records_per_domain=0`` and ``quota_per_annotator=0`` mean "no limit"
+    (None means "unchanged"). Changing the sample re-materialises the item
+    list; labels already given are kept whether or not their item stays in.
+    """
+    if labels_per_item is not None and labels_per_item < 1:
+        raise StudyError("labels per item must be at least 1")
+    if mode is not None and mode not in MODES:
+        raise StudyError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if records_per_domain is not None and records_per_domain < 0:
+        raise StudyError("records per domain must be 0 (all) or more")
+    if quota_per_annotator is not None and quota_per_annotator < 0:
+        raise StudyError("quota per annotator must be 0 (none) or more")
+    if lease_seconds is not None and lease_seconds < 10:
+        raise StudyError("a lease must last at least 10 seconds")
+    with session_scope(engine, write=True) as session:
+        study = _study_for_update(session, benchmark_id)
+        resample = False
+        if labels_per_item is not None:
+            study.labels_per_item = labels_per_item
+        if mode is not None:
+            study.mode = mode
+        if records_per_domain is not None:
+            new = records_per_domain or None
+            resample |= new != study.records_per_domain
+            study.records_per_domain = new
+        if sample_seed is not None:
+            resample |= sample_seed != study.sample_seed and study.records_per_domain is not None
+            study.sample_seed = sample_seed
+        if quota_per_annotator is not None:
+            study.quota_per_annotator = quota_per_annotator or None
+        if one_item_per_record is not None:
+            study.one_item_per_record = one_item_per_record
+        if lease_seconds is not None:
+            study.lease_seconds = lease_seconds
+        if guidelines_md is not None:
+            study.guidelines_md = guidelines_md
+        study.updated_at = utcnow()
+        session.add(study)
+        session.flush()
+        if resample:
+            _materialise(session, study)
+        return study
+
+
+def study_item_count(*, engine: Engine, benchmark_id: int) -> dict[str, int]:
+    """Items in the study per domain (for the Study page)."""
+    study = get_study(engine=engine, benchmark_id=benchmark_id)
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Item.domain, func.count())
+            .join(StudyItem, StudyItem.item_id == Item.id)
+            .where(StudyItem.study_id == study.id)
+            .group_by(Item.domain)
+        ).all()
+    counts = dict(rows)
+    return {d: counts.get(d, 0) for d in DOMAINS}
+
+
+# --- choosing the next item ------------------------------------------------------
+
+
+def _user_done(session: Session, study_id: int, user_id: int) -> int:
+    return session.execute(
+        select(func.count())
+        .select_from(Label)
+        .join(StudyItem, and_(StudyItem.item_id == Label.item_id, StudyItem.study_id == study_id))
+        .where(Label.user_id == user_id)
+    ).scalar_one()
+
+
+def _candidates(session: Session, study: Study, user_id: int, now: datetime, *, count_leases: bool):
+    """A select of (item id, domain, fill) an annotator may be given, and the fill expression."""
+    label_fill = select(Label.item_id, func.count().label("n")).group_by(Label.item_id).subquery()
+    fill = func.coalesce(label_fill.c.n, 0)
+    stmt = (
+        select(Item.id, Item.domain)
+        .select_from(StudyItem)
+        .join(Item, Item.id == StudyItem.item_id)
+        .outerjoin(label_fill, label_fill.c.item_id == Item.id)
+    )
+    if count_leases:
+        lease_fill = (
+            select(Lease.item_id, func.count().label("n"))
+            .where(Lease.expires_at > now, Lease.user_id != user_id)
+            .group_by(Lease.item_id)
+            .subquery()
+        )
+        stmt = stmt.outerjoin(lease_fill, lease_fill.c.item_id == Item.id)
+        fill = fill + func.coalesce(lease_fill.c.n, 0)
+    mine = select(Label.item_id).where(Label.user_id == user_id)
+    stmt = stmt.where(StudyItem.study_id == study.id, fill < study.labels_per_item, Item.id.not_in(mine))
+    if study.one_item_per_record:
+        my_records = select(Item.record_pk).join(Label, Label.item_id == Item.id).where(Label.user_id == user_id)
+        stmt = stmt.where(Item.record_pk.not_in(my_records))
+    return stmt.add_columns(fill.label("fill")), fill
+
+
+def _domain_shortfall(session: Session, study: Study) -> dict[str, float]:
+    """Share of each domain's label target already met (lower = further behind)."""
+    items = dict(
+        session.execute(
+            select(Item.domain, func.count())
+            .join(StudyItem, StudyItem.item_id == Item.id)
+            .where(StudyItem.study_id == study.id)
+            .group_by(Item.domain)
+        ).all()
+    )
+    labels = dict(
+        session.execute(
+            select(Item.domain, func.count())
+            .select_from(Label)
+            .join(Item, Item.id == Label.item_id)
+            .join(StudyItem, and_(StudyItem.item_id == Item.id, StudyItem.study_id == study.id))
+            .group_by(Item.domain)
+        ).all()
+    )
+    return {d: labels.get(d, 0) / (n * study.labels_per_item) for d, n in items.items() if n}
+
+
+def _labels_on(session: Session, item_id: int) -> int:
+    return session.execute(select(func.count()).select_from(Label).where(Label.item_id == item_id)).scalar_one()
+
+
+def _live_lease(session: Session, study: Study, user_id: int, now: datetime) -> Lease | None:
+    return (
+        session.execute(
+            select(Lease)
+            .join(StudyItem, and_(StudyItem.item_id == Lease.item_id, StudyItem.study_id == study.id))
+            .where(Lease.user_id == user_id, Lease.expires_at > now)
+            .where(Lease.item_id.not_in(select(Label.item_id).where(Label.user_id == user_id)))
+            .order_by(Lease.claimed_at.desc())
+        )
+        .scalars()
+        .first()
+    )
+
+
+def next_item(*, engine: Engine, user_id: int, benchmark_id: int, now: datetime | None = None) -> int | None:
+    """The item this annotator should label now, or None when nothing is left for them.
+
+    A live lease is reused (a refresh shows the same item) and extended;
+    otherwise a new item is claimed in the same write transaction that
+    checked it was free.
+    """
+    now = now or utcnow()
+    with session_scope(engine, write=True) as session:
+        study = _study_for_update(session, benchmark_id)
+        expires = now + timedelta(seconds=study.lease_seconds)
+        lease = _live_lease(session, study, user_id, now)
+        if lease is not None and _labels_on(session, lease.item_id) >= study.labels_per_item:
+            # Filled meanwhile by other means (an import, a lowered target): let it go.
+            session.delete(lease)
+            lease = None
+        if lease is not None:
+            lease.expires_at = expires
+            session.add(lease)
+            return lease.item_id
+        if study.quota_per_annotator is not None and _user_done(session, study.id, user_id) >= study.quota_per_annotator:
+            return None
+        stmt, fill = _candidates(session, study, user_id, now, count_leases=True)
+        shortfall = _domain_shortfall(session, study)
+        domain_rank = case(
+            *[(Item.domain == d, i) for i, d in enumerate(sorted(shortfall, key=lambda d: (shortfall[d], d)))],
+            else_=literal(len(shortfall)),
+        ) if shortfall else literal(0)
+        # Knuth's multiplicative hash: a fixed, per-annotator shuffle computed in SQL.
+        spread = (Item.id * 2654435761 + user_id * 40503) % 1000003
+        row = session.execute(stmt.order_by(fill.desc(), domain_rank, spread, Item.id).limit(1)).first()
+        # The annotator holds one item at a time; expired leases of anyone are garbage.
+        session.execute(delete(Lease).where((Lease.user_id == user_id) | (Lease.expires_at <= now)))
+        if row is None:
+            return None
+        session.add(Lease(item_id=row.id, user_id=user_id, claimed_at=now, expires_at=expires))
+        return row.id
+
+
+def release_lease(*, session: Session, user_id: int, item_id: int) -> None:
+    """Free an item once labelled (called inside the label's own transaction)."""
+    session.execute(delete(Lease).where(Lease.user_id == user_id, Lease.item_id == item_id))
+
+
+def progress(*, engine: Engine, user_id: int, benchmark_id: int) -> Progress:
+    """How far this annotator is: labels given, their target, what is left to give."""
+    study = get_study(engine=engine, benchmark_id=benchmark_id)
+    now = utcnow()
+    with session_scope(engine) as session:
+        done = _user_done(session, study.id, user_id)
+        stmt, _ = _candidates(session, study, user_id, now, count_leases=False)
+        if study.one_item_per_record:
+            # One item per record: what is left is bounded by the records left.
+            sub = stmt.subquery()
+            available = session.execute(
+                select(func.count(func.distinct(Item.record_pk))).join(sub, sub.c.id == Item.id)
+            ).scalar_one()
+        else:
+            available = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    if study.quota_per_annotator is not None:
+        remaining = max(0, min(available, study.quota_per_annotator - done))
+        return Progress(done=done, target=study.quota_per_annotator, remaining=remaining)
+    return Progress(done=done, target=done + available, remaining=available)
+
+
+@dataclass(frozen=True)
+class StudyOverview:
+    items: int
+    labels_per_item: int
+    labels: int  # labels on study items
+    complete_items: int  # items that reached labels_per_item
+    per_annotator: dict[int, int]  # user id -> labels on study items
+
+
+def overview(*, engine: Engine, benchmark_id: int) -> StudyOverview:
+    """Study-wide counts for the researcher's Study and Team pages."""
+    study = get_study(engine=engine, benchmark_id=benchmark_id)
+    with session_scope(engine) as session:
+        n_items = session.execute(
+            select(func.count()).select_from(StudyItem).where(StudyItem.study_id == study.id)
+        ).scalar_one()
+        per_item = (
+            select(Label.item_id, func.count().label("n"))
+            .join(StudyItem, and_(StudyItem.item_id == Label.item_id, StudyItem.study_id == study.id))
+            .group_by(Label.item_id)
+            .subquery()
+        )
+        labels, complete = session.execute(
+            select(func.coalesce(func.sum(per_item.c.n), 0), func.count().filter(per_item.c.n >= study.labels_per_item))
+        ).one()
+        per_user = dict(
+            session.execute(
+                select(Label.user_id, func.count())
+                .join(StudyItem, and_(StudyItem.item_id == Label.item_id, StudyItem.study_id == study.id))
+                .group_by(Label.user_id)
+            ).all()
+        )
+    return StudyOverview(n_items, study.labels_per_item, int(labels), int(complete), per_user)
+
+
+def record_of_item(*, engine: Engine, item_id: int) -> str | None:
+    """The RMGAP record id of an item (researcher views only)."""
+    with session_scope(engine) as session:
+        return session.execute(
+            select(Record.record_id).join(Item, Item.record_pk == Record.id).where(Item.id == item_id)
+        ).scalar_one_or_none()
