@@ -220,7 +220,8 @@ def apply_rule(stats: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         out["agreement"] = np.where(n > 0, top / np.where(n > 0, n, 1), np.nan)
     reason = np.select([few, disagree, wrong, unnatural], list(REASONS), default="")
-    out["reason"] = pd.Series(reason, index=out.index).replace("", None).astype(object)
+    # Object dtype keeps None as None (a str column would turn it into NaN).
+    out["reason"] = pd.Series([r or None for r in reason.tolist()], index=out.index, dtype=object)
     out["verified"] = reason == ""
     return out
 
@@ -244,7 +245,9 @@ def record_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
                 min(failing, key=order.__getitem__) if failing else None,
             )
         )
-    return pd.DataFrame(rows, columns=["record_id", "domain", "n_items", "n_verified", "verified", "reason"])
+    out = pd.DataFrame(rows, columns=["record_id", "domain", "n_items", "n_verified", "verified", "reason"])
+    out["reason"] = pd.Series([r[-1] for r in rows], index=out.index, dtype=object)
+    return out
 
 
 def summarize(verdicts: pd.DataFrame, records: pd.DataFrame | None = None) -> dict[str, dict[str, Any]]:
