@@ -69,6 +69,8 @@ class _GroupIn(BaseModel):
     def _int_group(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("must be an integer")
+        if not -(2**63) <= value < 2**63:  # the database stores 64-bit integers
+            raise ValueError("is too large")
         return value
 
     @field_validator("prompts")
@@ -210,6 +212,15 @@ def validate_record(data: Any, *, file: str, line: int) -> list[LineError]:
     return errors
 
 
+def _has_lone_surrogate(data: Any) -> bool:
+    """JSON may escape half a UTF-16 pair; such a string cannot be stored as UTF-8."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_file(path: str | Path) -> ParsedFile:
     """Parse and validate a whole file; raise BenchmarkFileError with every problem."""
     path = Path(path)
@@ -228,6 +239,9 @@ def parse_file(path: str | Path) -> ParsedFile:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             errors.append(LineError(name, line_no, "(line)", f"invalid JSON: {exc.msg} at column {exc.colno}"))
+            continue
+        if "\\ud" in raw.lower() and _has_lone_surrogate(data):
+            errors.append(LineError(name, line_no, "(line)", "contains a lone UTF-16 surrogate escape (\\udXXX), which is not text"))
             continue
         line_errors = validate_record(data, file=name, line=line_no)
         if line_errors:
