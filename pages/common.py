@@ -17,11 +17,18 @@ from rmgap_annot.settings import resolve_db_url
 
 
 @st.cache_resource(show_spinner=False)
-def engine():  # noqa: ANN201
-    """One engine for all sessions (thread-safe); schema upgraded once."""
-    url = resolve_db_url()
+def _engine_for(url: str):  # noqa: ANN202
     init_db(url)
     return get_engine(url)
+
+
+def engine():  # noqa: ANN201
+    """One engine for all sessions (thread-safe); schema upgraded once.
+
+    Cached per URL, so tests that point RMGAP_ANNOT_DB elsewhere in one
+    process never get a stale engine.
+    """
+    return _engine_for(resolve_db_url())
 
 
 def current_user_id() -> int | None:
@@ -50,3 +57,24 @@ def choose_benchmark(*, key: str = "benchmark_picker") -> int | None:
     chosen = st.selectbox("Benchmark", rows, index=index, format_func=lambda b: f"{b.name} ({b.n_records} records)", key=key)
     st.session_state["benchmark_id"] = chosen.id
     return chosen.id
+
+
+def log_in(*, user_id: int, name: str, role: str) -> None:
+    """Remember who is logged in (ids and names only)."""
+    st.session_state["user_id"] = user_id
+    st.session_state["user_name"] = name
+    st.session_state["role"] = role
+
+
+def log_out() -> None:
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
+def require_login() -> int:
+    """The logged-in user's id, or stop the page (annotator pages)."""
+    uid = current_user_id()
+    if uid is None:
+        st.error("Please log in.")
+        st.stop()
+    return uid

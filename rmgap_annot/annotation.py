@@ -40,6 +40,26 @@ NATURALNESS = {
     5: "Indistinguishable from a real request",
 }
 MAX_COMMENT_CHARS = 5_000
+DEFAULT_GUIDELINES = """\
+### What you do
+
+Each item is a **request** a user wrote and **four responses**. Read the
+request carefully: it often asks for a particular style (formal or casual,
+short or detailed, technical or plain, neutral or opinionated, structured or
+free).
+
+1. **Which response fits the user's request best?** Judge the fit to *this*
+   user's request, style included, not which response you like best.
+   If none fits, several fit equally, or the request is unclear, choose
+   **Can't decide** and say why.
+2. **How natural is the request?** Could a real person have written it?
+   1: no real user would write this ... 5: indistinguishable from a real request.
+3. Add a comment if something is off (a broken text, a request that gives
+   away the answer).
+
+The order of the responses is shuffled for you. Take your time; **Back**
+re-opens your previous label if you want to correct it.
+"""
 
 
 class LabelError(ValueError):

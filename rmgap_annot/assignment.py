@@ -372,3 +372,9 @@ def record_of_item(*, engine: Engine, item_id: int) -> str | None:
         return session.execute(
             select(Record.record_id).join(Item, Item.record_pk == Record.id).where(Item.id == item_id)
         ).scalar_one_or_none()
+
+
+def default_benchmark_id(*, engine: Engine) -> int | None:
+    """The benchmark annotators label: the most recently imported one."""
+    with session_scope(engine) as session:
+        return session.execute(select(func.max(Benchmark.id))).scalar_one_or_none()

@@ -1,0 +1,50 @@
+"""Study settings: labels per item, sample, mode, quota, record rule, lease."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.common import choose_benchmark, engine, require_researcher
+from rmgap_annot import assignment
+
+require_researcher()
+eng = engine()
+st.title("Study")
+bid = choose_benchmark()
+if bid is None:
+    st.stop()
+study = assignment.get_study(engine=eng, benchmark_id=bid)
+with st.form("study"):
+    labels_per_item = st.number_input("Labels wanted per item", min_value=1, max_value=20, value=study.labels_per_item)
+    sample_all = st.radio("Items in the study", ["all", "sample"], index=0 if study.records_per_domain is None else 1,
+                          format_func={"all": "All items", "sample": "A seeded sample of records per domain"}.get,
+                          horizontal=True)
+    records_per_domain = st.number_input("Records per domain (sample)", min_value=1,
+                                         value=study.records_per_domain or 25)
+    sample_seed = st.number_input("Sample seed", min_value=0, value=study.sample_seed)
+    mode = st.radio("Task", list(assignment.MODES), index=list(assignment.MODES).index(study.mode),
+                    format_func={"pick": "Pick the best response", "ranking": "Rank all four"}.get, horizontal=True)
+    quota = st.number_input("Quota per annotator (0: none)", min_value=0, value=study.quota_per_annotator or 0)
+    one_per_record = st.checkbox("At most one item per record per annotator", value=study.one_item_per_record,
+                                 help="Someone who read a record's four responses under one prompt would recognise them under the next.")
+    lease = st.number_input("Lease (seconds an item stays reserved for an annotator)", min_value=10,
+                            value=study.lease_seconds)
+    if st.form_submit_button("Save settings", type="primary"):
+        try:
+            study = assignment.update_study(
+                engine=eng, benchmark_id=bid, labels_per_item=int(labels_per_item), mode=mode,
+                records_per_domain=0 if sample_all == "all" else int(records_per_domain), sample_seed=int(sample_seed),
+                quota_per_annotator=int(quota), one_item_per_record=one_per_record, lease_seconds=int(lease),
+            )
+            st.success("Saved.")
+        except assignment.StudyError as exc:
+            st.error(str(exc))
+
+counts = assignment.study_item_count(engine=eng, benchmark_id=bid)
+ov = assignment.overview(engine=eng, benchmark_id=bid)
+st.subheader("In the study")
+st.write(", ".join(f"{d}: {n:,} items" for d, n in counts.items()) + f" · total {ov.items:,}")
+target = ov.items * ov.labels_per_item
+st.progress(min(1.0, ov.labels / target) if target else 0.0,
+            text=f"{ov.labels:,} of {target:,} labels; {ov.complete_items:,} items complete")
+st.caption("Edit the annotators' guidelines on the Guidelines page.")
