@@ -228,6 +228,43 @@ def backup_cmd(
     typer.echo(f"Backed up {result.source} to {result.out} ({result.bytes:,} bytes, integrity_check: {result.integrity}).")
 
 
+# --- export ---
+
+
+@app.command("export-verified")
+def export_verified_cmd(
+    ctx: typer.Context,
+    out: str = typer.Option(..., "--out", help="Folder to write (created; must be empty or a previous export with --force)."),
+    min_labels: int = typer.Option(3, "--min-labels", help="Fewest labels an item needs, not counting Can't decide."),
+    min_agreement: str = typer.Option("2/3", "--min-agreement", help="Least share agreeing with the plurality pick (0.75 or 2/3)."),
+    min_naturalness: str = typer.Option("3.0", "--min-naturalness", help="Least mean naturalness (1-5; 0 switches the check off)."),
+    level: str = typer.Option("record", "--level", help="record: test.jsonl of fully verified records; item: items.jsonl."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    force: bool = typer.Option(False, "--force", help="Replace a previous export in --out (atomically)."),
+) -> None:
+    """Write the human-verified subset, its labels, a dataset card and a report (atomically)."""
+    from rmgap_annot.catalog import get_benchmark
+    from rmgap_annot.export import ExportError, Rule, write_export
+
+    engine = ready_engine(ctx)
+    bench = get_benchmark(engine=engine, name=benchmark)
+    if bench is None:
+        fail(f"no benchmark named {benchmark!r}" if benchmark else "no benchmark yet; import one first", 2)
+    try:
+        rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=min_naturalness)
+        result = write_export(engine=engine, benchmark_id=bench.id, out_dir=out, rule=rule, level=level, force=force)
+    except ExportError as exc:
+        fail(str(exc), 2)
+    unit = "records" if result.level == "record" else "items"
+    typer.echo(f"Wrote {result.n_written} verified {unit} of {bench.name!r} to {result.out_dir}:")
+    typer.echo(f"  {'domain':<10} {'records':>13} {'items':>13}")
+    for domain in (*DOMAINS, "All"):
+        s = result.summary[domain]
+        typer.echo(f"  {domain:<10} {s['records_kept']:>6}/{s['records']:<6} {s['items_kept']:>6}/{s['items']:<6}")
+    if result.analytics_note:
+        typer.echo(f"Note: agreement {result.analytics_note}", err=True)
+
+
 def main() -> None:
     app()
 

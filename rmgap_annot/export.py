@@ -47,7 +47,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from rmgap_annot import __version__
@@ -55,7 +55,7 @@ from rmgap_annot.benchmark import write_records
 from rmgap_annot.db import session_scope
 from rmgap_annot.labels_frame import load_items, load_labels
 from rmgap_annot.metrics import ScoredItem, item_outcomes
-from rmgap_annot.models import Benchmark, Item, Record, Response, Score, Scorer
+from rmgap_annot.models import Benchmark, Item, Label, Record, Response, Score, Scorer
 from rmgap_annot.settings import DOMAINS
 
 REASON_FEW = "too few labels"
@@ -269,6 +269,18 @@ def summarize(verdicts: pd.DataFrame, records: pd.DataFrame | None = None) -> di
 
 
 # --- reading what the files need ---------------------------------------------
+
+
+def labels_version(*, engine: Engine, benchmark_id: int) -> tuple:
+    """A cheap fingerprint of a benchmark's labels: a page caches tallies on it."""
+    stmt = (
+        select(func.count(Label.id), func.max(Label.id), func.max(Label.submitted_at))
+        .join(Item, Item.id == Label.item_id)
+        .where(Item.benchmark_id == benchmark_id)
+    )
+    with session_scope(engine) as session:
+        count, last_id, last_at = session.execute(stmt).one()
+    return (benchmark_id, count, last_id, str(last_at))
 
 
 def _benchmark(engine: Engine, benchmark_id: int) -> Benchmark:

@@ -1,0 +1,103 @@
+from pages.common import require_researcher, choose_benchmark, engine
+
+import re
+from datetime import datetime, timezone
+from fractions import Fraction
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from rmgap_annot.catalog import list_benchmarks
+from rmgap_annot.export import (
+    REASONS,
+    ExportError,
+    Rule,
+    apply_rule,
+    format_fraction,
+    item_stats,
+    labels_version,
+    record_verdicts,
+    summarize,
+    write_export,
+)
+from rmgap_annot.labels_frame import load_items, load_labels
+from rmgap_annot.settings import DOMAINS, get_settings
+
+require_researcher()
+
+st.title("Export the human-verified subset")
+
+benchmark_id = choose_benchmark()
+if benchmark_id is None:
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _stats(benchmark_id: int, version: tuple) -> pd.DataFrame:
+    """Tallies per item, recomputed only when the labels change (``version``)."""
+    eng = engine()
+    return item_stats(labels=load_labels(engine=eng, benchmark_id=benchmark_id), items=load_items(engine=eng, benchmark_id=benchmark_id))
+
+
+# Every share a handful of annotators can produce, so 2/3 is exactly 2/3.
+AGREEMENT_STEPS = sorted({Fraction(k, n) for n in range(1, 11) for k in range(n + 1)})
+
+col1, col2, col3 = st.columns(3)
+min_labels = col1.slider("Min labels (not counting Can't decide)", 1, 10, 3, key="export_min_labels")
+min_agreement = col2.select_slider(
+    "Min agreement with the plurality pick", AGREEMENT_STEPS, value=Fraction(2, 3), format_func=format_fraction,
+    key="export_min_agreement",
+)
+min_naturalness = col3.slider("Min mean naturalness (0: off)", 0.0, 5.0, 3.0, 0.1, key="export_min_naturalness")
+level = st.radio(
+    "Level", ["record", "item"], horizontal=True, key="export_level",
+    help="record: test.jsonl with records whose 12 items all pass; item: items.jsonl with every passing item.",
+)
+
+rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=round(min_naturalness, 1))
+verdicts = apply_rule(_stats(benchmark_id, labels_version(engine=engine(), benchmark_id=benchmark_id)), rule)
+summary = summarize(verdicts, record_verdicts(verdicts))
+total = summary["All"]
+st.markdown(
+    f"**{total['records_kept']} of {total['records']} records** and "
+    f"**{total['items_kept']} of {total['items']} items** pass the rule."
+)
+st.dataframe(
+    pd.DataFrame(
+        [
+            {"domain": d, "records kept": summary[d]["records_kept"], "records": summary[d]["records"],
+             "items kept": summary[d]["items_kept"], "items": summary[d]["items"],
+             **{f"dropped: {r}": summary[d]["items_dropped"][r] for r in REASONS}}
+            for d in (*DOMAINS, "All")
+        ]
+    ),
+    hide_index=True,
+)
+with st.expander("The rule"):
+    st.markdown("\n".join(f"{i}. {text} (else: *{reason}*)" for i, (reason, text) in enumerate(zip(REASONS, rule.describe()), 1)))
+
+if st.button("Write export", type="primary", key="export_write"):
+    bench_name = next(b.name for b in list_benchmarks(engine=engine()) if b.id == benchmark_id)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", bench_name)[:60]
+    out = get_settings().exports_dir / f"{name}-verified-{level}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    try:
+        with st.spinner("Writing..."):
+            result = write_export(engine=engine(), benchmark_id=benchmark_id, out_dir=out, rule=rule, level=level)
+    except ExportError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["export_dir"] = str(result.out_dir)
+        st.success(f"Wrote {result.n_written} {level}s to {result.out_dir}")
+        if result.analytics_note:
+            st.warning(f"Agreement in the card: {result.analytics_note}")
+
+export_dir = st.session_state.get("export_dir")
+if export_dir and Path(export_dir).is_dir():
+    st.caption(f"Files of {export_dir}")
+    mime = {".jsonl": "application/jsonl", ".csv": "text/csv", ".md": "text/markdown", ".html": "text/html"}
+    for path in sorted(Path(export_dir).iterdir()):
+        st.download_button(
+            f"Download {path.name}", path.read_bytes(), file_name=path.name,
+            mime=mime.get(path.suffix, "application/octet-stream"), key=f"export_dl_{path.name}",
+        )
