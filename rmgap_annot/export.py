@@ -717,6 +717,34 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _naturalness_and_position(analytics: Mapping) -> list[str]:
+    """Charts for naturalness ratings and display-slot picks, drawn only from what is there."""
+    parts: list[str] = []
+    nat = (analytics.get("naturalness") or {}).get("by_domain")
+    if isinstance(nat, Mapping):
+        scale = ["1", "2", "3", "4", "5"]
+        rows = []
+        for d in (*DOMAINS, "All"):
+            counts = (nat.get(d) or {}).get("counts") if isinstance(nat.get(d), Mapping) else None
+            if isinstance(counts, Mapping):
+                rows.append((d, [float(_num(counts.get(k)) or 0) for k in scale]))
+        if rows:
+            parts.append("<h2>Naturalness</h2>")
+            parts.append(svg_stacked_bars(rows, [f"rated {k}" for k in scale], title="Naturalness ratings per domain (1 = unnatural, 5 = natural)"))
+    pos = analytics.get("position_bias")
+    if isinstance(pos, Mapping) and isinstance(pos.get("counts"), Mapping):
+        parts.append("<h2>Position bias</h2>")
+        counts = pos["counts"]
+        if sum(float(_num(v) or 0) for v in counts.values()) > 0:
+            parts.append(svg_stacked_bars([(f"slot {k}", [float(_num(v) or 0)]) for k, v in counts.items()], ["picks"],
+                                          title="Picks by displayed slot"))
+            parts.append(f"<p>chi-square against uniform: {_e(_fmt(_num(pos.get('chi2'))))}, "
+                         f"p = {_e(_fmt(_num(pos.get('p_value'))))}</p>")
+        else:
+            parts.append(f"<p>n/a ({_e(pos.get('reason') or 'no picks with a recorded display order')})</p>")
+    return parts
+
+
 def write_report_html(
     path: Path, *, bench: Benchmark, rule: Rule, summary: dict, verdicts: pd.DataFrame, analytics: dict | None,
     why_not: str | None, created_at: datetime,
@@ -779,8 +807,11 @@ def write_report_html(
                 parts.append(_metric_table(f"{metric} accuracy against the designated winners", columns))
                 avg_rows = [(n, _num(v.get("Avg")), None, None) for n, v in columns.items()]
                 parts.append(svg_intervals(avg_rows, title=f"{metric}, average over domains", lo=0.0, hi=1.0))
-        parts.append("<details><summary>All analytics numbers (JSON)</summary><pre>"
-                     f"{_e(json.dumps(_jsonable(analytics), indent=1, ensure_ascii=False))}</pre></details>")
+        parts += _naturalness_and_position(analytics)
+        # The per-item list is long (and in labels.*); the inline JSON below keeps it for tools.
+        readable = {k: v for k, v in analytics.items() if k != "items"}
+        parts.append("<details><summary>All analytics numbers (JSON, per-item list omitted)</summary><pre>"
+                     f"{_e(json.dumps(_jsonable(readable), indent=1, ensure_ascii=False))}</pre></details>")
         parts.append(f'<script type="application/json" id="analytics">{_json_for_script(_jsonable(analytics))}</script>')
     parts.append("</body></html>")
     path.write_text("".join(parts), encoding="utf-8", newline="\n")
