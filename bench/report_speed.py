@@ -1,0 +1,96 @@
+"""How long the full report takes on the full benchmark's size, intervals included.
+
+13,164 items (RMGAP's 1,097 records, synthetic texts) in a temporary SQLite
+file, 3 labels per item from 12 annotators (about 40,000 labels, bulk
+inserted, some "Can't decide", display orders and timings), then
+``build_report`` with 1,000 bootstrap draws. Prints the figures quoted in
+the README (section perf-analytics).
+
+    .venv/bin/python bench/report_speed.py
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope
+from rmgap_annot.models import Item, Label, User, utcnow
+from rmgap_annot.report import build_report
+from rmgap_annot.synthetic import make_records, write_jsonl
+
+LABELS_PER_ITEM = 3
+N_ANNOTATORS = 12
+
+
+def seed_labels(engine, benchmark_id: int, rng: random.Random) -> int:
+    with session_scope(engine, write=True) as session:
+        users = []
+        for i in range(N_ANNOTATORS):
+            u = User(name=f"annotator{i:02d}", role="annotator")
+            session.add(u)
+            session.flush()
+            users.append(u.id)
+        items = session.execute(select(Item.id, Item.winner_key).where(Item.benchmark_id == benchmark_id)).all()
+        keys = [f"response{i}" for i in range(1, 5)]
+        now = utcnow()
+        rows = []
+        for item_id, winner in items:
+            for uid in rng.sample(users, LABELS_PER_ITEM):
+                r = rng.random()
+                choice = winner if r < 0.55 else (None if r < 0.6 else rng.choice(keys))
+                order = keys[:]
+                rng.shuffle(order)
+                shown = now - timedelta(seconds=rng.uniform(3, 120))
+                rows.append(
+                    {
+                        "user_id": uid, "item_id": item_id, "choice_key": choice,
+                        "displayed_order_json": json.dumps(order), "naturalness": rng.randint(2, 5),
+                        "source": "ui", "shown_at": shown, "first_submitted_at": now, "submitted_at": now, "revisions": 0,
+                    }
+                )
+        session.execute(insert(Label), rows)
+    return len(rows)
+
+
+def main() -> None:
+    rng = random.Random(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_jsonl(Path(tmp) / "rmgap.jsonl", make_records(long_text=False))
+        url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
+        init_db(url)
+        engine = get_engine(url)
+        bid = import_benchmark(engine=engine, path=path, name="rmgap").benchmark_id
+        n_labels = seed_labels(engine, bid, rng)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            report = build_report(engine=engine, benchmark_id=bid)
+            times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        build_report(engine=engine, benchmark_id=bid, draws=0)
+        no_ci = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        text = json.dumps(report)
+        dump = time.perf_counter() - t0
+        dispose_engines()
+    n_items = len(report["items"])
+    print(f"items labelled: {n_items}, labels: {n_labels}, annotators: {N_ANNOTATORS}")
+    print(f"build_report, 1,000 bootstrap draws: median {statistics.median(times):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})")
+    print(f"build_report without intervals: {no_ci:.2f} s")
+    print(f"json.dumps of the report: {dump:.2f} s, {len(text) / 1e6:.1f} MB")
+    print(f"pick alpha All: {report['agreement']['choice_alpha']['All']}")
+    print(f"python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+"""Labels in (gathered elsewhere, e.g. on a crowd platform) and out.
+
+Import is strict and atomic like the benchmark import: every row is checked,
+every problem reported as ``FILE:LINE: field: message``, and nothing is
+written unless the whole file is valid. The export writes the same column
+names the import reads, so an export re-imports into another database.
+
+``choice`` is a response key of the item's record; an empty value (CSV),
+``null`` (JSONL) or ``cant_decide`` (any case; also "can't decide") means
+"Can't decide". A response key always wins over that spelling.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy.engine import Engine
+
+from rmgap_annot.benchmark import LineError, format_errors
+from rmgap_annot.db import session_scope
+from rmgap_annot.labels_frame import load_labels
+from rmgap_annot.models import Item, Label, Record, Response, User
+
+REQUIRED_COLUMNS = ("record_id", "group", "prompt_index", "annotator", "choice", "naturalness")
+OPTIONAL_COLUMNS = ("ranking", "reason", "comment", "seconds", "displayed_order")
+CANT_DECIDE = {"", "cant_decide", "can't decide", "cant decide", "can’t decide"}
+REASONS = ("none_fits", "several_fit", "prompt_unclear")
+EXPORT_COLUMNS = [
+    "label_id", "annotator", "record_id", "domain", "group", "prompt_index", "role", "winner_key", "choice",
+    "ranking", "displayed_order", "naturalness", "reason", "comment", "seconds", "source", "shown_at",
+    "first_submitted_at", "submitted_at", "revisions",
+]
+
+
+class LabelsFileError(Exception):
+    """The labels file is invalid; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[LineError]):
+        self.errors = errors
+        super().__init__(format_errors(errors))
+
+
+@dataclass
+class LabelsImportResult:
+    n_labels: int
+    n_replaced: int
+    new_annotators: list[str]
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for a .csv or .jsonl file; raises LabelsFileError on unreadable input."""
+    name = str(path)
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise LabelsFileError([LineError(name, line, "(line)", "not valid UTF-8")]) from exc
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = reader.fieldnames or []
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise LabelsFileError([LineError(name, 1, "(header)", f"missing column(s): {', '.join(missing)}")])
+        start = reader.line_num + 1
+        for row in reader:
+            if None in row:
+                yield start, {"__extra__": row[None]}
+            else:
+                yield start, row
+            start = reader.line_num + 1
+    elif suffix in (".jsonl", ".ndjson"):
+        for line_no, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield line_no, {"__error__": f"invalid JSON: {exc.msg} at column {exc.colno}"}
+                continue
+            if not isinstance(obj, dict):
+                yield line_no, {"__error__": f"expected a JSON object, found {type(obj).__name__}"}
+                continue
+            missing = [c for c in REQUIRED_COLUMNS if c not in obj]
+            if missing:
+                yield line_no, {"__error__": f"missing field(s): {', '.join(missing)}", "__field__": missing[0]}
+                continue
+            yield line_no, obj
+    else:
+        raise LabelsFileError([LineError(name, 0, "(file)", f"unknown file type {suffix!r}: use .csv or .jsonl")])
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value).strip()
+    return int(text)
+
+
+def _key_list(value: Any) -> list[str]:
+    """A list of response keys from a JSON list, JSON text, or 'a>b>c>d' / 'a,b,c,d'."""
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    text = str(value).strip()
+    if text.startswith("["):
+        parsed = json.loads(text)
+        if not isinstance(parsed, list):
+            raise ValueError("not a list")
+        return [str(v) for v in parsed]
+    for sep in (">", ",", "|"):
+        if sep in text:
+            return [p.strip() for p in text.split(sep)]
+    return [text]
+
+
+def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replace: bool = False) -> LabelsImportResult:
+    """Validate every row, then insert all labels in one transaction.
+
+    A label for an (annotator, item) that already has one is an error unless
+    ``replace`` (then the old label is replaced). Unknown annotators are
+    created as annotators without a password.
+    """
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        raise LabelsFileError([LineError(name, 0, "(file)", "no such file")])
+    with session_scope(engine) as session:
+        item_rows = session.execute(
+            select(Item.id, Record.record_id, Item.group, Item.prompt_index, Item.record_pk)
+            .join(Record, Record.id == Item.record_pk)
+            .where(Item.benchmark_id == benchmark_id)
+        ).all()
+        key_rows = session.execute(
+            select(Response.record_pk, Response.key).join(Record, Record.id == Response.record_pk).where(Record.benchmark_id == benchmark_id)
+        ).all()
+        users = dict(session.execute(select(User.name, User.id)).all())
+    items = {(rid, grp, pi): (iid, pk) for iid, rid, grp, pi, pk in item_rows}
+    records = {rid for _, rid, _, _, _ in item_rows}
+    groups = {(rid, grp) for _, rid, grp, _, _ in item_rows}
+    keys: dict[int, set[str]] = {}
+    for pk, key in key_rows:
+        keys.setdefault(pk, set()).add(key)
+
+    errors: list[LineError] = []
+    parsed: list[dict[str, Any]] = []
+    seen: dict[tuple[str, int], int] = {}
+    for line, row in _rows(path):
+        if "__error__" in row:
+            errors.append(LineError(name, line, row.get("__field__", "(line)"), row["__error__"]))
+            continue
+        if "__extra__" in row:
+            errors.append(LineError(name, line, "(line)", "more values than header columns"))
+            continue
+        row_errors: list[LineError] = []
+
+        def err(field: str, message: str) -> None:
+            row_errors.append(LineError(name, line, field, message))
+
+        rid = row.get("record_id")
+        rid = "" if _blank(rid) else str(rid).strip()
+        annotator = row.get("annotator")
+        annotator = "" if _blank(annotator) else str(annotator).strip()
+        if not rid:
+            err("record_id", "must not be empty")
+        elif rid not in records:
+            err("record_id", f"no record {rid!r} in this benchmark")
+        if not annotator:
+            err("annotator", "must not be empty")
+        try:
+            group = _as_int(row.get("group"))
+        except (TypeError, ValueError):
+            err("group", f"must be an integer (the group's `group` field), not {row.get('group')!r}")
+            group = None
+        try:
+            prompt_index = _as_int(row.get("prompt_index"))
+        except (TypeError, ValueError):
+            err("prompt_index", f"must be an integer 0..2, not {row.get('prompt_index')!r}")
+            prompt_index = None
+        target = None
+        if rid in records and group is not None and prompt_index is not None:
+            if (rid, group) not in groups:
+                err("group", f"record {rid!r} has no group {group}")
+            elif (rid, group, prompt_index) not in items:
+                err("prompt_index", f"group {group} of record {rid!r} has no prompt {prompt_index} (0-based)")
+            else:
+                target = items[(rid, group, prompt_index)]
+        record_keys = keys.get(target[1], set()) if target else set()
+
+        raw_choice = row.get("choice")
+        choice: str | None
+        if not _blank(raw_choice) and str(raw_choice).strip() in record_keys:
+            choice = str(raw_choice).strip()
+        elif _blank(raw_choice) or str(raw_choice).strip().lower() in CANT_DECIDE:
+            choice = None
+        else:
+            choice = None
+            if target:
+                err("choice", f"{raw_choice!r} is not a response key of record {rid!r} (keys: {', '.join(sorted(record_keys))}); leave it empty or write cant_decide for Can't decide")
+
+        naturalness = None
+        raw_nat = row.get("naturalness")
+        if not _blank(raw_nat):
+            try:
+                naturalness = _as_int(raw_nat)
+                if not 1 <= naturalness <= 5:
+                    raise ValueError
+            except (TypeError, ValueError):
+                err("naturalness", f"must be an integer 1..5 or empty, not {raw_nat!r}")
+                naturalness = None
+
+        ranking = None
+        if not _blank(row.get("ranking")):
+            try:
+                ranking = _key_list(row["ranking"])
+            except (ValueError, json.JSONDecodeError):
+                err("ranking", "must be a JSON list of response keys or 'key>key>key>key'")
+            if ranking is not None and target:
+                if sorted(ranking) != sorted(record_keys):
+                    err("ranking", f"must order each response key of record {rid!r} exactly once ({', '.join(sorted(record_keys))})")
+                elif choice is None:
+                    err("ranking", "a ranking needs a choice (its first key), not Can't decide")
+                elif choice != ranking[0]:
+                    err("choice", f"{choice!r} is not the ranking's first key {ranking[0]!r}")
+
+        displayed = None
+        if not _blank(row.get("displayed_order")):
+            try:
+                displayed = _key_list(row["displayed_order"])
+            except (ValueError, json.JSONDecodeError):
+                err("displayed_order", "must be a JSON list of response keys or 'key,key,key,key'")
+            if displayed is not None and target and sorted(displayed) != sorted(record_keys):
+                err("displayed_order", f"must list each response key of record {rid!r} exactly once, in slots A..D")
+
+        reason = None if _blank(row.get("reason")) else str(row["reason"]).strip()
+        if reason is not None and reason not in REASONS:
+            err("reason", f"must be one of {', '.join(REASONS)} or empty, not {reason!r}")
+        comment = None if _blank(row.get("comment")) else str(row["comment"])
+        seconds = None
+        if not _blank(row.get("seconds")):
+            try:
+                seconds = float(row["seconds"])
+                if not math.isfinite(seconds) or seconds < 0:
+                    raise ValueError
+            except (TypeError, ValueError):
+                err("seconds", f"must be a non-negative number, not {row.get('seconds')!r}")
+                seconds = None
+
+        if target and annotator:
+            first = seen.get((annotator, target[0]))
+            if first is not None:
+                err("annotator", f"{annotator!r} already labelled this item on line {first}")
+            else:
+                seen[(annotator, target[0])] = line
+        if row_errors:
+            errors.extend(row_errors)
+            continue
+        parsed.append(
+            {
+                "line": line, "annotator": annotator, "item_id": target[0], "choice_key": choice, "reason": reason,
+                "ranking_json": json.dumps(ranking) if ranking else None,
+                "displayed_order_json": json.dumps(displayed) if displayed else None,
+                "naturalness": naturalness, "comment": comment, "seconds": seconds,
+            }
+        )
+    if not errors and not parsed:
+        errors.append(LineError(name, 1, "(file)", "no labels found"))
+    if errors:
+        raise LabelsFileError(errors)
+
+    from rmgap_annot.models import utcnow
+
+    with session_scope(engine, write=True) as session:
+        users = dict(session.execute(select(User.name, User.id)).all())
+        new_names = sorted({p["annotator"] for p in parsed} - set(users))
+        for n in new_names:
+            user = User(name=n, role="annotator", password_hash=None)
+            session.add(user)
+            session.flush()
+            users[n] = user.id
+        pairs = [(users[p["annotator"]], p["item_id"]) for p in parsed]
+        existing: dict[tuple[int, int], int] = {}
+        for chunk_start in range(0, len(pairs), 400):
+            chunk = pairs[chunk_start : chunk_start + 400]
+            for lid, uid, iid in session.execute(
+                select(Label.id, Label.user_id, Label.item_id).where(tuple_(Label.user_id, Label.item_id).in_(chunk))
+            ).all():
+                existing[(uid, iid)] = lid
+        if existing and not replace:
+            clash = [LineError(name, p["line"], "annotator", f"{p['annotator']!r} already has a label on this item (use --replace to overwrite)")
+                     for p, pair in zip(parsed, pairs) if pair in existing]
+            raise LabelsFileError(clash)
+        if existing:
+            ids = list(existing.values())
+            for s in range(0, len(ids), 500):
+                session.execute(delete(Label).where(Label.id.in_(ids[s : s + 500])))
+        now = utcnow()
+        session.execute(
+            insert(Label),
+            [
+                {
+                    "user_id": users[p["annotator"]], "item_id": p["item_id"], "choice_key": p["choice_key"],
+                    "reason": p["reason"], "ranking_json": p["ranking_json"], "displayed_order_json": p["displayed_order_json"],
+                    "naturalness": p["naturalness"], "comment": p["comment"], "seconds": p["seconds"], "source": "import",
+                    "first_submitted_at": now, "submitted_at": now, "revisions": 0,
+                }
+                for p in parsed
+            ],
+        )
+    return LabelsImportResult(len(parsed), len(existing), new_names)
+
+
+def export_frame(*, engine: Engine, benchmark_id: int) -> pd.DataFrame:
+    """The labels as the export writes them (import's column names plus context)."""
+    df = load_labels(engine=engine, benchmark_id=benchmark_id)
+    df = df.rename(columns={"choice_key": "choice"})
+    return df[EXPORT_COLUMNS]
+
+
+def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path) -> int:
+    """Write every label to ``out`` (.csv, .jsonl or .parquet by extension); returns the count.
+
+    CSV writes "Can't decide" as an empty choice and lists as JSON text;
+    JSONL and Parquet keep nulls and lists as they are.
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".parquet"):
+        raise ValueError(f"unknown export type {suffix!r}: use .csv, .jsonl or .parquet")
+    df = export_frame(engine=engine, benchmark_id=benchmark_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for col in ("shown_at", "first_submitted_at", "submitted_at"):
+        df[col] = df[col].map(lambda t: t.isoformat() if hasattr(t, "isoformat") else None)
+    if suffix == ".csv":
+        csv_df = df.copy()
+        for col in ("ranking", "displayed_order"):
+            csv_df[col] = csv_df[col].map(lambda v: json.dumps(v) if isinstance(v, list) else "")
+        csv_df.to_csv(out, index=False)
+    elif suffix == ".jsonl":
+        with open(out, "w", encoding="utf-8", newline="\n") as fh:
+            for rec in df.to_dict(orient="records"):
+                clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
+                fh.write(json.dumps(clean, ensure_ascii=False, default=str) + "\n")
+    else:
+        df["naturalness"] = df["naturalness"].astype("Int64")
+        df.to_parquet(out, index=False)
+    return len(df)

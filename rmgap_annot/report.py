@@ -1,0 +1,416 @@
+"""The numbers a researcher reads, as plain JSON-ready data.
+
+``build_report`` is the one entry point: the CLI prints it, the Results page
+draws it, the export writes it into the dataset card and report.html. It
+reads labels through ``labels_frame`` only, and every statistic comes from
+``agreement`` / ``human_metrics`` (a page never computes one).
+
+Top-level keys: ``agreement``, ``human``, ``naturalness``, ``position_bias``,
+``annotators``, ``items``, ``scorers``. Undefined numbers are ``None`` with a
+``reason`` next to them, never a silent 0. The README's analytics section
+documents every key.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from rmgap_annot import agreement as agr
+from rmgap_annot.db import session_scope
+from rmgap_annot.human_metrics import human_accuracy, item_summary
+from rmgap_annot.labels_frame import load_labels
+from rmgap_annot.models import Benchmark, Item, Label, Record, Response, User
+from rmgap_annot.settings import DOMAINS
+
+SLOTS = ("A", "B", "C", "D")
+FAST_SECONDS = 5.0  # a label faster than this is unlikely to reflect reading four responses
+NATURALNESS_SCALE = (1, 2, 3, 4, 5)
+ALL = "All"
+
+
+def _f(x: Any) -> Optional[float]:
+    """A JSON-safe float: None for NaN / inf / None."""
+    if x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def report_fingerprint(*, engine: Engine, benchmark_id: int) -> tuple:
+    """(label count, latest submission, latest label id): changes whenever a label does (cache key)."""
+    with session_scope(engine) as session:
+        row = session.execute(
+            select(func.count(Label.id), func.max(Label.submitted_at), func.max(Label.id))
+            .join(Item, Item.id == Label.item_id)
+            .where(Item.benchmark_id == benchmark_id)
+        ).one()
+    return (int(row[0]), str(row[1]), row[2])
+
+
+def build_report(
+    *,
+    engine: Engine,
+    benchmark_id: int,
+    draws: int = agr.DRAWS,
+    seed: int = agr.SEED,
+    confidence: float = agr.CONFIDENCE,
+    fast_seconds: float = FAST_SECONDS,
+    include_scorers: bool = True,
+) -> dict:
+    """The whole report for one benchmark, intervals included (plain data)."""
+    labels = load_labels(engine=engine, benchmark_id=benchmark_id)
+    with session_scope(engine) as session:
+        bench = session.get(Benchmark, benchmark_id)
+        if bench is None:
+            raise ValueError(f"no benchmark with id {benchmark_id}")
+        item_counts = dict(
+            session.execute(select(Item.domain, func.count()).where(Item.benchmark_id == benchmark_id).group_by(Item.domain)).all()
+        )
+        bench_name = bench.name
+    summary = item_summary(labels)
+    domain_units = {d: summary.index[summary["domain"] == d].to_numpy() for d in DOMAINS}
+    weights = {
+        d: agr.resample_weights(len(domain_units[d]), draws=draws, seed=seed, stream=i)
+        for i, d in enumerate(DOMAINS)
+        if draws and len(domain_units[d])
+    }
+
+    report: dict[str, Any] = {}
+    report["agreement"] = _agreement(labels, domain_units, weights, confidence)
+    report["agreement"]["summary"] = {
+        "benchmark_id": benchmark_id,
+        "benchmark": bench_name,
+        "n_items": {d: int(item_counts.get(d, 0)) for d in DOMAINS},
+        "n_items_labelled": {d: int(len(domain_units[d])) for d in DOMAINS},
+        "n_labels": int(len(labels)),
+        "n_annotators": int(labels["user_id"].nunique()) if len(labels) else 0,
+        "n_cant_decide": int(labels["choice_key"].isna().sum()) if len(labels) else 0,
+    }
+    report["agreement"]["bootstrap"] = {
+        "draws": draws, "seed": seed, "confidence": confidence,
+        "method": "percentile bootstrap over items, resampled within each domain (All: stratified by domain)",
+    }
+    report["human"] = human_accuracy(summary=summary, labels=labels, item_weights=weights, draws=draws, seed=seed, confidence=confidence)
+    report["naturalness"] = _naturalness(labels)
+    report["position_bias"] = _position_bias(labels)
+    report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
+    report["items"] = _items(summary)
+    report["scorers"] = _scorers(engine, benchmark_id, report["human"]) if include_scorers else {}
+    return report
+
+
+# --- agreement -----------------------------------------------------------------
+
+
+def _domain_units(labels: pd.DataFrame, domain_units: dict[str, np.ndarray], value: pd.Series, n_missing: pd.Series) -> dict:
+    """Per domain: unit positions (columns of that domain's weights) and codes of usable labels."""
+    out = {}
+    for d in DOMAINS:
+        ids = domain_units[d]
+        pos = pd.Series(np.arange(len(ids)), index=ids)
+        sel = (labels["domain"] == d).to_numpy()
+        usable = sel & value.notna().to_numpy()
+        out[d] = agr.DomainUnits(
+            n_units=len(ids),
+            unit_idx=pos.reindex(labels.loc[usable, "item_id"]).to_numpy(dtype=np.int64),
+            value_code=value[usable].to_numpy(dtype=np.int64),
+            n_missing=int(n_missing[sel].sum()),
+        )
+    return out
+
+
+def _agreement(labels: pd.DataFrame, domain_units: dict, weights: dict, confidence: float) -> dict:
+    if labels.empty:
+        empty_alpha = {d: {"alpha": None, "ci": None, "n_items": 0, "n_values": 0, "n_missing": 0, "reason": "no labels yet"} for d in (*DOMAINS, ALL)}
+        none = {d: {"value": None, "n_items": 0, "reason": "no labels yet"} for d in (*DOMAINS, ALL)}
+        return {
+            "choice_alpha": empty_alpha,
+            "naturalness_alpha": {k: dict(v) for k, v in empty_alpha.items()},
+            "percent_agreement": none,
+            "fleiss_kappa": {d: {"kappa": None, "n_items": 0, "reason": "no labels yet"} for d in (*DOMAINS, ALL)},
+            "cohen_kappa": {"annotators": [], "kappa": [], "n_shared": [], "min_shared": 2},
+            "cant_decide": {d: 0 for d in (*DOMAINS, ALL)},
+        }
+    codes, key_names = pd.factorize(labels["choice_key"], use_na_sentinel=True)
+    choice_code = pd.Series(np.where(codes >= 0, codes, np.nan), index=labels.index)
+    cant = labels["choice_key"].isna()
+    choice_units = _domain_units(labels, domain_units, choice_code, cant)
+    nat = pd.to_numeric(labels["naturalness"], errors="coerce")
+    nat_code = nat.where(nat.between(1, 5)) - 1
+    nat_units = _domain_units(labels, domain_units, nat_code, nat_code.isna())
+    n_keys = max(len(key_names), 1)
+
+    out: dict[str, Any] = {}
+    out["choice_alpha"] = agr.alpha_by_domain(choice_units, level="nominal", n_values=n_keys, weights=weights, confidence=confidence)
+    out["naturalness_alpha"] = agr.alpha_by_domain(nat_units, level="ordinal", n_values=5, weights=weights, confidence=confidence)
+    for section in ("choice_alpha", "naturalness_alpha"):
+        for d in DOMAINS:
+            if not len(domain_units[d]):
+                out[section][d]["reason"] = f"no labelled {d} items"
+
+    percent, fleiss = {}, {}
+    all_counts = []
+    for d in DOMAINS:
+        du = choice_units[d]
+        counts = agr.value_counts_matrix(du.unit_idx, du.value_code, n_units=du.n_units, n_values=n_keys)
+        all_counts.append(counts)
+        percent[d] = agr.percent_agreement(counts)
+        fleiss[d] = agr.fleiss_kappa(counts)
+    from scipy import sparse
+
+    stacked = sparse.vstack(all_counts).tocsr()
+    percent[ALL] = agr.percent_agreement(stacked)
+    fleiss[ALL] = agr.fleiss_kappa(stacked)
+    out["percent_agreement"] = percent
+    out["fleiss_kappa"] = fleiss
+    decided = labels[~cant]
+    out["cohen_kappa"] = agr.cohen_kappa_matrix(decided["annotator"].tolist(), decided["item_id"].tolist(), decided["choice_key"].tolist())
+    out["cant_decide"] = {d: int(cant[labels["domain"] == d].sum()) for d in DOMAINS}
+    out["cant_decide"][ALL] = int(cant.sum())
+
+    # Leave-one-out: the pooled pick alpha without each annotator.
+    item_pos = pd.Series(np.arange(len(labels["item_id"].unique())), index=np.sort(labels["item_id"].unique()))
+    rater_codes, rater_names = pd.factorize(decided["annotator"])
+    loo = agr.leave_one_out_alpha(
+        item_pos.reindex(decided["item_id"]).to_numpy(dtype=np.int64),
+        choice_code[~cant].to_numpy(dtype=np.int64),
+        rater_codes,
+        n_units=len(item_pos),
+        n_values=n_keys,
+    )
+    out["_loo"] = {str(rater_names[c]): a for c, a in loo.items()}
+    return out
+
+
+# --- naturalness, position bias ------------------------------------------------
+
+
+def _nat_stats(counts: dict[int, int]) -> dict:
+    """Distribution, mean and share rated 4-5 from counts per scale point."""
+    by_point = {str(k): int(counts.get(k, 0)) for k in NATURALNESS_SCALE}
+    n = sum(by_point.values())
+    if n == 0:
+        return {"n": 0, "counts": by_point, "mean": None, "share_4_5": None, "reason": "no naturalness ratings"}
+    mean = sum(k * by_point[str(k)] for k in NATURALNESS_SCALE) / n
+    return {"n": n, "counts": by_point, "mean": mean, "share_4_5": (by_point["4"] + by_point["5"]) / n}
+
+
+def _naturalness(labels: pd.DataFrame) -> dict:
+    table: dict[tuple[str, str], dict[int, int]] = {}
+    if not labels.empty:
+        nat = pd.to_numeric(labels["naturalness"], errors="coerce")
+        ok = nat.between(1, 5)
+        grouped = pd.DataFrame({"domain": labels["domain"][ok], "role": labels["role"][ok], "v": nat[ok].astype(int)})
+        for (d, r, v), n in grouped.groupby(["domain", "role", "v"]).size().items():
+            table.setdefault((d, r), {})[int(v)] = int(n)
+
+    def pooled(domains, roles) -> dict[int, int]:  # noqa: ANN001
+        out: dict[int, int] = {}
+        for (d, r), c in table.items():
+            if d in domains and r in roles:
+                for v, n in c.items():
+                    out[v] = out.get(v, 0) + n
+        return out
+
+    roles = ("base", "rewrite")
+    out: dict[str, Any] = {"scale": list(NATURALNESS_SCALE), "by_domain": {}, "by_role": {}, "by_domain_role": {}}
+    for d in DOMAINS:
+        out["by_domain"][d] = _nat_stats(pooled({d}, roles))
+        out["by_domain_role"][d] = {r: _nat_stats(pooled({d}, {r})) for r in roles}
+    out["by_domain"][ALL] = _nat_stats(pooled(set(DOMAINS), roles))
+    for r in roles:
+        out["by_role"][r] = _nat_stats(pooled(set(DOMAINS), {r}))
+    return out
+
+
+def _slot_test(slots: list[int]) -> dict:
+    counts = [slots.count(i) for i in range(len(SLOTS))]
+    out: dict[str, Any] = {"counts": dict(zip(SLOTS, counts)), "n": int(sum(counts))}
+    n = sum(counts)
+    if n == 0:
+        out.update(share=None, chi2=None, p_value=None, dof=len(SLOTS) - 1, reason="no picked label with a recorded display order")
+        return out
+    res = stats.chisquare(counts)
+    out.update(
+        share={s: c / n for s, c in zip(SLOTS, counts)}, chi2=_f(res.statistic), p_value=_f(res.pvalue), dof=len(SLOTS) - 1
+    )
+    if n < 5 * len(SLOTS):
+        out["warning"] = "fewer than 5 expected picks per slot: the chi-square approximation is rough"
+    return out
+
+
+def _position_bias(labels: pd.DataFrame) -> dict:
+    """How often each displayed slot was picked, with a chi-square test against uniform."""
+    slots_by_domain: dict[str, list[int]] = {d: [] for d in DOMAINS}
+    if not labels.empty:
+        for d, order, choice in zip(labels["domain"].tolist(), labels["displayed_order"].tolist(), labels["choice_key"].tolist()):
+            if isinstance(order, list) and choice in order and order.index(choice) < len(SLOTS):
+                slots_by_domain[d].append(order.index(choice))
+    out = _slot_test([s for d in DOMAINS for s in slots_by_domain[d]])
+    out["by_domain"] = {d: _slot_test(slots_by_domain[d]) for d in DOMAINS}
+    return out
+
+
+# --- annotators, items ------------------------------------------------------------
+
+
+def label_seconds(labels: pd.DataFrame) -> pd.Series:
+    """Seconds on each label: the recorded ``seconds``, else first submission minus shown time."""
+    secs = pd.to_numeric(labels["seconds"], errors="coerce")
+    shown = pd.to_datetime(labels["shown_at"], utc=True, errors="coerce")
+    first = pd.to_datetime(labels["first_submitted_at"], utc=True, errors="coerce")
+    derived = (first - shown).dt.total_seconds()
+    return secs.fillna(derived)
+
+
+def _annotators(labels: pd.DataFrame, agreement: dict, fast_seconds: float) -> list[dict]:
+    loo = agreement.pop("_loo", {})
+    if labels.empty:
+        return []
+    pooled = agreement["choice_alpha"][ALL]["alpha"]
+    lab = labels.assign(
+        _secs=label_seconds(labels),
+        _match=(labels["choice_key"] == labels["winner_key"]) & labels["choice_key"].notna(),
+        _nat=pd.to_numeric(labels["naturalness"], errors="coerce"),
+    )
+    rows = []
+    for name, g in lab.groupby("annotator", sort=True):
+        secs = g["_secs"].dropna()
+        a = loo.get(str(name))
+        a = _f(a)
+        row = {
+            "annotator": str(name),
+            "user_id": int(g["user_id"].iloc[0]),
+            "n_labels": int(len(g)),
+            "n_cant_decide": int(g["choice_key"].isna().sum()),
+            "accuracy": float(g["_match"].mean()),
+            "loo_alpha": a,
+            "loo_alpha_change": None if a is None or pooled is None else a - pooled,
+            "median_seconds": _f(secs.median()) if len(secs) else None,
+            "share_fast": _f((secs < fast_seconds).mean()) if len(secs) else None,
+            "fast_threshold_seconds": fast_seconds,
+            "mean_naturalness": _f(g["_nat"].mean()),
+        }
+        if a is None:
+            row["loo_alpha_reason"] = "alpha without this annotator is undefined (no item keeps two labels, or one value only)"
+        if not len(secs):
+            row["seconds_reason"] = "no timing recorded"
+        rows.append(row)
+    return rows
+
+
+def _items(summary: pd.DataFrame) -> list[dict]:
+    """The item table as JSON-ready dicts (built column-wise: 13k rows must be quick)."""
+    if summary.empty:
+        return []
+    df = summary.drop(columns=["pair_won", "pair_total"])
+    columns = {}
+    for col in df.columns:
+        values = df[col].tolist()
+        if col in ("agreement_share", "mean_naturalness"):
+            values = [_f(v) for v in values]
+        elif col == "plurality_pick":
+            values = [v if isinstance(v, str) else None for v in values]
+        columns[col] = values
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*columns.values())]
+
+
+def _scorers(engine: Engine, benchmark_id: int, human: dict) -> dict:
+    """The reward-model section, when the comparison module is installed."""
+    try:
+        from rmgap_annot import comparison  # noqa: PLC0415
+    except ImportError:
+        return {}
+    return comparison.scorer_section(engine=engine, benchmark_id=benchmark_id, human=human)
+
+
+# --- one item, on demand -------------------------------------------------------------
+
+
+def item_detail(*, engine: Engine, item_id: int) -> dict:
+    """An item's full text, its winner and every label on it (for the Results page)."""
+    with session_scope(engine) as session:
+        item = session.get(Item, item_id)
+        if item is None:
+            raise ValueError(f"no item with id {item_id}")
+        rec = session.get(Record, item.record_pk)
+        responses = session.execute(
+            select(Response.key, Response.text).where(Response.record_pk == item.record_pk).order_by(Response.position)
+        ).all()
+        labs = session.execute(
+            select(User.name, Label.choice_key, Label.ranking_json, Label.naturalness, Label.reason, Label.comment, Label.seconds, Label.submitted_at)
+            .join(User, User.id == Label.user_id)
+            .where(Label.item_id == item_id)
+            .order_by(Label.id)
+        ).all()
+        return {
+            "item_id": item.id, "record_id": rec.record_id, "domain": item.domain, "group": item.group,
+            "prompt_index": item.prompt_index, "role": item.role, "prompt": item.text, "winner_key": item.winner_key,
+            "responses": [{"key": k, "text": t} for k, t in responses],
+            "labels": [
+                {"annotator": n, "choice": c, "ranking": r, "naturalness": nat, "reason": rs, "comment": cm, "seconds": s,
+                 "submitted_at": str(t)}
+                for n, c, r, nat, rs, cm, s, t in labs
+            ],
+        }
+
+
+# --- text rendering for the CLI --------------------------------------------------------
+
+
+def _fmt(v: Optional[float], pct: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v * 100:.1f}%" if pct else f"{v:.3f}"
+
+
+def _fmt_ci(ci: Optional[list], pct: bool = False) -> str:
+    return "" if not ci else f" [{_fmt(ci[0], pct)}, {_fmt(ci[1], pct)}]"
+
+
+def format_report(report: dict) -> str:
+    """A plain-text summary of the report (the JSON holds everything)."""
+    a = report["agreement"]
+    s = a.get("summary", {})
+    lines = [
+        f"Benchmark {s.get('benchmark')!r}: {s.get('n_labels', 0)} labels by {s.get('n_annotators', 0)} annotators "
+        f"on {sum(s.get('n_items_labelled', {}).values())} items ({s.get('n_cant_decide', 0)} Can't decide)",
+        "",
+        f"{'':<12}{'pick alpha':>26}{'naturalness alpha':>28}{'% agree':>10}",
+    ]
+    for d in (*DOMAINS, ALL):
+        ca, na = a["choice_alpha"][d], a["naturalness_alpha"][d]
+        pa = a["percent_agreement"][d]["value"]
+        lines.append(
+            f"{d:<12}{_fmt(ca['alpha']) + _fmt_ci(ca['ci']):>26}{_fmt(na['alpha']) + _fmt_ci(na['ci']):>28}{_fmt(pa, True):>10}"
+        )
+    h = report["human"]
+    lines += ["", f"Human accuracy (RMGAP metrics, 95% intervals)", f"{'':<12}" + "".join(f"{m:>28}" for m in ("Pair", "BoN", "Consistency"))]
+    for d in (*DOMAINS, "Avg"):
+        lines.append(f"{d:<12}" + "".join(f"{_fmt(h[m][d], True) + _fmt_ci(h['ci'][m][d], True):>28}" for m in ("Pair", "BoN", "Consistency")))
+    nat = report["naturalness"]["by_domain"]
+    lines += ["", "Naturalness (share rated 4-5, mean)"]
+    for d in (*DOMAINS, ALL):
+        lines.append(f"{d:<12}{_fmt(nat[d]['share_4_5'], True):>10}{_fmt(nat[d]['mean']):>10}   n={nat[d]['n']}")
+    pb = report["position_bias"]
+    lines += ["", "Position bias (picks per displayed slot)", "  " + "  ".join(f"{k}: {v}" for k, v in pb["counts"].items())
+              + (f"   chi2={pb['chi2']:.2f} p={pb['p_value']:.3g}" if pb.get("chi2") is not None else f"   ({pb.get('reason')})")]
+    if report["annotators"]:
+        lines += ["", f"{'annotator':<20}{'labels':>8}{'accuracy':>10}{'LOO alpha':>11}{'median s':>10}{'fast':>8}"]
+        for r in report["annotators"]:
+            lines.append(
+                f"{r['annotator'][:19]:<20}{r['n_labels']:>8}{_fmt(r['accuracy'], True):>10}{_fmt(r['loo_alpha']):>11}"
+                f"{_fmt(r['median_seconds']):>10}{_fmt(r['share_fast'], True):>8}"
+            )
+    return "\n".join(lines)
