@@ -1,0 +1,124 @@
+"""Blinding and untrusted text, checked on what Chromium actually receives.
+
+Every field an annotator must not see carries a unique sentinel (response
+keys, hence the winner; style profiles; models; source; record id; another
+annotator's comment). The test records every websocket frame and HTTP
+response body the browser gets while an annotator works, and asserts that
+no sentinel is in them, while the visible texts are (so the capture works).
+Benchmark texts also carry a <script> and an <img onerror>: no dialog may
+fire and both must read as plain text.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rmgap_annot.accounts import create_user
+from rmgap_annot.annotation import submit_label
+from rmgap_annot.assignment import next_item
+from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.synthetic import write_jsonl
+from tests.e2e.conftest import WAIT_MS, log_in, start_server
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "eve-password-123"
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+SENTINELS = ("KEYSENTINEL", "STYLESENTINEL", "MODELSENTINEL", "SOURCESENTINEL", "RECIDSENTINEL", "COMMENTSENTINEL",
+             "EXTRASENTINEL")
+
+
+def sentinel_record(i: int, domain: str) -> dict:
+    keys = [f"KEYSENTINEL{i}x{j}" for j in range(4)]
+    return {
+        "id": f"RECIDSENTINEL{i}",
+        "domain": domain,
+        "source": f"SOURCESENTINEL{i}",
+        "models": {k: f"MODELSENTINEL{j}" for j, k in enumerate(keys)},
+        "responses": [
+            {"key": k, "text": f"VISIBLERESPONSE{i}-{j}: some **markdown**, `code` and $x^2$."
+             + (f" Then {IMG} in the text." if j == 0 else "")}
+            for j, k in enumerate(keys)
+        ],
+        "prompt_groups": [
+            {"group": g, "winner": keys[g], "prompts": [
+                {"role": "base" if p == 0 else "rewrite", "text": f"VISIBLEPROMPT{i}-{g}-{p}: please help. {SCRIPT} Thanks."}
+                for p in range(3)
+            ]}
+            for g in range(4)
+        ],
+        "style_assignments": {f"r{j + 1}": {"Formality": f"STYLESENTINEL{j}"} for j in range(4)},
+        "extra_field": "EXTRASENTINEL",
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+
+    def prepare(engine):  # noqa: ANN001
+        records = [sentinel_record(i, d) for i, d in enumerate(("Chat", "Writing", "Reasoning", "Safety"))]
+        bid = import_benchmark(engine=engine, path=write_jsonl(folder / "s.jsonl", records), name="blind").benchmark_id
+        create_user(engine=engine, name="eve", role="annotator", password=PASSWORD)
+        other = create_user(engine=engine, name="other", role="annotator")
+        # Another annotator's labels: eve is steered to these items first (closest to completion).
+        for _ in range(2):
+            item = next_item(engine=engine, user_id=other, benchmark_id=bid)
+            submit_label(engine=engine, user_id=other, item_id=item, choice_key=None,
+                         reason="prompt_unclear", naturalness=1, comment="COMMENTSENTINEL from someone else")
+
+    srv = start_server(tmp_path_factory, prepare)
+    yield srv
+    srv.stop()
+
+
+def test_nothing_secret_reaches_the_browser(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    frames: list[bytes] = []
+    responses = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda p: frames.append(p if isinstance(p, bytes) else p.encode())))
+    page.on("response", lambda r: responses.append(r))
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    log_in(page, server.url, "eve", PASSWORD)
+    form = page.locator("[data-testid='stForm']")
+    form.get_by_text("Response B", exact=True).click()
+    form.get_by_text("3: Plausible, but stilted or odd", exact=True).click()
+    form.get_by_role("button", name="Submit").click()
+    page.get_by_text("1 of ", exact=False).first.wait_for(timeout=WAIT_MS)
+    page.get_by_role("button", name="Back").click()  # her own label comes back pre-filled
+    page.get_by_text("You are correcting a label").wait_for(timeout=WAIT_MS)
+    page.get_by_role("link", name="Guidelines").click()
+    page.get_by_text("What you do").wait_for(timeout=WAIT_MS)
+    assert page.get_by_role("link", name="Study").count() == 0 and page.get_by_role("link", name="Team").count() == 0
+    page.wait_for_timeout(300)
+
+    bodies = []
+    for r in responses:
+        try:
+            bodies.append(r.body())
+        except Exception:  # noqa: BLE001 - redirects and aborted requests have no body
+            pass
+    received = b"\n".join(frames + bodies)
+    assert b"VISIBLERESPONSE" in received and b"VISIBLEPROMPT" in received  # the capture sees the item
+    leaked = [s for s in SENTINELS if s.encode() in received]
+    assert not leaked, f"sent to an annotator's browser: {leaked}"
+    assert not dialogs
+    page.close()
+
+
+def test_html_in_benchmark_text_is_shown_as_text(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    log_in(page, server.url, "eve", PASSWORD)
+    page.get_by_text(SCRIPT, exact=False).first.wait_for(timeout=WAIT_MS)
+    page.get_by_text(IMG, exact=False).first.wait_for(timeout=WAIT_MS)
+    assert page.locator("img[src='x']").count() == 0
+    # Markdown and LaTeX still render.
+    assert page.locator("strong", has_text="markdown").count() >= 4
+    assert page.locator(".katex").count() >= 4
+    page.wait_for_timeout(500)
+    assert not dialogs
+    page.close()
