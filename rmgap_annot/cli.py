@@ -265,6 +265,81 @@ def export_verified_cmd(
         typer.echo(f"Note: agreement {result.analytics_note}", err=True)
 
 
+# --- analytics ---
+
+
+def _chosen_benchmark(engine, name: Optional[str]):  # noqa: ANN001, ANN202
+    from rmgap_annot.catalog import get_benchmark
+
+    bench = get_benchmark(engine=engine, name=name)
+    if bench is None:
+        fail(f"no benchmark named {name!r}" if name else "no benchmark yet; import one with: rmgap-annot import-benchmark FILE", 2)
+    return bench
+
+
+@labels_app.command("import")
+def labels_import_cmd(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., help="CSV or JSONL: record_id, group, prompt_index, annotator, choice, naturalness (+ optional ranking, reason, comment, seconds, displayed_order)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    replace: bool = typer.Option(False, "--replace", help="Replace an annotator's existing label on the same item instead of refusing."),
+) -> None:
+    """Import labels gathered elsewhere, atomically (all or nothing); unknown annotators are created without a password."""
+    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.labels_io import LabelsFileError, import_labels
+
+    engine = ready_engine(ctx)
+    bench = _chosen_benchmark(engine, benchmark)
+    try:
+        result = import_labels(engine=engine, path=file, benchmark_id=bench.id, replace=replace)
+    except LabelsFileError as exc:
+        typer.echo(format_errors(exc.errors), err=True)
+        typer.echo(f"Nothing was imported: {len(exc.errors)} error(s).", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"Imported {result.n_labels} labels into {bench.name!r}" + (f" ({result.n_replaced} replaced)." if result.n_replaced else "."))
+    if result.new_annotators:
+        typer.echo(f"New annotators (no password; invite them to log in): {', '.join(result.new_annotators)}")
+
+
+@labels_app.command("export")
+def labels_export_cmd(
+    ctx: typer.Context,
+    out: str = typer.Option(..., "--out", help="Output file: .csv, .jsonl or .parquet."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+) -> None:
+    """Write every label (one row each, with record id, group, prompt index and domain)."""
+    from rmgap_annot.labels_io import export_labels
+
+    engine = ready_engine(ctx)
+    bench = _chosen_benchmark(engine, benchmark)
+    try:
+        n = export_labels(engine=engine, benchmark_id=bench.id, out=out)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"Wrote {n} labels of {bench.name!r} to {out}.")
+
+
+@app.command("report")
+def report_cmd(
+    ctx: typer.Context,
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed (same seed, same intervals)."),
+    draws: int = typer.Option(1000, "--draws", help="Bootstrap draws for the 95% intervals (0: no intervals)."),
+) -> None:
+    """Agreement, human accuracy in RMGAP's metrics, naturalness, position bias, annotators, items."""
+    import json
+
+    from rmgap_annot.report import build_report, format_report
+
+    engine = ready_engine(ctx)
+    bench = _chosen_benchmark(engine, benchmark)
+    if draws < 0:
+        fail("--draws must be 0 or more", 2)
+    report = build_report(engine=engine, benchmark_id=bench.id, seed=seed, draws=draws)
+    typer.echo(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False) if as_json else format_report(report))
+
+
 def main() -> None:
     app()
 
