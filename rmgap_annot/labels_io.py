@@ -348,7 +348,7 @@ def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path) -> int:
     df = export_frame(engine=engine, benchmark_id=benchmark_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     for col in ("shown_at", "first_submitted_at", "submitted_at"):
-        df[col] = df[col].map(lambda t: t.isoformat() if hasattr(t, "isoformat") else None)
+        df[col] = [None if pd.isna(t) else t.isoformat() for t in df[col]]
     if suffix == ".csv":
         csv_df = df.copy()
         for col in ("ranking", "displayed_order"):
