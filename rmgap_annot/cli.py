@@ -340,6 +340,117 @@ def report_cmd(
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False) if as_json else format_report(report))
 
 
+# --- scoring ---
+
+
+def _scoring_benchmark(ctx: typer.Context, benchmark: Optional[str]):  # noqa: ANN202
+    from rmgap_annot.catalog import get_benchmark
+
+    engine = ready_engine(ctx)
+    bench = get_benchmark(engine=engine, name=benchmark)
+    if bench is None:
+        fail(f"no benchmark named {benchmark!r}" if benchmark else "no benchmark yet; import one first", 2)
+    return engine, bench
+
+
+@app.command("score")
+def score_cmd(
+    ctx: typer.Context,
+    scorer: str = typer.Option(..., "--scorer", help="SPEC: scalar:PATH, lm-logprob:PATH, dpo:POLICY,REFERENCE, judge:PATH, length, random or embedding."),
+    name: Optional[str] = typer.Option(None, "--name", help="Scorer name (default: family and model folder)."),
+    items: str = typer.Option("all", "--items", help="all, or labelled: only items with at least one human label."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (fp32 on CPU, bf16 on GPU), float32, bfloat16 or float16."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Sequences per forward pass."),
+    max_length: int = typer.Option(4096, "--max-length", help="Tokens kept per sequence (left truncation; counted)."),
+    output_index: int = typer.Option(0, "--output-index", help="scalar: which output of a multi-output head."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the model repository's own code (only for models you trust)."),
+    aggregation: str = typer.Option("discounted_sum", "--aggregation", help="lm-logprob/dpo: mean, sum or discounted_sum (gamma 0.93)."),
+    judge_mode: str = typer.Option("verifier", "--judge-mode", help="judge: verifier, pointwise or listwise."),
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help="judge: an OpenAI-compatible base URL, e.g. http://host:8000/v1."),
+    seed: int = typer.Option(0, "--seed", help="random baseline and listwise permutations."),
+    replace: bool = typer.Option(False, "--replace", help="Discard scores stored under --name by a different model or settings."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    job_id: Optional[int] = typer.Option(None, "--job-id", hidden=True, help="Report progress into this ScoringJob (the page's worker)."),
+) -> None:
+    """Score items with a reward model or baseline; resumes, and skips work already done."""
+    from rmgap_annot import jobs
+    from rmgap_annot.scoring import ScoringError, ScoringOptions
+    from rmgap_annot.scoring.runner import run_scoring
+
+    engine, bench = _scoring_benchmark(ctx, benchmark)
+    options = ScoringOptions(device=device, dtype=dtype, batch_size=batch_size, max_length=max_length, output_index=output_index,
+                             trust_remote_code=trust_remote_code, aggregation=aggregation, judge_mode=judge_mode,
+                             endpoint=endpoint, seed=seed)
+    progress = None
+    if job_id is not None:
+        jobs.mark_running(engine=engine, job_id=job_id)
+
+        def progress(done: int, total: int) -> None:
+            jobs.report_progress(engine=engine, job_id=job_id, done=done, total=total)
+
+    try:
+        result = run_scoring(engine=engine, benchmark_id=bench.id, spec=scorer, name=name, options=options, items=items,
+                             replace=replace, progress=progress, show_progress=not no_progress)
+    except ScoringError as exc:
+        if job_id is not None:
+            jobs.finish_job(engine=engine, job_id=job_id, error=str(exc))
+        fail(str(exc), 2)
+    except BaseException as exc:
+        if job_id is not None:
+            jobs.finish_job(engine=engine, job_id=job_id, error=f"{type(exc).__name__}: {exc}")
+        raise
+    if job_id is not None:
+        jobs.finish_job(engine=engine, job_id=job_id)
+    typer.echo(
+        f"Scorer {result.name!r} on {bench.name!r}: {result.n_items} items, {result.n_already} already scored, "
+        f"{result.n_scored} scored now ({result.n_units} distinct sequences in {result.n_batches} batches); "
+        f"truncated inputs: {result.n_truncated}; unparseable judge outputs: {result.n_unparseable}."
+    )
+
+
+@scores_app.command("import")
+def scores_import_cmd(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., help='JSONL rows {"record_id", "group", "prompt_index", "scores": {response_key: value}}.'),
+    name: Optional[str] = typer.Option(None, "--name", help="Scorer name (default: the file name)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    replace: bool = typer.Option(False, "--replace", help="Replace the scores of an existing scorer of that name."),
+) -> None:
+    """Import scores computed elsewhere, atomically (all lines valid, or nothing stored)."""
+    from rmgap_annot.benchmark import BenchmarkFileError, format_errors
+    from rmgap_annot.scores_io import import_scores
+
+    engine, bench = _scoring_benchmark(ctx, benchmark)
+    try:
+        result = import_scores(engine=engine, benchmark_id=bench.id, path=file, name=name, replace=replace)
+    except BenchmarkFileError as exc:
+        typer.echo(format_errors(exc.errors), err=True)
+        typer.echo(f"Nothing was imported: {len(exc.errors)} error(s).", err=True)
+        raise typer.Exit(2) from None
+    verb = "Imported" if result.created else "Already imported (same file); nothing changed:"
+    typer.echo(f"{verb} scorer {result.name!r}: {result.n_items} items of {bench.name!r}.")
+
+
+@scores_app.command("export")
+def scores_export_cmd(
+    ctx: typer.Context,
+    scorer: str = typer.Option(..., "--scorer", help="Scorer name (see the Reward models page or scores import)."),
+    out: str = typer.Option(..., "--out", help="JSONL file to write (atomically)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+) -> None:
+    """Export one scorer's scores in the import format."""
+    from rmgap_annot.scores_io import export_scores
+
+    engine, bench = _scoring_benchmark(ctx, benchmark)
+    try:
+        n = export_scores(engine=engine, benchmark_id=bench.id, scorer_name=scorer, out=out)
+    except LookupError as exc:
+        fail(str(exc).strip("'\""), 2)
+    typer.echo(f"Wrote {n} items scored by {scorer!r} to {out}.")
+
+
 def main() -> None:
     app()
 
