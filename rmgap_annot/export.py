@@ -210,9 +210,8 @@ def apply_rule(stats: pd.DataFrame, rule: Rule) -> pd.DataFrame:
 
     few = n < rule.min_labels
     disagree = out["tie"].to_numpy(dtype=bool) | (top * ag_den < ag_num * n) | (n == 0)
-    pick = out["pick"].astype(object).to_numpy()
-    winner = out["winner_key"].astype(object).to_numpy()
-    wrong = np.array([p is None or _missing(p) or p != w for p, w in zip(pick, winner)], dtype=bool)
+    # A missing pick compares unequal, so "no pick" reads as not the winner.
+    wrong = ~(out["pick"].astype(object) == out["winner_key"].astype(object)).to_numpy(dtype=bool)
     if rule.min_naturalness == 0:
         unnatural = np.zeros(len(out), dtype=bool)
     else:
@@ -233,21 +232,19 @@ def verify(*, labels: pd.DataFrame, items: pd.DataFrame, rule: Rule) -> pd.DataF
 
 def record_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
     """Per record: verified when every one of its items is; else the earliest reason."""
+    columns = ["record_id", "domain", "n_items", "n_verified", "verified", "reason"]
     if verdicts.empty:
-        return pd.DataFrame(columns=["record_id", "domain", "n_items", "n_verified", "verified", "reason"])
-    order = {r: i for i, r in enumerate(REASONS)}
-    rows = []
-    for record_id, grp in verdicts.groupby("record_id", sort=False):
-        failing = [r for r in grp["reason"] if r is not None and not _missing(r)]
-        rows.append(
-            (
-                record_id, grp["domain"].iloc[0], len(grp), int(grp["verified"].sum()), not failing,
-                min(failing, key=order.__getitem__) if failing else None,
-            )
-        )
-    out = pd.DataFrame(rows, columns=["record_id", "domain", "n_items", "n_verified", "verified", "reason"])
-    out["reason"] = pd.Series([r[-1] for r in rows], index=out.index, dtype=object)
-    return out
+        return pd.DataFrame(columns=columns)
+    # Reasons as their rank in the rule's order (len(REASONS) = passed): the min is the earliest.
+    code = verdicts["reason"].map({r: i for i, r in enumerate(REASONS)}).fillna(len(REASONS)).astype(int)
+    grouped = verdicts.assign(_code=code).groupby("record_id", sort=False).agg(
+        domain=("domain", "first"), n_items=("item_id", "size"), n_verified=("verified", "sum"), _code=("_code", "min")
+    )
+    out = grouped.reset_index()
+    out["n_verified"] = out["n_verified"].astype(int)
+    out["verified"] = out["_code"].to_numpy() == len(REASONS)
+    out["reason"] = pd.Series([REASONS[c] if c < len(REASONS) else None for c in out["_code"]], index=out.index, dtype=object)
+    return out[columns]
 
 
 def summarize(verdicts: pd.DataFrame, records: pd.DataFrame | None = None) -> dict[str, dict[str, Any]]:
