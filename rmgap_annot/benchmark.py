@@ -243,6 +243,9 @@ def parse_file(path: str | Path) -> ParsedFile:
         if "\\ud" in raw.lower() and _has_lone_surrogate(data):
             errors.append(LineError(name, line_no, "(line)", "contains a lone UTF-16 surrogate escape (\\udXXX), which is not text"))
             continue
+        if "\\u0000" in raw and "\x00" in json.dumps(data, ensure_ascii=False):  # PostgreSQL cannot store NUL in text; refuse it on every backend alike
+            errors.append(LineError(name, line_no, "(line)", "contains a NUL character (\\u0000), which is not text"))
+            continue
         line_errors = validate_record(data, file=name, line=line_no)
         if line_errors:
             errors.extend(line_errors)
