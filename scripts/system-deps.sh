@@ -6,6 +6,12 @@ set -euo pipefail
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# PostgreSQL for the tests marked `postgres` (tests/pg.py starts a throwaway
+# cluster from these binaries), unless a server is given in RMGAP_ANNOT_TEST_PG.
+if [ -z "${RMGAP_ANNOT_TEST_PG:-}" ] && ! command -v initdb >/dev/null 2>&1 \
+   && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need+=(postgresql)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
