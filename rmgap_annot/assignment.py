@@ -59,7 +59,7 @@ class Progress:
 # --- the study -----------------------------------------------------------------
 
 
-def _sample_items(session: Session, benchmark_id: int, records_per_domain: int | None, seed: int) -> list[int]:
+def _sample_items(session: Session, benchmark_id: int, records_per_domain: int | None, seed: int) -> list:
     """Item ids in the study: every item, or all items of N seeded records per domain.
 
     Records are sampled (not items) so each sampled record keeps its twelve
@@ -69,7 +69,7 @@ def _sample_items(session: Session, benchmark_id: int, records_per_domain: int |
         select(Item.id, Item.record_pk, Item.domain).where(Item.benchmark_id == benchmark_id).order_by(Item.id)
     ).all()
     if records_per_domain is None:
-        return [r.id for r in rows]
+        return rows
     records_by_domain: dict[str, list[int]] = {}
     for r in rows:
         pks = records_by_domain.setdefault(r.domain, [])
@@ -81,14 +81,27 @@ def _sample_items(session: Session, benchmark_id: int, records_per_domain: int |
         pks = sorted(records_by_domain[domain])
         rng = random.Random(f"{seed}:{domain}")
         chosen.update(rng.sample(pks, min(records_per_domain, len(pks))))
-    return [r.id for r in rows if r.record_pk in chosen]
+    return [r for r in rows if r.record_pk in chosen]
 
 
 def _materialise(session: Session, study: Study) -> None:
     session.execute(delete(StudyItem).where(StudyItem.study_id == study.id))
     ids = _sample_items(session, study.benchmark_id, study.records_per_domain, study.sample_seed)
+    # Seed the counters with the labels already given; triggers keep them from here on.
+    counts = dict(
+        session.execute(
+            select(Label.item_id, func.count())
+            .join(Item, Item.id == Label.item_id)
+            .where(Item.benchmark_id == study.benchmark_id)
+            .group_by(Label.item_id)
+        ).all()
+    )
     if ids:
-        session.execute(insert(StudyItem), [{"study_id": study.id, "item_id": i} for i in ids])
+        session.execute(
+            insert(StudyItem),
+            [{"study_id": study.id, "item_id": r.id, "n_labels": counts.get(r.id, 0), "domain": r.domain,
+              "record_pk": r.record_pk} for r in ids],
+        )
 
 
 def _study_for_update(session: Session, benchmark_id: int) -> Study:
@@ -178,10 +191,7 @@ def study_item_count(*, engine: Engine, benchmark_id: int) -> dict[str, int]:
     study = get_study(engine=engine, benchmark_id=benchmark_id)
     with session_scope(engine) as session:
         rows = session.execute(
-            select(Item.domain, func.count())
-            .join(StudyItem, StudyItem.item_id == Item.id)
-            .where(StudyItem.study_id == study.id)
-            .group_by(Item.domain)
+            select(StudyItem.domain, func.count()).where(StudyItem.study_id == study.id).group_by(StudyItem.domain)
         ).all()
     counts = dict(rows)
     return {d: counts.get(d, 0) for d in DOMAINS}
@@ -201,14 +211,8 @@ def _user_done(session: Session, study_id: int, user_id: int) -> int:
 
 def _candidates(session: Session, study: Study, user_id: int, now: datetime, *, count_leases: bool):
     """A select of (item id, domain, fill) an annotator may be given, and the fill expression."""
-    label_fill = select(Label.item_id, func.count().label("n")).group_by(Label.item_id).subquery()
-    fill = func.coalesce(label_fill.c.n, 0)
-    stmt = (
-        select(Item.id, Item.domain)
-        .select_from(StudyItem)
-        .join(Item, Item.id == StudyItem.item_id)
-        .outerjoin(label_fill, label_fill.c.item_id == Item.id)
-    )
+    fill = StudyItem.n_labels
+    stmt = select(StudyItem.item_id.label("id"), StudyItem.domain, StudyItem.record_pk)
     if count_leases:
         lease_fill = (
             select(Lease.item_id, func.count().label("n"))
@@ -216,36 +220,30 @@ def _candidates(session: Session, study: Study, user_id: int, now: datetime, *, 
             .group_by(Lease.item_id)
             .subquery()
         )
-        stmt = stmt.outerjoin(lease_fill, lease_fill.c.item_id == Item.id)
+        stmt = stmt.outerjoin(lease_fill, lease_fill.c.item_id == StudyItem.item_id)
         fill = fill + func.coalesce(lease_fill.c.n, 0)
     mine = select(Label.item_id).where(Label.user_id == user_id)
-    stmt = stmt.where(StudyItem.study_id == study.id, fill < study.labels_per_item, Item.id.not_in(mine))
+    stmt = stmt.where(
+        StudyItem.study_id == study.id,
+        StudyItem.n_labels < study.labels_per_item,  # served by ix_studyitem_study_fill
+        fill < study.labels_per_item,
+        StudyItem.item_id.not_in(mine),
+    )
     if study.one_item_per_record:
         my_records = select(Item.record_pk).join(Label, Label.item_id == Item.id).where(Label.user_id == user_id)
-        stmt = stmt.where(Item.record_pk.not_in(my_records))
+        stmt = stmt.where(StudyItem.record_pk.not_in(my_records))
     return stmt.add_columns(fill.label("fill")), fill
 
 
 def _domain_shortfall(session: Session, study: Study) -> dict[str, float]:
     """Share of each domain's label target already met (lower = further behind)."""
-    items = dict(
-        session.execute(
-            select(Item.domain, func.count())
-            .join(StudyItem, StudyItem.item_id == Item.id)
-            .where(StudyItem.study_id == study.id)
-            .group_by(Item.domain)
-        ).all()
-    )
-    labels = dict(
-        session.execute(
-            select(Item.domain, func.count())
-            .select_from(Label)
-            .join(Item, Item.id == Label.item_id)
-            .join(StudyItem, and_(StudyItem.item_id == Item.id, StudyItem.study_id == study.id))
-            .group_by(Item.domain)
-        ).all()
-    )
-    return {d: labels.get(d, 0) / (n * study.labels_per_item) for d, n in items.items() if n}
+    capped = case((StudyItem.n_labels < study.labels_per_item, StudyItem.n_labels), else_=study.labels_per_item)
+    rows = session.execute(
+        select(StudyItem.domain, func.count(), func.sum(capped))
+        .where(StudyItem.study_id == study.id)
+        .group_by(StudyItem.domain)
+    ).all()
+    return {d: (done or 0) / (n * study.labels_per_item) for d, n, done in rows if n}
 
 
 def _labels_on(session: Session, item_id: int) -> int:
@@ -291,12 +289,12 @@ def next_item(*, engine: Engine, user_id: int, benchmark_id: int, now: datetime 
         stmt, fill = _candidates(session, study, user_id, now, count_leases=True)
         shortfall = _domain_shortfall(session, study)
         domain_rank = case(
-            *[(Item.domain == d, i) for i, d in enumerate(sorted(shortfall, key=lambda d: (shortfall[d], d)))],
+            *[(StudyItem.domain == d, i) for i, d in enumerate(sorted(shortfall, key=lambda d: (shortfall[d], d)))],
             else_=literal(len(shortfall)),
         ) if shortfall else literal(0)
         # Knuth's multiplicative hash: a fixed, per-annotator shuffle computed in SQL.
-        spread = (Item.id * 2654435761 + user_id * 40503) % 1000003
-        row = session.execute(stmt.order_by(fill.desc(), domain_rank, spread, Item.id).limit(1)).first()
+        spread = (StudyItem.item_id * 2654435761 + user_id * 40503) % 1000003
+        row = session.execute(stmt.order_by(fill.desc(), domain_rank, spread, StudyItem.item_id).limit(1)).first()
         # The annotator holds one item at a time; expired leases of anyone are garbage.
         session.execute(delete(Lease).where((Lease.user_id == user_id) | (Lease.expires_at <= now)))
         if row is None:
@@ -320,9 +318,7 @@ def progress(*, engine: Engine, user_id: int, benchmark_id: int) -> Progress:
         if study.one_item_per_record:
             # One item per record: what is left is bounded by the records left.
             sub = stmt.subquery()
-            available = session.execute(
-                select(func.count(func.distinct(Item.record_pk))).join(sub, sub.c.id == Item.id)
-            ).scalar_one()
+            available = session.execute(select(func.count(func.distinct(sub.c.record_pk)))).scalar_one()
         else:
             available = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     if study.quota_per_annotator is not None:
@@ -347,14 +343,11 @@ def overview(*, engine: Engine, benchmark_id: int) -> StudyOverview:
         n_items = session.execute(
             select(func.count()).select_from(StudyItem).where(StudyItem.study_id == study.id)
         ).scalar_one()
-        per_item = (
-            select(Label.item_id, func.count().label("n"))
-            .join(StudyItem, and_(StudyItem.item_id == Label.item_id, StudyItem.study_id == study.id))
-            .group_by(Label.item_id)
-            .subquery()
-        )
         labels, complete = session.execute(
-            select(func.coalesce(func.sum(per_item.c.n), 0), func.count().filter(per_item.c.n >= study.labels_per_item))
+            select(
+                func.coalesce(func.sum(StudyItem.n_labels), 0),
+                func.count().filter(StudyItem.n_labels >= study.labels_per_item),
+            ).where(StudyItem.study_id == study.id)
         ).one()
         per_user = dict(
             session.execute(
