@@ -211,3 +211,21 @@ def test_two_processes_racing_for_the_last_slot(engine, db_url, benchmark_id):
     assert winners == [study_items[0]]
     with session_scope(engine) as s:
         assert s.execute(select(func.count()).select_from(Lease).where(Lease.item_id == study_items[0])).scalar_one() == 1
+
+
+def test_label_counter_follows_every_writer(engine, benchmark_id):
+    """Labels written outside submit_label (imports, scripts) still count against the target."""
+    from sqlalchemy import delete, insert
+
+    update_study(engine=engine, benchmark_id=benchmark_id, labels_per_item=1, one_item_per_record=False)
+    a, b = users(engine, 2)
+    with session_scope(engine) as s:
+        all_items = s.execute(select(StudyItem.item_id)).scalars().all()
+    with session_scope(engine, write=True) as s:
+        s.execute(insert(Label), [{"user_id": a, "item_id": i, "choice_key": "response1", "source": "import",
+                                   "first_submitted_at": utcnow(), "submitted_at": utcnow(), "revisions": 0}
+                                  for i in all_items])
+    assert next_item(engine=engine, user_id=b, benchmark_id=benchmark_id) is None
+    with session_scope(engine, write=True) as s:
+        s.execute(delete(Label).where(Label.item_id == all_items[5]))
+    assert next_item(engine=engine, user_id=b, benchmark_id=benchmark_id) == all_items[5]
