@@ -187,3 +187,64 @@ def test_every_field_replaced_by_every_tricky_value(fuzz_db, tmp_path):
                 _assert_file_line_errors(exc, src)
                 outcomes["error"] += 1
     assert outcomes["error"] > 0 and outcomes["ok"] > 0
+
+
+# --- label and score files ------------------------------------------------------
+
+def _label_and_score_rows(records: list[dict]) -> tuple[list[dict], list[dict]]:
+    labels, scores = [], []
+    for rec in records[:3]:
+        keys = [r["key"] for r in rec["responses"]]
+        for g in rec["prompt_groups"]:
+            for pi in range(3):
+                base = {"record_id": rec["id"], "group": g["group"], "prompt_index": pi}
+                labels.append(base | {"annotator": f"crowd-{pi}", "choice": g["winner"], "naturalness": 1 + pi})
+                scores.append(base | {"scores": {k: float(i) for i, k in enumerate(keys)}})
+    return labels, scores
+
+
+def _fuzz_rows_file(data, rows: list[dict], path: Path) -> None:
+    rows = json.loads(json.dumps(rows))
+    target = data.draw(st.integers(0, len(rows) - 1), label="row")
+    rows[target] = _mutate_record(data, rows[target]) if rows[target] else rows[target]
+    lines = [_dumps(r, data) for r in rows]
+    raw = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
+    if data.draw(st.booleans(), label="truncate"):
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1), label="cut")]
+    path.write_bytes(raw)
+
+
+def _importer_errors() -> tuple[type[Exception], ...]:
+    from rmgap_annot.benchmark import BenchmarkFileError
+
+    errors: list[type[Exception]] = [BenchmarkFileError]
+    try:
+        from rmgap_annot.labels_io import LabelsFileError
+
+        errors.append(LabelsFileError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+@pytest.mark.parametrize("kind", ["labels", "scores"])
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_label_and_score_imports_never_crash(fuzz_db, tmp_path, small_file, small_records, kind, data):
+    importer = pytest.importorskip(f"rmgap_annot.{kind}_io")
+    url, db_file = fuzz_db
+    engine = get_engine(url)
+    bench_id = import_benchmark(engine=engine, path=small_file, name="small").benchmark_id
+    rows = _label_and_score_rows(small_records)[0 if kind == "labels" else 1]
+    src = tmp_path / f"mutated-{kind}.jsonl"
+    _fuzz_rows_file(data, rows, src)
+    before = _db_digest(db_file)
+    engine = get_engine(url)
+    try:
+        if kind == "labels":
+            importer.import_labels(engine=engine, path=src, benchmark_id=bench_id)
+        else:
+            importer.import_scores(engine=engine, path=src, benchmark_id=bench_id, name="fuzzed", replace=True)
+    except _importer_errors() as exc:
+        _assert_file_line_errors(exc, src)
+        assert _db_digest(db_file) == before, "the database changed although the import failed"
