@@ -104,6 +104,13 @@ def nominal_stats(counts: sparse.csr_matrix) -> NominalStats:
     return NominalStats(disagreement, sparse.csr_matrix(pairable), int(ok.sum()))
 
 
+def _weighted_rows(weights: np.ndarray, matrix: sparse.csr_matrix) -> np.ndarray:
+    """weights (B, U) @ matrix (U, V): dense BLAS for the usual four keys, sparse for many."""
+    if matrix.shape[1] <= 256:
+        return weights @ matrix.toarray()
+    return np.asarray(matrix.T @ np.ascontiguousarray(weights.T)).T
+
+
 def nominal_alpha_from_sums(disagreement: np.ndarray, n_v: np.ndarray) -> np.ndarray:
     """Alpha from total observed disagreement and marginals; vectorised over draws.
 
@@ -237,7 +244,7 @@ def alpha_by_domain(
             boot_obs = boot_stat = boot = None
             if w is not None:
                 boot_obs = w @ st.disagreement
-                boot_stat = np.asarray((st.pairable.T @ w.T).T)
+                boot_stat = _weighted_rows(w, st.pairable)
                 boot = nominal_alpha_from_sums(boot_obs, boot_stat)
             n_items = st.n_pairable_units
             n_vals = int(stat.sum())

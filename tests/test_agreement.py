@@ -200,3 +200,15 @@ def test_leave_one_out_alpha_drops_the_annotator():
     for r in range(4):
         ref = krippendorff.alpha(reliability_data=np.delete(data, r, axis=0), level_of_measurement="nominal")
         assert loo[r] == pytest.approx(ref, abs=1e-12)
+
+
+def test_many_distinct_keys_take_the_sparse_path_with_the_same_result():
+    """Records may name their keys freely; hundreds of distinct keys must give the same alpha and interval."""
+    rng = np.random.default_rng(9)
+    unit_idx = np.repeat(np.arange(60), 3)
+    codes = rng.integers(0, 3, unit_idx.size)
+    w = agr.resample_weights(60, draws=50, seed=2)
+    small = agr.alpha_by_domain({"Chat": agr.DomainUnits(60, unit_idx, codes)}, level="nominal", n_values=3, weights={"Chat": w})
+    wide = agr.alpha_by_domain({"Chat": agr.DomainUnits(60, unit_idx, codes * 150)}, level="nominal", n_values=400, weights={"Chat": w})
+    assert wide["Chat"]["alpha"] == pytest.approx(small["Chat"]["alpha"], abs=1e-12)
+    assert wide["Chat"]["ci"] == pytest.approx(small["Chat"]["ci"], abs=1e-12)
