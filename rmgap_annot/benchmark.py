@@ -221,6 +221,16 @@ def _has_lone_surrogate(data: Any) -> bool:
     return False
 
 
+def _has_nul(data: Any) -> bool:
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_has_nul(v) for v in data)
+    return False
+
+
 def parse_file(path: str | Path) -> ParsedFile:
     """Parse and validate a whole file; raise BenchmarkFileError with every problem."""
     path = Path(path)
@@ -243,7 +253,7 @@ def parse_file(path: str | Path) -> ParsedFile:
         if "\\ud" in raw.lower() and _has_lone_surrogate(data):
             errors.append(LineError(name, line_no, "(line)", "contains a lone UTF-16 surrogate escape (\\udXXX), which is not text"))
             continue
-        if "\\u0000" in raw and "\x00" in json.dumps(data, ensure_ascii=False):  # PostgreSQL cannot store NUL in text; refuse it on every backend alike
+        if "\\u0000" in raw and _has_nul(data):  # PostgreSQL cannot store NUL in text; refuse it on every backend alike
             errors.append(LineError(name, line_no, "(line)", "contains a NUL character (\\u0000), which is not text"))
             continue
         line_errors = validate_record(data, file=name, line=line_no)
