@@ -26,6 +26,7 @@ import json
 import os
 import random
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -240,6 +241,11 @@ class EndpointJudge(BaseScorer):
         if not url.startswith(("http://", "https://")):
             raise ScoringError(f"--endpoint must be an http(s) URL, got {options.endpoint!r}")
         self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
+        self._lock = threading.Lock()  # requests run in a thread pool; counters are shared
+
+    def _unparseable(self) -> None:
+        with self._lock:
+            self._unparseable()
 
     def fingerprint_parts(self) -> dict[str, Any]:
         o = self.options
@@ -285,7 +291,7 @@ class EndpointJudge(BaseScorer):
             for entry in top:
                 if entry["token"].strip() == "YES":
                     return [float(entry["logprob"])]
-            self.n_unparseable += 1
+            self._unparseable()
             return [min(float(e["logprob"]) for e in top) if top else float("nan")]
         body["max_tokens"] = self.options.max_new_tokens
         reply = self._post(body)
@@ -293,12 +299,12 @@ class EndpointJudge(BaseScorer):
         if mode == "pointwise":
             value = parse_pointwise(text)
             if value is None:
-                self.n_unparseable += 1
+                self._unparseable()
                 value = POINTWISE_DEFAULT
             return [value]
         order = parse_ranking(text)
         if order is None:
-            self.n_unparseable += 1
+            self._unparseable()
             order = list(LETTERS)
         return ranking_scores(order, perm)
 
