@@ -178,6 +178,11 @@ def build_scorer(spec: str, options: ScoringOptions | None = None) -> BaseScorer
         raise ScoringError("--max-length must be at least 8 tokens")
     if options.endpoint and parsed.family != "judge":
         raise ScoringError("--endpoint only applies to judge scorers")
+    if parsed.family in MODEL_FAMILIES and not options.endpoint:
+        from rmgap_annot.scoring.hf import check_model_path
+
+        for path in parsed.paths:  # fail before a scorer row is created for a typo
+            check_model_path(path)
     if parsed.family == "scalar":
         from rmgap_annot.scoring.scalar import ScalarScorer
 
