@@ -9,7 +9,8 @@ pairs: with few items the chi-square approximation is wrong).
 
 Definitions kept in one place:
 - human plurality pick of an item: the unique most-voted response key among
-  its labels; a tie, or a plurality of "Can't decide" (None), is no pick.
+  its labels ("Can't decide" is not a vote, as in ``human_metrics``); a tie
+  for first place, or no decided label at all, is no pick.
 - human-majority correct: the plurality pick is the designated winner.
 - scorer top pick: the unique highest score; a tie at the top is no pick
   (RMGAP counts ties as losses too).
@@ -35,10 +36,9 @@ def plurality_picks(*, engine: Engine, benchmark_id: int) -> dict[int, Optional[
     labels = load_labels(engine=engine, benchmark_id=benchmark_id)
     picks: dict[int, Optional[str]] = {}
     for item_id, choices in labels.groupby("item_id")["choice_key"]:
-        counts = Counter(None if c is None or c != c else c for c in choices)
+        counts = Counter(c for c in choices if isinstance(c, str))
         top = counts.most_common()
-        best = top[0][1]
-        leaders = [k for k, n in top if n == best]
+        leaders = [k for k, n in top if n == top[0][1]] if top else []
         picks[int(item_id)] = leaders[0] if len(leaders) == 1 else None
     return picks
 
@@ -140,13 +140,20 @@ def compare_scorer(*, items: Mapping[int, ScoredItem], picks: Mapping[int, Optio
     }
 
 
-def scorer_section(*, engine: Engine, benchmark_id: int, human: Optional[Mapping[int, Optional[str]]] = None) -> dict:
+def scorer_section(*, engine: Engine, benchmark_id: int, human: Optional[Mapping] = None) -> dict:
     """``report --json``'s ``scorers``: one entry per scorer with scores on this benchmark.
 
-    ``human``: item_id -> plurality pick, when the caller already has it;
-    otherwise it is computed from the labels.
+    ``human``: either item_id -> plurality pick (when the caller has it), or
+    the report's ``human`` section (``report.build_report`` passes that): its
+    Pair/BoN/Consistency are then copied into each scorer's ``human`` key so
+    the two columns sit side by side; the per-item picks come from the labels.
     """
-    picks = dict(human) if human is not None else plurality_picks(engine=engine, benchmark_id=benchmark_id)
+    human_section = None
+    if human is not None and all(isinstance(k, int) for k in human):
+        picks = dict(human)
+    else:
+        human_section = {m: human.get(m) for m in ("Pair", "BoN", "Consistency")} if human else None
+        picks = plurality_picks(engine=engine, benchmark_id=benchmark_id)
     with session_scope(engine) as session:
         scorers = session.execute(
             select(Scorer).where(Scorer.id.in_(select(Score.scorer_id).join(Item, Item.id == Score.item_id)
@@ -165,6 +172,8 @@ def scorer_section(*, engine: Engine, benchmark_id: int, human: Optional[Mapping
         items = scored_items(engine=engine, benchmark_id=benchmark_id, scorer_id=s.id)
         section = compare_scorer(items=items, picks=picks, n_benchmark_items=n_items)
         section.update(family=s.family, spec=s.spec, truncated=truncated.get(s.id, 0), n_unparseable=s.n_unparseable)
+        if human_section is not None:
+            section["human"] = human_section
         out[s.name] = section
     return out
 

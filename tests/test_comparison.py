@@ -100,3 +100,9 @@ def test_scorer_section_side_by_side(engine, benchmark_id, tmp_path):
     assert test["p_value"] == pytest.approx(2 / 16)
     assert section["mcnemar"]["All"]["p_value"] == pytest.approx(2 / 16)
     json.dumps(section, allow_nan=False)  # report --json must serialise it
+
+    from rmgap_annot.report import build_report
+
+    via_report = build_report(engine=engine, benchmark_id=benchmark_id, draws=0)["scorers"]["oracle"]
+    assert via_report["mcnemar"] == section["mcnemar"]
+    assert via_report["human"]["BoN"]["Chat"] == pytest.approx(test["human_bon"])
