@@ -214,18 +214,21 @@ def _candidates(session: Session, study: Study, user_id: int, now: datetime, *, 
     fill = StudyItem.n_labels
     stmt = select(StudyItem.item_id.label("id"), StudyItem.domain, StudyItem.record_pk)
     if count_leases:
-        lease_fill = (
-            select(Lease.item_id, func.count().label("n"))
-            .where(Lease.expires_at > now, Lease.user_id != user_id)
-            .group_by(Lease.item_id)
-            .subquery()
+        # Live leases are few (one per active annotator): read them first and
+        # fold them in as constants; a per-row lease subquery costs ~6 ms here.
+        leased = dict(
+            session.execute(
+                select(Lease.item_id, func.count())
+                .where(Lease.expires_at > now, Lease.user_id != user_id)
+                .group_by(Lease.item_id)
+            ).all()
         )
-        stmt = stmt.outerjoin(lease_fill, lease_fill.c.item_id == StudyItem.item_id)
-        fill = fill + func.coalesce(lease_fill.c.n, 0)
+        if leased:
+            fill = StudyItem.n_labels + case(leased, value=StudyItem.item_id, else_=0)
     mine = select(Label.item_id).where(Label.user_id == user_id)
     stmt = stmt.where(
         StudyItem.study_id == study.id,
-        StudyItem.n_labels < study.labels_per_item,  # served by ix_studyitem_study_fill
+        StudyItem.n_labels < study.labels_per_item,  # the counters are what this scan reads
         fill < study.labels_per_item,
         StudyItem.item_id.not_in(mine),
     )

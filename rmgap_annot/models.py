@@ -126,7 +126,7 @@ class Study(SQLModel, table=True):
 class StudyItem(SQLModel, table=True):
     """Which items are in a study (materialised so assignment is one query)."""
 
-    __table_args__ = (Index("ix_studyitem_study_fill", "study_id", "n_labels"),)
+    __table_args__ = (Index("ix_studyitem_study_fill", "study_id", "domain", "n_labels"),)
 
     study_id: int = Field(foreign_key="study.id", primary_key=True)
     item_id: int = Field(foreign_key="item.id", primary_key=True, index=True)

@@ -47,7 +47,7 @@ def upgrade() -> None:
     op.add_column("studyitem", sa.Column("n_labels", sa.Integer(), nullable=False, server_default="0"))
     op.add_column("studyitem", sa.Column("domain", sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=""))
     op.add_column("studyitem", sa.Column("record_pk", sa.Integer(), nullable=False, server_default="0"))
-    op.create_index("ix_studyitem_study_fill", "studyitem", ["study_id", "n_labels"], unique=False)
+    op.create_index("ix_studyitem_study_fill", "studyitem", ["study_id", "domain", "n_labels"], unique=False)
     op.execute("UPDATE studyitem SET n_labels = (SELECT count(*) FROM label WHERE label.item_id = studyitem.item_id)")
     op.execute("UPDATE studyitem SET domain = (SELECT item.domain FROM item WHERE item.id = studyitem.item_id),"
                " record_pk = (SELECT item.record_pk FROM item WHERE item.id = studyitem.item_id)")
