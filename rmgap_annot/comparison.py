@@ -188,3 +188,51 @@ def human_bon_on_labelled(*, engine: Engine, benchmark_id: int, picks: Optional[
         if item_id in picks:
             flags[domain].append(picks[item_id] == winner)
     return _per_domain_share(flags)
+
+
+def list_scorers(*, engine: Engine, benchmark_id: int) -> list[dict]:
+    """Every scorer with what it holds on this benchmark (the page's scorer table)."""
+    with session_scope(engine) as session:
+        scorers = session.execute(select(Scorer).order_by(Scorer.id)).scalars().all()
+        counts = dict(
+            session.execute(
+                select(Score.scorer_id, func.count(func.distinct(Score.item_id))).join(Item, Item.id == Score.item_id)
+                .where(Item.benchmark_id == benchmark_id).group_by(Score.scorer_id)
+            ).all()
+        )
+    return [
+        {"name": s.name, "family": s.family, "spec": s.spec, "items_scored": counts.get(s.id, 0),
+         "truncated": s.n_truncated, "unparseable": s.n_unparseable, "created": s.created_at}
+        for s in scorers
+    ]
+
+
+def side_by_side(*, engine: Engine, benchmark_id: int) -> dict:
+    """Human vs each scorer on exactly the labelled items, as long-form rows.
+
+    ``metrics``: {who, metric, domain, value} for Pair/BoN/Consistency (the
+    human column from ``human_metrics``, the scorers' ``labelled_only``);
+    ``tests``: per scorer and domain, agreement with the plurality pick and
+    the exact McNemar test.
+    """
+    from rmgap_annot.human_metrics import human_accuracy, item_summary
+
+    labels = load_labels(engine=engine, benchmark_id=benchmark_id)
+    human = human_accuracy(summary=item_summary(labels), labels=labels, draws=0) if len(labels) else None
+    sections = scorer_section(engine=engine, benchmark_id=benchmark_id)
+    rows: list[dict] = []
+    domains = (*DOMAINS, "Avg")
+    for metric in ("Pair", "BoN", "Consistency"):
+        if human is not None:
+            rows += [{"who": "human", "metric": metric, "domain": d, "value": human[metric].get(d)} for d in domains]
+        for name, sec in sections.items():
+            rows += [{"who": name, "metric": metric, "domain": d, "value": sec["labelled_only"][metric].get(d)} for d in domains]
+    tests = []
+    for name, sec in sections.items():
+        for d in (*DOMAINS, "All"):
+            t = sec["mcnemar"][d]
+            agree = sec["agreement_with_human"].get(d if d != "All" else "Avg")
+            tests.append({"scorer": name, "domain": d, "items": t["n_items"], "human BoN": t["human_bon"], "scorer BoN": t["scorer_bon"],
+                          "human only right": t["human_only_correct"], "scorer only right": t["scorer_only_correct"],
+                          "McNemar p": t["p_value"], "top pick = human pick": agree})
+    return {"metrics": rows, "tests": tests, "n_labelled_items": int(labels["item_id"].nunique()) if len(labels) else 0}

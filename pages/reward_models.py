@@ -1,0 +1,119 @@
+from pages.common import require_researcher, choose_benchmark, engine
+
+require_researcher()
+
+# Reward models: the scorers, a form that starts a scoring job (a worker
+# process, so leaving the page does not stop it), its progress polled from
+# the ScoringJob table, and human vs model on the identical labelled items.
+# Every number comes from rmgap_annot.comparison; this page only draws.
+
+import altair as alt  # noqa: E402
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from rmgap_annot import jobs  # noqa: E402
+from rmgap_annot.catalog import list_benchmarks  # noqa: E402
+from rmgap_annot.comparison import list_scorers, side_by_side  # noqa: E402
+from rmgap_annot.scoring import AGGREGATIONS, FAMILIES, JUDGE_MODES, ScoringError, default_name, parse_spec, ScoringOptions  # noqa: E402
+
+st.title("Reward models")
+benchmark_id = choose_benchmark(key="rm_benchmark")
+if benchmark_id is None:
+    st.stop()
+eng = engine()
+bench_name = next(b.name for b in list_benchmarks(engine=eng) if b.id == benchmark_id)
+
+st.subheader("Scorers")
+scorers = list_scorers(engine=eng, benchmark_id=benchmark_id)
+if scorers:
+    st.dataframe(pd.DataFrame(scorers), hide_index=True, width="stretch")
+else:
+    st.caption("No scorer yet. Start one below, run `rmgap-annot score`, or import a file with `rmgap-annot scores import`.")
+
+with st.expander("Score with a reward model or baseline", expanded=not scorers):
+    with st.form("start_scoring"):
+        spec = st.text_input("Scorer", placeholder="scalar:/models/skywork-0.6b", help=f"Families: {', '.join(FAMILIES)}; dpo:POLICY,REFERENCE")
+        name = st.text_input("Name (optional)")
+        cols = st.columns(4)
+        items = cols[0].radio("Items", ["labelled", "all"], help="labelled: only items people labelled (fast)")
+        device = cols[1].selectbox("Device", ["auto", "cpu", "cuda"])
+        dtype = cols[2].selectbox("Dtype", ["auto", "float32", "bfloat16", "float16"])
+        batch_size = cols[3].number_input("Batch size", 1, 512, 8)
+        cols = st.columns(4)
+        max_length = cols[0].number_input("Max length (tokens)", 8, 131072, 4096)
+        aggregation = cols[1].selectbox("Aggregation (lm-logprob, dpo)", AGGREGATIONS, index=AGGREGATIONS.index("discounted_sum"))
+        judge_mode = cols[2].selectbox("Judge mode", JUDGE_MODES)
+        output_index = cols[3].number_input("Output index (scalar)", 0, 64, 0)
+        cols = st.columns([3, 1, 1])
+        endpoint = cols[0].text_input("Endpoint (judge, OpenAI-compatible)", placeholder="http://host:8000/v1")
+        seed = cols[1].number_input("Seed", 0, 2**31 - 1, 0)
+        trust = cols[2].checkbox("Trust remote code", help="Runs code from the model's folder: only for models you trust.")
+        submitted = st.form_submit_button("Start scoring")
+    if submitted:
+        options = {"device": device, "dtype": dtype, "batch_size": int(batch_size), "max_length": int(max_length),
+                   "aggregation": aggregation, "judge_mode": judge_mode, "output_index": int(output_index),
+                   "endpoint": endpoint.strip() or None, "seed": int(seed)}
+        try:
+            parse_spec(spec)
+            job_name = name.strip() or default_name(spec.strip(), ScoringOptions(aggregation=aggregation, judge_mode=judge_mode))
+        except ScoringError as exc:
+            st.error(str(exc))
+        else:
+            job_id = jobs.start_job(engine=eng, db_url=eng.url.render_as_string(hide_password=False), spec=spec.strip(),
+                                    name=job_name, benchmark=bench_name, items=items, options=options, trust_remote_code=trust)
+            st.success(f"Started job {job_id} ({job_name}). It keeps running if you leave this page.")
+
+
+@st.fragment(run_every=2)
+def job_progress() -> None:
+    recent = jobs.list_jobs(engine=eng, limit=10)
+    if not recent:
+        return
+    st.subheader("Scoring jobs")
+    for job in recent:
+        label = f"#{job.id} {job.scorer_name}: {job.status}"
+        if job.status in ("queued", "running"):
+            st.progress(job.fraction, text=f"{label} ({job.done}/{job.total or '?'} items)")
+        elif job.status == "failed":
+            st.error(f"{label}: {job.error}")
+        else:
+            st.caption(f"{label} ({job.done}/{job.total} items)")
+
+
+job_progress()
+
+st.subheader("Human vs reward models on the same labelled items")
+data = side_by_side(engine=eng, benchmark_id=benchmark_id)
+if not data["metrics"]:
+    st.info("Needs labels and at least one scorer.")
+    st.stop()
+st.caption(f"{data['n_labelled_items']} labelled items. Pair, BoN and Consistency as RMGAP defines them; "
+           "Consistency counts only groups whose three prompts are all labelled.")
+frame = pd.DataFrame(data["metrics"])
+for metric in ("BoN", "Pair", "Consistency"):
+    part = frame[frame["metric"] == metric]
+    table = part.pivot(index="who", columns="domain", values="value")[["Chat", "Writing", "Reasoning", "Safety", "Avg"]]
+    st.markdown(f"**{metric}**")
+    st.dataframe(table.style.format("{:.1%}", na_rep="n/a"), width="stretch")
+    chart = (
+        alt.Chart(part.dropna(subset=["value"]))
+        .mark_bar()
+        .encode(
+            x=alt.X("who:N", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("value:Q", title=metric, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("who:N", title=None),
+            column=alt.Column("domain:N", sort=["Chat", "Writing", "Reasoning", "Safety", "Avg"], title=None),
+            tooltip=["who", "domain", alt.Tooltip("value:Q", format=".1%")],
+        )
+        .properties(width=110, height=180)
+    )
+    st.altair_chart(chart)
+
+st.markdown("**Does the scorer pick what people pick?** Agreement of the scorer's top pick with the human plurality pick, "
+            "and an exact McNemar test of human-majority vs scorer BoN correctness on the same items.")
+tests = pd.DataFrame(data["tests"])
+if len(tests):
+    st.dataframe(
+        tests.style.format({"human BoN": "{:.1%}", "scorer BoN": "{:.1%}", "top pick = human pick": "{:.1%}", "McNemar p": "{:.3g}"}, na_rep="n/a"),
+        hide_index=True, width="stretch",
+    )
