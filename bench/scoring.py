@@ -59,7 +59,7 @@ def sequences(url: str, model: str, max_length: int) -> list[list[int]]:
     engine = get_engine(url)
     scorer = ScalarScorer(model, ScoringOptions(device="cpu", max_length=max_length))
     units = [u for per in scorer.units(load_inputs(engine=engine, ids=item_ids(engine=engine, benchmark_id=1))) for u in per]
-    return [u.payload[0] for u in units]
+    return [list(u.payload[0]) for u in units]
 
 
 def bare(model_dir: str, seqs: list[list[int]], batch_size: int, sort: bool) -> None:

@@ -180,7 +180,7 @@ class LocalJudge(LogprobScorer):
         k = 0
         for units in out:
             for u in units:
-                ids, _, truncated = hf.left_truncate(list(ids_all[k]), 0, self.options.max_length)
+                ids, _, truncated = hf.left_truncate(ids_all[k], 0, self.options.max_length)
                 u.payload = (ids, u.payload[1])
                 u.length, u.truncated = len(ids), truncated
                 k += 1
@@ -219,7 +219,7 @@ class LocalJudge(LogprobScorer):
         ids = torch.full((len(prompts), width), lm.pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
         for i, p in enumerate(prompts):
-            ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+            ids[i, width - len(p) :] = hf.as_tensor(p)
             mask[i, width - len(p) :] = 1
         with torch.inference_mode():
             out = lm.model.generate(
