@@ -81,9 +81,15 @@ def command_for(*, db_url: str, job_id: int, spec: str, name: str, benchmark: Op
 
 
 def start_job(*, engine: Engine, db_url: str, spec: str, name: str, benchmark: Optional[str] = None, items: str = "all",
-              options: Optional[dict[str, Any]] = None, trust_remote_code: bool = False, log_dir: str | Path = "exports") -> int:
-    """Queue a job row and launch its worker process; returns the job id at once."""
+              options: Optional[dict[str, Any]] = None, trust_remote_code: bool = False, log_dir: str | Path | None = None) -> int:
+    """Queue a job row and launch its worker process; returns the job id at once.
+
+    The worker's output goes to ``<exports>/scoring-job-N.log`` (``log_dir``).
+    """
+    from rmgap_annot.settings import get_settings
+
     options = dict(options or {})
+    log_dir = log_dir if log_dir is not None else get_settings().exports_dir
     with session_scope(engine, write=True) as session:
         job = ScoringJob(scorer_name=name, spec=spec, options_json=json.dumps({"options": options, "items": items}))
         session.add(job)

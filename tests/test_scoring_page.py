@@ -19,7 +19,6 @@ PAGE = Path(__file__).resolve().parents[1] / "pages" / "reward_models.py"
 
 def test_page_shows_side_by_side_and_starts_a_job(engine, benchmark_id, db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
-    monkeypatch.chdir(tmp_path)  # the job's log goes to ./exports
     researcher = create_user(engine=engine, name="res", role="researcher", password="correct horse")
     run_scoring(engine=engine, benchmark_id=benchmark_id, spec="length")
     with session_scope(engine, write=True) as session:
