@@ -245,7 +245,7 @@ class EndpointJudge(BaseScorer):
 
     def _unparseable(self) -> None:
         with self._lock:
-            self._unparseable()
+            self.n_unparseable += 1
 
     def fingerprint_parts(self) -> dict[str, Any]:
         o = self.options
