@@ -15,6 +15,8 @@ from rmgap_annot.models import Item, Score, Scorer
 from rmgap_annot.scoring import ScoringOptions
 from rmgap_annot.scoring.runner import run_scoring
 
+pytestmark = pytest.mark.timeout(120)  # a hung request must fail the test, not the suite
+
 
 class Judge(BaseHTTPRequestHandler):
     """Ranks responses by the number in their text ("responseN of ..."): response1 best."""
