@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from rmgap_annot.scoring import ScoringOptions, Unit, aggregate
+from rmgap_annot.scoring import ScoringError, ScoringOptions, Unit, aggregate
 from rmgap_annot.scoring import hf
 from rmgap_annot.scoring.lm_logprob import CausalModel, LogprobScorer
 
@@ -29,6 +29,13 @@ class DpoScorer(LogprobScorer):
     def score_batch(self, units: Sequence[Unit]) -> list[list[float]]:
         if self._ref is None:
             self._ref = CausalModel(self.reference, self.options, self.tokenizer)
+            self._ref.load()
+            n_embed = self._ref.model.get_input_embeddings().num_embeddings
+            if n_embed < len(self.tokenizer):
+                raise ScoringError(
+                    f"the reference model embeds {n_embed} tokens but the policy's tokenizer has {len(self.tokenizer)}: "
+                    "a DPO ratio needs both models on the same tokenizer"
+                )
         policy = self.lm.logprobs(units)
         reference = self._ref.logprobs(units)
         self.n_calls += 1
