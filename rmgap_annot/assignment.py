@@ -26,7 +26,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, delete, func, insert, literal, select
+from sqlalchemy import BigInteger, and_, case, delete, func, insert, literal, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -296,7 +296,9 @@ def next_item(*, engine: Engine, user_id: int, benchmark_id: int, now: datetime 
             else_=literal(len(shortfall)),
         ) if shortfall else literal(0)
         # Knuth's multiplicative hash: a fixed, per-annotator shuffle computed in SQL.
-        spread = (StudyItem.item_id * 2654435761 + user_id * 40503) % 1000003
+        # The constant is a 64-bit literal: as a plain parameter PostgreSQL would
+        # type it INTEGER and overflow ("integer out of range").
+        spread = (StudyItem.item_id * literal(2654435761, BigInteger) + user_id * 40503) % 1000003
         row = session.execute(stmt.order_by(fill.desc(), domain_rank, spread, StudyItem.item_id).limit(1)).first()
         # The annotator holds one item at a time; expired leases of anyone are garbage.
         session.execute(delete(Lease).where((Lease.user_id == user_id) | (Lease.expires_at <= now)))

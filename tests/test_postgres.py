@@ -150,11 +150,6 @@ def test_failed_write_rolls_back_on_postgres(pg_engine):
         assert s.execute(select(func.count()).select_from(User)).scalar_one() == 0
 
 
-@pytest.mark.xfail(
-    reason="assignment.next_item multiplies Item.id by 2654435761 as a 32-bit INTEGER parameter: "
-    "'integer out of range' on PostgreSQL (fix: literal(2654435761, BigInteger)); owned by the annotation feature",
-    strict=False,
-)
 def test_concurrent_annotators_on_postgres(pg_url):
     proc = subprocess.run(
         [sys.executable, str(LOAD), "--json", "--annotators", "6", "--items", "10", "--db-url", pg_url],
