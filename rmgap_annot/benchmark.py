@@ -16,9 +16,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from typing_extensions import Annotated
@@ -119,12 +119,16 @@ class LineError:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
-class BenchmarkFileError(Exception):
-    """The file is invalid; ``errors`` lists every problem found."""
+class InputFileError(Exception):
+    """An input file (benchmark, labels, scores) is invalid; ``errors`` lists every problem."""
 
     def __init__(self, errors: list[LineError]):
         self.errors = errors
         super().__init__(format_errors(errors))
+
+
+class BenchmarkFileError(InputFileError):
+    """The benchmark file is invalid; nothing was imported."""
 
 
 def format_errors(errors: list[LineError], limit: int = MAX_ERRORS_SHOWN) -> str:
@@ -158,24 +162,24 @@ class ParsedFile:
     records: list[ParsedRecord] = field(default_factory=list)
 
 
-def read_text(path: Path) -> tuple[str, str]:
+def read_text(path: Path, *, error: type[InputFileError] = BenchmarkFileError) -> tuple[str, str]:
     """Decoded text of a .jsonl / .jsonl.gz file and its sha256 (BOM removed).
 
-    Raises BenchmarkFileError naming the line of the first undecodable byte.
+    Raises ``error`` naming the line of the first undecodable byte.
     """
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise BenchmarkFileError([LineError(str(path), 1, "(file)", f"not a readable gzip file: {exc}")]) from exc
+            raise error([LineError(str(path), 1, "(file)", f"not a readable gzip file: {exc}")]) from exc
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise BenchmarkFileError(
+        raise error(
             [LineError(str(path), line, "(line)", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})")]
         ) from exc
     return text, hashlib.sha256(raw).hexdigest()
@@ -231,6 +235,33 @@ def _has_nul(data: Any) -> bool:
     return False
 
 
+def json_lines(text: str) -> Iterator[tuple[int, str, Any, str | None]]:
+    """(line number, raw line, JSON object, error) for each non-blank line.
+
+    Shared by every JSONL importer so they agree on what a readable line is:
+    a JSON object holding only text that every backend can store (no lone
+    UTF-16 surrogates, no NUL, which PostgreSQL refuses). ``error`` is None
+    for a good line; otherwise the object is None and ``error`` says why.
+    """
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        raw = line.rstrip("\r")
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield line_no, raw, None, f"invalid JSON: {exc.msg} at column {exc.colno}"
+            continue
+        if not isinstance(data, dict):
+            yield line_no, raw, None, f"expected a JSON object, found {type(data).__name__}"
+        elif "\\ud" in raw.lower() and _has_lone_surrogate(data):
+            yield line_no, raw, None, "contains a lone UTF-16 surrogate escape (\\udXXX), which is not text"
+        elif "\\u0000" in raw and _has_nul(data):
+            yield line_no, raw, None, "contains a NUL character (\\u0000), which is not text"
+        else:
+            yield line_no, raw, data, None
+
+
 def parse_file(path: str | Path) -> ParsedFile:
     """Parse and validate a whole file; raise BenchmarkFileError with every problem."""
     path = Path(path)
@@ -241,20 +272,9 @@ def parse_file(path: str | Path) -> ParsedFile:
     parsed = ParsedFile(path=path, content_hash=digest)
     errors: list[LineError] = []
     seen_ids: dict[str, int] = {}
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        raw = line.rstrip("\r")
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            errors.append(LineError(name, line_no, "(line)", f"invalid JSON: {exc.msg} at column {exc.colno}"))
-            continue
-        if "\\ud" in raw.lower() and _has_lone_surrogate(data):
-            errors.append(LineError(name, line_no, "(line)", "contains a lone UTF-16 surrogate escape (\\udXXX), which is not text"))
-            continue
-        if "\\u0000" in raw and _has_nul(data):  # PostgreSQL cannot store NUL in text; refuse it on every backend alike
-            errors.append(LineError(name, line_no, "(line)", "contains a NUL character (\\u0000), which is not text"))
+    for line_no, raw, data, problem in json_lines(text):
+        if problem:
+            errors.append(LineError(name, line_no, "(line)", problem))
             continue
         line_errors = validate_record(data, file=name, line=line_no)
         if line_errors:

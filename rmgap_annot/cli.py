@@ -387,8 +387,10 @@ def score_cmd(
     if job_id is not None:
         jobs.mark_running(engine=engine, job_id=job_id)
 
-        def progress(done: int, total: int) -> None:
+        def report_job_progress(done: int, total: int) -> None:
             jobs.report_progress(engine=engine, job_id=job_id, done=done, total=total)
+
+        progress = report_job_progress
 
     try:
         result = run_scoring(engine=engine, benchmark_id=bench.id, spec=scorer, name=name, options=options, items=items,

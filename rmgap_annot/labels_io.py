@@ -24,7 +24,7 @@ import pandas as pd
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.benchmark import LineError, format_errors
+from rmgap_annot.benchmark import InputFileError, LineError, json_lines, read_text
 from rmgap_annot.db import session_scope
 from rmgap_annot.labels_frame import load_labels
 from rmgap_annot.models import Item, Label, Record, Response, User
@@ -40,12 +40,8 @@ EXPORT_COLUMNS = [
 ]
 
 
-class LabelsFileError(Exception):
-    """The labels file is invalid; ``errors`` lists every problem found."""
-
-    def __init__(self, errors: list[LineError]):
-        self.errors = errors
-        super().__init__(format_errors(errors))
+class LabelsFileError(InputFileError):
+    """The labels file is invalid; nothing was imported."""
 
 
 @dataclass
@@ -58,14 +54,7 @@ class LabelsImportResult:
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) for a .csv or .jsonl file; raises LabelsFileError on unreadable input."""
     name = str(path)
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise LabelsFileError([LineError(name, line, "(line)", "not valid UTF-8")]) from exc
+    text, _digest = read_text(path, error=LabelsFileError)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -81,16 +70,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield start, row
             start = reader.line_num + 1
     elif suffix in (".jsonl", ".ndjson"):
-        for line_no, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield line_no, {"__error__": f"invalid JSON: {exc.msg} at column {exc.colno}"}
-                continue
-            if not isinstance(obj, dict):
-                yield line_no, {"__error__": f"expected a JSON object, found {type(obj).__name__}"}
+        for line_no, _raw, obj, problem in json_lines(text):
+            if problem:
+                yield line_no, {"__error__": problem}
                 continue
             missing = [c for c in REQUIRED_COLUMNS if c not in obj]
             if missing:

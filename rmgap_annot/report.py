@@ -396,7 +396,7 @@ def format_report(report: dict) -> str:
             f"{d:<12}{_fmt(ca['alpha']) + _fmt_ci(ca['ci']):>26}{_fmt(na['alpha']) + _fmt_ci(na['ci']):>28}{_fmt(pa, True):>10}"
         )
     h = report["human"]
-    lines += ["", f"Human accuracy (RMGAP metrics, 95% intervals)", f"{'':<12}" + "".join(f"{m:>28}" for m in ("Pair", "BoN", "Consistency"))]
+    lines += ["", "Human accuracy (RMGAP metrics, 95% intervals)", f"{'':<12}" + "".join(f"{m:>28}" for m in ("Pair", "BoN", "Consistency"))]
     for d in (*DOMAINS, "Avg"):
         lines.append(f"{d:<12}" + "".join(f"{_fmt(h[m][d], True) + _fmt_ci(h['ci'][m][d], True):>28}" for m in ("Pair", "BoN", "Consistency")))
     nat = report["naturalness"]["by_domain"]

@@ -21,7 +21,7 @@ from typing import Optional
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.benchmark import BenchmarkFileError, LineError, read_text
+from rmgap_annot.benchmark import BenchmarkFileError, LineError, json_lines, read_text
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Item, Record, Response, Score, Scorer
 
@@ -72,17 +72,9 @@ def import_scores(*, engine: Engine, benchmark_id: int, path: str | Path, name: 
     errors: list[LineError] = []
     rows: list[dict] = []
     seen: dict[int, int] = {}
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            errors.append(LineError(file, line_no, "(line)", f"invalid JSON: {exc.msg} at column {exc.colno}"))
-            continue
-        if not isinstance(data, dict):
-            errors.append(LineError(file, line_no, "(line)", f"expected a JSON object, found {type(data).__name__}"))
+    for line_no, _raw, data, problem in json_lines(text):
+        if problem:
+            errors.append(LineError(file, line_no, "(line)", problem))
             continue
         missing = [f for f in ("record_id", "group", "prompt_index", "scores") if f not in data]
         if missing:

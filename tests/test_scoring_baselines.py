@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
-import os
-
 import pytest
 from sqlalchemy import select
 

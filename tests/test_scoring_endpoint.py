@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from rmgap_annot.db import session_scope
-from rmgap_annot.models import Item, Score, Scorer
+from rmgap_annot.models import Score, Scorer
 from rmgap_annot.scoring import ScoringOptions
 from rmgap_annot.scoring.runner import run_scoring
 
