@@ -7,15 +7,13 @@ role against the database (``require_researcher``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from pages.common import current_user_id, engine, log_in, log_out
 from rmgap_annot.accounts import authenticate, redeem_invite
+from rmgap_annot.sso import sso_enabled, sso_options, user_for_identity
 
 st.set_page_config(page_title="rmgap-annot", layout="wide")
-HERE = Path(__file__).parent
 
 
 def _invite_login() -> None:
@@ -30,11 +28,32 @@ def _invite_login() -> None:
         st.session_state["login_error"] = result.message
 
 
+def _sso_login() -> None:
+    """Optional OIDC sign-in (only when secrets.toml has an [auth] section).
+
+    The provider says who someone is; the database says what they may do.
+    """
+    if not st.user.is_logged_in:
+        st.button("Log in with SSO", on_click=st.login)
+        return
+    result = user_for_identity(
+        engine=engine(), email=st.user.get("email"), email_verified=st.user.get("email_verified"), options=sso_options(st.secrets)
+    )
+    if result.ok:
+        log_in(user_id=result.user_id, name=result.name, role=result.role)
+        st.rerun()
+    st.error(result.message)
+    st.button("Sign out of SSO", on_click=st.logout)
+
+
 def login_page() -> None:
     st.title("rmgap-annot")
     st.caption("Human validation of the RMGAP reward-model benchmark.")
     if msg := st.session_state.pop("login_error", None):
         st.error(msg)
+    if sso_enabled(st.secrets):
+        _sso_login()
+        st.divider()
     with st.form("login"):
         name = st.text_input("Username")
         password = st.text_input("Password", type="password")
@@ -59,17 +78,12 @@ def researcher_pages() -> dict[str, list[st.Page]]:
         _page("pages/team.py", "Team", ":material/group:"),
         _page("pages/guidelines.py", "Guidelines", ":material/menu_book:"),
     ]
-    # Pages from other features appear once their files exist.
     analysis = [
-        _page(f"pages/{name}.py", title, icon)
-        for name, title, icon in (
-            ("results", "Results", ":material/monitoring:"),
-            ("reward_models", "Reward models", ":material/smart_toy:"),
-            ("export", "Export", ":material/download:"),
-        )
-        if (HERE / "pages" / f"{name}.py").exists()
+        _page("pages/results.py", "Results", ":material/monitoring:"),
+        _page("pages/reward_models.py", "Reward models", ":material/smart_toy:"),
+        _page("pages/export.py", "Export", ":material/download:"),
     ]
-    return {"Study": study, "Analysis": analysis} if analysis else {"Study": study}
+    return {"Study": study, "Analysis": analysis}
 
 
 def annotator_pages() -> list[st.Page]:
