@@ -2,19 +2,35 @@
 
 Idempotent: the sample is imported by content hash and accounts are created
 only when missing, so running it again reuses everything and loses nothing.
+
+So that the researcher pages show real numbers from the first minute, the
+first run also stores labels from three *simulated* annotators (accounts
+``demo-crowd-1..3``, no password; labels marked ``source="demo"``) on half
+of the sample's records, and scores every item with the ``length``
+baseline. The other half is left for the demo's real annotators.
 """
 
 from __future__ import annotations
 
+import json
+import random
 from dataclasses import dataclass
 
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.accounts import create_user, get_user_by_name, new_password
+from rmgap_annot.accounts import add_user, create_user, get_user_by_name, new_password
+from rmgap_annot.annotation import displayed_order
+from rmgap_annot.assignment import get_study
 from rmgap_annot.benchmark import ImportResult, import_benchmark, sample_path
 from rmgap_annot.db import init_db, session_scope
+from rmgap_annot.models import Item, Label, Record, Response, utcnow
 
 DEMO_ACCOUNTS = (("researcher", "researcher"), ("alice", "annotator"), ("bob", "annotator"), ("carol", "annotator"))
+CROWD = ("demo-crowd-1", "demo-crowd-2", "demo-crowd-3")
+# How often a simulated annotator picks the designated winner (else a random
+# other response): different skills give the agreement statistics something to show.
+CROWD_SKILL = (0.85, 0.7, 0.55)
 
 
 @dataclass
@@ -34,4 +50,48 @@ def seed_demo(*, engine: Engine) -> SeedResult:
             password = new_password()
             create_user(engine=engine, name=name, role=role, password=password)
             created.append((name, role, password))
+    if result.created:
+        seed_crowd_labels(engine=engine, benchmark_id=result.benchmark_id)
+        seed_length_baseline(engine=engine, benchmark_id=result.benchmark_id)
     return SeedResult(result, created)
+
+
+def seed_crowd_labels(*, engine: Engine, benchmark_id: int, seed: int = 0) -> int:
+    """Simulated labels on every other record (sorted by id); returns how many.
+
+    The study is materialised first so its label counters include these.
+    """
+    get_study(engine=engine, benchmark_id=benchmark_id)
+    rng = random.Random(seed)
+    with session_scope(engine, write=True) as session:
+        users = [add_user(session=session, name=name, role="annotator").id for name in CROWD]
+        records = session.execute(select(Record.id).where(Record.benchmark_id == benchmark_id).order_by(Record.record_id)).scalars().all()
+        chosen = set(records[::2])
+        keys: dict[int, list[str]] = {}
+        for pk, key in session.execute(select(Response.record_pk, Response.key).where(Response.record_pk.in_(chosen))).all():
+            keys.setdefault(pk, []).append(key)
+        items = session.execute(
+            select(Item.id, Item.record_pk, Item.winner_key).where(Item.record_pk.in_(chosen)).order_by(Item.id)
+        ).all()
+        now = utcnow()
+        rows = []
+        for item_id, pk, winner in items:
+            for user_id, skill in zip(users, CROWD_SKILL):
+                others = sorted(k for k in keys[pk] if k != winner)
+                choice = winner if rng.random() < skill else rng.choice(others)
+                rows.append({
+                    "user_id": user_id, "item_id": item_id, "choice_key": choice,
+                    "naturalness": rng.choices((2, 3, 4, 5), weights=(1, 2, 4, 3))[0],
+                    "displayed_order_json": json.dumps(displayed_order(user_id=user_id, item_id=item_id, keys=keys[pk])),
+                    "source": "demo", "seconds": round(rng.lognormvariate(3.3, 0.5), 1),
+                    "first_submitted_at": now, "submitted_at": now,
+                })
+        session.execute(insert(Label), rows)
+    return len(rows)
+
+
+def seed_length_baseline(*, engine: Engine, benchmark_id: int) -> None:
+    """The response-length baseline: cheap, needs no model, and is RMGAP's reason to exist."""
+    from rmgap_annot.scoring.runner import run_scoring
+
+    run_scoring(engine=engine, benchmark_id=benchmark_id, spec="length", name="length", items="all")

@@ -11,8 +11,10 @@ from sqlalchemy import func, select
 from rmgap_annot.accounts import authenticate
 from rmgap_annot.benchmark import parse_file, sample_path
 from rmgap_annot.db import session_scope
-from rmgap_annot.demo import DEMO_ACCOUNTS, seed_demo
-from rmgap_annot.models import Benchmark, Item, User
+from rmgap_annot.assignment import next_item
+from rmgap_annot.demo import CROWD, DEMO_ACCOUNTS, seed_demo
+from rmgap_annot.models import Benchmark, Item, Label, Score, User
+from rmgap_annot.report import build_report
 
 
 def test_sample_validates_and_covers_what_real_texts_hold():
@@ -41,8 +43,11 @@ def test_seed_demo_twice_duplicates_nothing(engine):
     assert not second.benchmark.created and second.new_accounts == []
     with session_scope(engine) as s:
         assert s.execute(select(func.count()).select_from(Benchmark)).scalar_one() == 1
-        assert s.execute(select(func.count()).select_from(User)).scalar_one() == len(DEMO_ACCOUNTS)
+        assert s.execute(select(func.count()).select_from(User)).scalar_one() == len(DEMO_ACCOUNTS) + len(CROWD)
         assert s.execute(select(func.count()).select_from(Item)).scalar_one() == 12 * 12
+        # Simulated labels on half the records (6 x 12 items x 3 annotators), once.
+        assert s.execute(select(func.count()).select_from(Label)).scalar_one() == 6 * 12 * 3
+        assert s.execute(select(func.count()).select_from(Score)).scalar_one() == 12 * 12 * 4
     # The password printed the first time still works: nothing was reset.
     assert authenticate(engine=engine, name=name, password=password).ok
 
@@ -60,3 +65,18 @@ def test_sample_ships_inside_the_package():
     assert sample_path().is_file()
     first = json.loads(sample_path().read_text(encoding="utf-8").splitlines()[0])
     assert len(first["responses"]) == 4
+
+
+def test_demo_shows_real_numbers_and_leaves_work_for_people(engine):
+    seed = seed_demo(engine=engine)
+    report = build_report(engine=engine, benchmark_id=seed.benchmark.benchmark_id, draws=50)
+    alpha = report["agreement"]["choice_alpha"]["All"]
+    assert alpha["alpha"] is not None and alpha["n_items"] == 72
+    assert all(report["human"]["BoN"][d] is not None for d in ("Chat", "Writing", "Reasoning", "Safety"))
+    assert report["scorers"]["length"]["BoN"]["Avg"] == 0.25  # prompt-independent: one winner per group
+    # A real annotator still gets an unlabelled item (from the other half).
+    with session_scope(engine) as s:
+        uid = s.execute(select(User.id).where(User.name == "alice")).scalar_one()
+    item = next_item(engine=engine, user_id=uid, benchmark_id=seed.benchmark.benchmark_id)
+    with session_scope(engine) as s:
+        assert s.execute(select(func.count()).select_from(Label).where(Label.item_id == item)).scalar_one() == 0
