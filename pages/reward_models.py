@@ -92,7 +92,8 @@ st.caption(f"{data['n_labelled_items']} labelled items. Pair, BoN and Consistenc
 frame = pd.DataFrame(data["metrics"])
 for metric in ("BoN", "Pair", "Consistency"):
     part = frame[frame["metric"] == metric]
-    table = part.pivot(index="who", columns="domain", values="value")[["Chat", "Writing", "Reasoning", "Safety", "Avg"]]
+    # float dtype, so a metric that is undefined (None) shows as "n/a", not "None".
+    table = part.pivot(index="who", columns="domain", values="value")[["Chat", "Writing", "Reasoning", "Safety", "Avg"]].astype(float)
     st.markdown(f"**{metric}**")
     st.dataframe(table.style.format("{:.1%}", na_rep="n/a"), width="stretch")
     chart = (
