@@ -18,7 +18,7 @@ Definitions kept in one place:
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from typing import Mapping, Optional
 
 from sqlalchemy import func, select
@@ -31,16 +31,16 @@ from rmgap_annot.models import Item, Record, Response, Score, Scorer
 from rmgap_annot.settings import DOMAINS
 
 
+def picks_from_summary(summary) -> dict[int, Optional[str]]:  # noqa: ANN001 (a human_metrics.item_summary frame)
+    """item_id -> plurality pick (None: no unique pick), as human_metrics defines it."""
+    return {int(i): p for i, p in zip(summary.index, summary["plurality_pick"])}
+
+
 def plurality_picks(*, engine: Engine, benchmark_id: int) -> dict[int, Optional[str]]:
     """item_id -> the human plurality pick (None: no unique pick) for every labelled item."""
-    labels = load_labels(engine=engine, benchmark_id=benchmark_id)
-    picks: dict[int, Optional[str]] = {}
-    for item_id, choices in labels.groupby("item_id")["choice_key"]:
-        counts = Counter(c for c in choices if isinstance(c, str))
-        top = counts.most_common()
-        leaders = [k for k, n in top if n == top[0][1]] if top else []
-        picks[int(item_id)] = leaders[0] if len(leaders) == 1 else None
-    return picks
+    from rmgap_annot.human_metrics import item_summary
+
+    return picks_from_summary(item_summary(load_labels(engine=engine, benchmark_id=benchmark_id)))
 
 
 def top_pick(scores: Mapping[str, float]) -> Optional[str]:
@@ -140,20 +140,17 @@ def compare_scorer(*, items: Mapping[int, ScoredItem], picks: Mapping[int, Optio
     }
 
 
-def scorer_section(*, engine: Engine, benchmark_id: int, human: Optional[Mapping] = None) -> dict:
+def scorer_section(
+    *, engine: Engine, benchmark_id: int, human: Optional[Mapping] = None, picks: Optional[Mapping[int, Optional[str]]] = None
+) -> dict:
     """``report --json``'s ``scorers``: one entry per scorer with scores on this benchmark.
 
-    ``human``: either item_id -> plurality pick (when the caller has it), or
-    the report's ``human`` section (``report.build_report`` passes that): its
-    Pair/BoN/Consistency are then copied into each scorer's ``human`` key so
-    the two columns sit side by side; the per-item picks come from the labels.
+    ``human``: the report's ``human`` section; its Pair/BoN/Consistency are
+    copied into each scorer's ``human`` key so the two columns sit side by
+    side. ``picks``: item_id -> human plurality pick, when the caller already
+    has them (the report does); otherwise they are read from the labels.
     """
-    human_section = None
-    if human is not None and all(isinstance(k, int) for k in human):
-        picks = dict(human)
-    else:
-        human_section = {m: human.get(m) for m in ("Pair", "BoN", "Consistency")} if human else None
-        picks = plurality_picks(engine=engine, benchmark_id=benchmark_id)
+    human_section = {m: human.get(m) for m in ("Pair", "BoN", "Consistency")} if human else None
     with session_scope(engine) as session:
         scorers = session.execute(
             select(Scorer).where(Scorer.id.in_(select(Score.scorer_id).join(Item, Item.id == Score.item_id)
@@ -167,6 +164,10 @@ def scorer_section(*, engine: Engine, benchmark_id: int, human: Optional[Mapping
                 .where(Item.benchmark_id == benchmark_id, Score.truncated.is_(True)).group_by(Score.scorer_id)
             ).all()
         )
+    if not scorers:
+        return {}
+    if picks is None:
+        picks = plurality_picks(engine=engine, benchmark_id=benchmark_id)
     out: dict[str, dict] = {}
     for s in scorers:
         items = scored_items(engine=engine, benchmark_id=benchmark_id, scorer_id=s.id)

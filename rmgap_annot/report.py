@@ -105,7 +105,7 @@ def build_report(
     report["position_bias"] = _position_bias(labels)
     report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
     report["items"] = _items(summary)
-    report["scorers"] = _scorers(engine, benchmark_id, report["human"]) if include_scorers else {}
+    report["scorers"] = _scorers(engine, benchmark_id, report["human"], summary) if include_scorers else {}
     return report
 
 
@@ -326,13 +326,13 @@ def _items(summary: pd.DataFrame) -> list[dict]:
     return [dict(zip(names, row)) for row in zip(*columns.values())]
 
 
-def _scorers(engine: Engine, benchmark_id: int, human: dict) -> dict:
-    """The reward-model section, when the comparison module is installed."""
-    try:
-        from rmgap_annot import comparison  # noqa: PLC0415
-    except ImportError:
-        return {}
-    return comparison.scorer_section(engine=engine, benchmark_id=benchmark_id, human=human)
+def _scorers(engine: Engine, benchmark_id: int, human: dict, summary: pd.DataFrame) -> dict:
+    """The reward-model section, on the plurality picks this report already computed."""
+    from rmgap_annot import comparison  # noqa: PLC0415
+
+    return comparison.scorer_section(
+        engine=engine, benchmark_id=benchmark_id, human=human, picks=comparison.picks_from_summary(summary)
+    )
 
 
 # --- one item, on demand -------------------------------------------------------------
