@@ -37,5 +37,10 @@ test: $(STAMP)-test system-deps
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
+# Every figure quoted in the README's Performance section (about ten minutes).
 bench: $(STAMP)-test
 	$(PY) bench/import_speed.py
+	$(PY) bench/annotation_latency.py
+	$(PY) bench/report_speed.py
+	$(PY) bench/load.py
+	$(PY) bench/scoring.py
