@@ -51,6 +51,16 @@ def ready_engine(ctx: typer.Context):  # noqa: ANN201
     return engine_from(ctx)
 
 
+def chosen_benchmark(engine, name: Optional[str]):  # noqa: ANN001, ANN201
+    """The benchmark named by --benchmark (default: the latest), or exit 2 saying why."""
+    from rmgap_annot.catalog import get_benchmark
+
+    bench = get_benchmark(engine=engine, name=name)
+    if bench is None:
+        fail(f"no benchmark named {name!r}" if name else "no benchmark yet; import one with: rmgap-annot import-benchmark FILE", 2)
+    return bench
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"rmgap-annot {__version__}")
@@ -243,13 +253,10 @@ def export_verified_cmd(
     force: bool = typer.Option(False, "--force", help="Replace a previous export in --out (atomically)."),
 ) -> None:
     """Write the human-verified subset, its labels, a dataset card and a report (atomically)."""
-    from rmgap_annot.catalog import get_benchmark
     from rmgap_annot.export import ExportError, Rule, write_export
 
     engine = ready_engine(ctx)
-    bench = get_benchmark(engine=engine, name=benchmark)
-    if bench is None:
-        fail(f"no benchmark named {benchmark!r}" if benchmark else "no benchmark yet; import one first", 2)
+    bench = chosen_benchmark(engine, benchmark)
     try:
         rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=min_naturalness)
         result = write_export(engine=engine, benchmark_id=bench.id, out_dir=out, rule=rule, level=level, force=force)
@@ -268,15 +275,6 @@ def export_verified_cmd(
 # --- analytics ---
 
 
-def _chosen_benchmark(engine, name: Optional[str]):  # noqa: ANN001, ANN202
-    from rmgap_annot.catalog import get_benchmark
-
-    bench = get_benchmark(engine=engine, name=name)
-    if bench is None:
-        fail(f"no benchmark named {name!r}" if name else "no benchmark yet; import one with: rmgap-annot import-benchmark FILE", 2)
-    return bench
-
-
 @labels_app.command("import")
 def labels_import_cmd(
     ctx: typer.Context,
@@ -289,7 +287,7 @@ def labels_import_cmd(
     from rmgap_annot.labels_io import LabelsFileError, import_labels
 
     engine = ready_engine(ctx)
-    bench = _chosen_benchmark(engine, benchmark)
+    bench = chosen_benchmark(engine, benchmark)
     try:
         result = import_labels(engine=engine, path=file, benchmark_id=bench.id, replace=replace)
     except LabelsFileError as exc:
@@ -311,7 +309,7 @@ def labels_export_cmd(
     from rmgap_annot.labels_io import export_labels
 
     engine = ready_engine(ctx)
-    bench = _chosen_benchmark(engine, benchmark)
+    bench = chosen_benchmark(engine, benchmark)
     try:
         n = export_labels(engine=engine, benchmark_id=bench.id, out=out)
     except ValueError as exc:
@@ -333,7 +331,7 @@ def report_cmd(
     from rmgap_annot.report import build_report, format_report
 
     engine = ready_engine(ctx)
-    bench = _chosen_benchmark(engine, benchmark)
+    bench = chosen_benchmark(engine, benchmark)
     if draws < 0:
         fail("--draws must be 0 or more", 2)
     report = build_report(engine=engine, benchmark_id=bench.id, seed=seed, draws=draws)
@@ -341,16 +339,6 @@ def report_cmd(
 
 
 # --- scoring ---
-
-
-def _scoring_benchmark(ctx: typer.Context, benchmark: Optional[str]):  # noqa: ANN202
-    from rmgap_annot.catalog import get_benchmark
-
-    engine = ready_engine(ctx)
-    bench = get_benchmark(engine=engine, name=benchmark)
-    if bench is None:
-        fail(f"no benchmark named {benchmark!r}" if benchmark else "no benchmark yet; import one first", 2)
-    return engine, bench
 
 
 @app.command("score")
@@ -379,7 +367,8 @@ def score_cmd(
     from rmgap_annot.scoring import ScoringError, ScoringOptions
     from rmgap_annot.scoring.runner import run_scoring
 
-    engine, bench = _scoring_benchmark(ctx, benchmark)
+    engine = ready_engine(ctx)
+    bench = chosen_benchmark(engine, benchmark)
     options = ScoringOptions(device=device, dtype=dtype, batch_size=batch_size, max_length=max_length, output_index=output_index,
                              trust_remote_code=trust_remote_code, aggregation=aggregation, judge_mode=judge_mode,
                              endpoint=endpoint, seed=seed)
@@ -424,7 +413,8 @@ def scores_import_cmd(
     from rmgap_annot.benchmark import BenchmarkFileError, format_errors
     from rmgap_annot.scores_io import import_scores
 
-    engine, bench = _scoring_benchmark(ctx, benchmark)
+    engine = ready_engine(ctx)
+    bench = chosen_benchmark(engine, benchmark)
     try:
         result = import_scores(engine=engine, benchmark_id=bench.id, path=file, name=name, replace=replace)
     except BenchmarkFileError as exc:
@@ -445,7 +435,8 @@ def scores_export_cmd(
     """Export one scorer's scores in the import format."""
     from rmgap_annot.scores_io import export_scores
 
-    engine, bench = _scoring_benchmark(ctx, benchmark)
+    engine = ready_engine(ctx)
+    bench = chosen_benchmark(engine, benchmark)
     try:
         n = export_scores(engine=engine, benchmark_id=bench.id, scorer_name=scorer, out=out)
     except LookupError as exc:
