@@ -40,7 +40,8 @@ if users:
             row.update({"done": p.done, "target": p.target, "left": p.remaining})
         rows.append(row)
     st.subheader("People and progress")
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    # Researchers have no quota: their empty cells read "n/a" rather than "None".
+    st.dataframe(pd.DataFrame(rows).style.format(precision=0, na_rep="n/a"), hide_index=True)
 
     st.subheader("Invite links")
     st.caption("A personal link logs its owner in without a password. It is shown once; revoke it if it leaks.")

@@ -59,7 +59,9 @@ def seed_demo(*, engine: Engine) -> SeedResult:
 def seed_crowd_labels(*, engine: Engine, benchmark_id: int, seed: int = 0) -> int:
     """Simulated labels on every other record (sorted by id); returns how many.
 
-    The study is materialised first so its label counters include these.
+    The simulated annotators label all 12 items of their records (people get
+    at most one item per record), so that Consistency has whole groups to
+    show. The study is materialised first so its label counters include these.
     """
     get_study(engine=engine, benchmark_id=benchmark_id)
     rng = random.Random(seed)
