@@ -1,6 +1,13 @@
 """Shared fixtures: real SQLite files under tmp_path, real RMGAP-shaped files.
 
 Tests build what they need from these few helpers; nothing is mocked.
+
+PostgreSQL: ``pg_server`` (one per session: ``RMGAP_ANNOT_TEST_PG`` or a
+throwaway cluster, see tests/pg.py; skips with the reason when neither is
+possible) and ``pg_url`` (a fresh database per test). ``backend_url`` runs a
+test once on a SQLite file and once on PostgreSQL (that param is marked
+``postgres``); a module that overrides ``db_url`` with it gets ``engine``,
+``benchmark_id`` and ``cli`` on both backends.
 """
 
 from __future__ import annotations
@@ -25,9 +32,40 @@ def _isolated_env(monkeypatch, tmp_path):
     dispose_engines()
 
 
+def _sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'test.sqlite'}"
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'test.sqlite'}"
+    return _sqlite_url(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The PostgreSQL server for the session, or a skip saying why there is none."""
+    import pg
+
+    try:
+        with pg.pg_server() as server:
+            yield server
+    except pg.PgUnavailable as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty database on the session's server (dropped afterwards)."""
+    with pg_server.fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_url(request, tmp_path: Path) -> str:
+    """The test's database URL, once per backend: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return _sqlite_url(tmp_path)
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The database layer, the benchmark import, accounts and concurrent labelling on PostgreSQL.
 
 Runs against ``RMGAP_ANNOT_TEST_PG`` or a throwaway cluster (tests/pg.py);
-skips with the reason when neither is possible. ``make test`` installs
+skips with the reason when neither is possible. The ``pg_server`` and
+``pg_url`` fixtures live in conftest.py, shared with the tests that run on
+both backends (``backend_url``). ``make test`` installs
 PostgreSQL when missing and root, so CI runs these.
 """
 
@@ -17,7 +19,6 @@ import pytest
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
-from pg import PgUnavailable, pg_server
 from rmgap_annot.accounts import (
     AccessDenied,
     MAX_FAILED_LOGINS,
@@ -38,21 +39,6 @@ from test_fuzz_imports import TRICKY, _assert_file_line_errors, _parent, _paths
 
 pytestmark = pytest.mark.postgres
 LOAD = Path(__file__).resolve().parent.parent / "bench" / "load.py"
-
-
-@pytest.fixture(scope="module")
-def pg():
-    try:
-        with pg_server() as server:
-            yield server
-    except PgUnavailable as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture
-def pg_url(pg):
-    with pg.fresh_database() as url:
-        yield url
 
 
 @pytest.fixture
