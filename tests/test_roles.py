@@ -4,6 +4,9 @@ Hiding a menu entry is not access control: these tests open each researcher
 page directly (as someone typing its URL would) with an annotator's session,
 with no session, with a disabled researcher, and with a forged role in the
 session state (the page must ask the database, not trust the session).
+
+Every test that touches a database runs on SQLite and on PostgreSQL
+(``db_url`` is ``backend_url`` here): the pages read ``RMGAP_ANNOT_DB``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from rmgap_annot.accounts import AccessDenied, create_user, require_role, set_ac
 
 ROOT = Path(__file__).resolve().parent.parent
 RESEARCHER_PAGES = [p for p in ("home", "study", "team", "export") if (ROOT / "pages" / f"{p}.py").exists()]
+
+
+@pytest.fixture
+def db_url(backend_url: str) -> str:
+    """This module's tests run on SQLite and on PostgreSQL."""
+    return backend_url
 
 
 @pytest.fixture
@@ -84,6 +93,8 @@ def test_no_login_is_refused(accounts, benchmark_id, page):
 
 @pytest.mark.parametrize("page", RESEARCHER_PAGES)
 def test_researcher_is_let_in(accounts, benchmark_id, page):
+    # Let in only if the page found the researcher in the database RMGAP_ANNOT_DB
+    # names (on PostgreSQL a stale cached engine would point at a dropped database).
     at = _open(page, user_id=accounts["researcher"], role="researcher", user_name="res", benchmark_id=benchmark_id)
     assert not at.exception, at.exception
     assert not _refused(at)
