@@ -34,6 +34,10 @@ ITEMS_PER_RECORD = N_GROUPS * N_PROMPTS
 MAX_ERRORS_SHOWN = 50
 
 NonBlank = Annotated[str, StringConstraints(strict=True, min_length=1)]
+# Ids and keys are indexed: PostgreSQL refuses index entries over ~2.7 kB, so a
+# longer one must be a line error, not a database error (SQLite has no limit).
+MAX_ID_CHARS = 500
+Identifier = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ID_CHARS)]
 
 
 def _not_blank(value: str) -> str:
@@ -44,7 +48,7 @@ def _not_blank(value: str) -> str:
 
 class _ResponseIn(BaseModel):
     model_config = ConfigDict(extra="allow")
-    key: NonBlank
+    key: Identifier
     text: NonBlank
 
     _check_text = field_validator("key", "text")(_not_blank)
@@ -61,7 +65,7 @@ class _PromptIn(BaseModel):
 class _GroupIn(BaseModel):
     model_config = ConfigDict(extra="allow")
     group: int
-    winner: NonBlank
+    winner: Identifier
     prompts: list[_PromptIn]
 
     @field_validator("group", mode="before")
@@ -85,7 +89,7 @@ class RecordIn(BaseModel):
     """One line of RMGAP's test.jsonl; unknown extra fields are kept."""
 
     model_config = ConfigDict(extra="allow")
-    id: NonBlank
+    id: Identifier
     domain: Literal["Chat", "Writing", "Reasoning", "Safety"]
     source: str | None = None
     models: dict[str, Any] | None = None

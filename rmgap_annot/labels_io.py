@@ -24,7 +24,7 @@ import pandas as pd
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.benchmark import InputFileError, LineError, json_lines, read_text
+from rmgap_annot.benchmark import MAX_ID_CHARS, InputFileError, LineError, json_lines, read_text
 from rmgap_annot.db import session_scope
 from rmgap_annot.labels_frame import load_labels
 from rmgap_annot.models import Item, Label, Record, Response, User
@@ -167,6 +167,9 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
             err("record_id", f"no record {rid!r} in this benchmark")
         if not annotator:
             err("annotator", "must not be empty")
+        elif len(annotator) > MAX_ID_CHARS:
+            err("annotator", f"longer than {MAX_ID_CHARS} characters")
+            annotator = ""
         try:
             group = _as_int(row.get("group"))
         except (TypeError, ValueError):

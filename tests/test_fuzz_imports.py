@@ -3,7 +3,12 @@
 Mutations start from valid RMGAP records and do what real broken files do:
 drop fields, swap in wrong types, huge strings, odd unicode (lone
 surrogates, NUL, bidi overrides), wrong nesting, truncation and garbage
-bytes. After an error the database file is byte-for-byte what it was.
+bytes. After an error the database is unchanged: on SQLite the file is
+byte-for-byte what it was; on PostgreSQL every table has the same rows (row
+count and an md5 of its sorted rows, computed by the server).
+
+The tests that touch a database run on SQLite and on PostgreSQL (``db_url``
+is ``backend_url`` here), with the same Hypothesis example counts.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 
 from rmgap_annot.benchmark import BenchmarkFileError, ImportResult, import_benchmark
-from rmgap_annot.db import dispose_engines, get_engine, init_db
+from rmgap_annot.db import dispose_engines, get_engine, init_db, is_sqlite
 from rmgap_annot.synthetic import make_record
 
 FUZZ = settings(
@@ -123,25 +130,47 @@ def _assert_file_line_errors(exc: BenchmarkFileError, file: Path) -> None:
         assert pattern.match(str(err)), str(err)
 
 
+def _pg_contents(url: str, tables: list[str]) -> dict[str, tuple[int, str]]:
+    """Each table's row count and an md5 of its rows in a fixed order (PostgreSQL)."""
+    with get_engine(url).connect() as conn:
+        return {
+            t: tuple(conn.execute(text(
+                f'SELECT count(*), md5(coalesce(string_agg(r::text, E\'\\n\' ORDER BY r::text), \'\')) FROM "{t}" AS r'
+            )).one())
+            for t in tables
+        }
+
+
 @pytest.fixture
-def fuzz_db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'fuzz.sqlite'}"
-    init_db(url)
-    return url, tmp_path / "fuzz.sqlite"
+def db_url(backend_url: str) -> str:
+    """This module's database tests run on SQLite and on PostgreSQL."""
+    return backend_url
+
+
+@pytest.fixture
+def fuzz_db(db_url):
+    """(url, snapshot): snapshot() changes whenever the database's contents do."""
+    init_db(db_url)
+    if is_sqlite(db_url):
+        path = Path(make_url(db_url).database)
+        return db_url, lambda: _db_digest(path)
+    tables = sorted(inspect(get_engine(db_url)).get_table_names())
+    assert {"benchmark", "record", "response", "item", "label", "score"} <= set(tables), tables
+    return db_url, lambda: _pg_contents(db_url, tables)
 
 
 @FUZZ
 @given(data=st.data())
 def test_benchmark_import_never_crashes_and_never_half_writes(fuzz_db, tmp_path, data):
-    url, db_file = fuzz_db
+    url, snapshot = fuzz_db
     src = tmp_path / "mutated.jsonl"
     _mutated_file(data, src)
-    before = _db_digest(db_file)
+    before = snapshot()
     try:
         result = import_benchmark(engine=get_engine(url), path=src)
     except BenchmarkFileError as exc:
         _assert_file_line_errors(exc, src)
-        assert _db_digest(db_file) == before, "the database changed although the import failed"
+        assert snapshot() == before, "the database changed although the import failed"
     else:
         assert isinstance(result, ImportResult)
 
@@ -166,7 +195,7 @@ TRICKY = [None, True, 2**70, -(2**70), 1.5, float("nan"), "", "\ud800", "\u0000"
 
 def test_every_field_replaced_by_every_tricky_value(fuzz_db, tmp_path):
     """Exhaustive where random search is thin: each field of a record, each tricky value."""
-    url, db_file = fuzz_db
+    url, _snapshot = fuzz_db
     base = make_record("tricky", "Reasoning", random.Random(7), long_text=False)
     src = tmp_path / "tricky.jsonl"
     engine = get_engine(url)
@@ -232,13 +261,13 @@ def _importer_errors() -> tuple[type[Exception], ...]:
 @given(data=st.data())
 def test_label_and_score_imports_never_crash(fuzz_db, tmp_path, small_file, small_records, kind, data):
     importer = pytest.importorskip(f"rmgap_annot.{kind}_io")
-    url, db_file = fuzz_db
+    url, snapshot = fuzz_db
     engine = get_engine(url)
     bench_id = import_benchmark(engine=engine, path=small_file, name="small").benchmark_id
     rows = _label_and_score_rows(small_records)[0 if kind == "labels" else 1]
     src = tmp_path / f"mutated-{kind}.jsonl"
     _fuzz_rows_file(data, rows, src)
-    before = _db_digest(db_file)
+    before = snapshot()
     engine = get_engine(url)
     try:
         if kind == "labels":
@@ -247,4 +276,37 @@ def test_label_and_score_imports_never_crash(fuzz_db, tmp_path, small_file, smal
             importer.import_scores(engine=engine, path=src, benchmark_id=bench_id, name="fuzzed", replace=True)
     except _importer_errors() as exc:
         _assert_file_line_errors(exc, src)
-        assert _db_digest(db_file) == before, "the database changed although the import failed"
+        assert snapshot() == before, "the database changed although the import failed"
+
+
+def test_huge_ids_and_annotator_names_are_line_errors(fuzz_db, tmp_path, small_file, small_records):
+    """Found by the PostgreSQL fuzz run: an indexed value over ~2.7 kB was a database error there."""
+    from rmgap_annot.labels_io import import_labels
+
+    url, snapshot = fuzz_db
+    engine = get_engine(url)
+    bench_id = import_benchmark(engine=engine, path=small_file, name="small").benchmark_id
+    huge = "\u03a9" * 300_000
+    src = tmp_path / "huge.jsonl"
+    for field in ("id", "key"):
+        record = json.loads(json.dumps(small_records[0])) | {"id": "new-record"}
+        if field == "id":
+            record["id"] = huge
+        else:
+            record["responses"][0]["key"] = huge
+        src.write_text(json.dumps(record) + "\n", encoding="utf-8")
+        before = snapshot()
+        with pytest.raises(BenchmarkFileError) as exc:
+            import_benchmark(engine=engine, path=src)
+        _assert_file_line_errors(exc.value, src)
+        assert "at most 500 characters" in str(exc.value)
+        assert snapshot() == before
+    labels = _label_and_score_rows(small_records)[0]
+    labels[1]["annotator"] = huge
+    src.write_text("\n".join(json.dumps(r) for r in labels) + "\n", encoding="utf-8")
+    before = snapshot()
+    with pytest.raises(_importer_errors()) as exc:
+        import_labels(engine=engine, path=src, benchmark_id=bench_id)
+    _assert_file_line_errors(exc.value, src)
+    assert f"{src}:2: annotator: longer than 500 characters" in str(exc.value)
+    assert snapshot() == before
