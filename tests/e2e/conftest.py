@@ -98,9 +98,30 @@ def start_server(tmp_path_factory, prepare) -> AppServer:  # noqa: ANN001
     return AppServer(url, folder / "streamlit.log")
 
 
+def settle(page) -> None:  # noqa: ANN001
+    """Wait until a rerun has finished drawing.
+
+    During a rerun Streamlit keeps the previous elements on screen, marked
+    ``data-stale="true"``, and swaps them one by one; a click on a stale form
+    lands on a widget that is about to be replaced and is lost. Settled means:
+    no stale element and no running indicator, twice in a row 100 ms apart.
+    (Polled from Python: ``wait_for_function`` takes a returned Promise as
+    truthy without awaiting it.)
+    """
+    busy = """() => !!document.querySelector("[data-stale='true'], [data-testid='stStatusWidgetRunningIcon']")"""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    quiet = 0
+    while quiet < 2:  # noqa: PLR2004 - two quiet looks in a row
+        if time.monotonic() > deadline:
+            raise AssertionError("the app was still rerunning after the wait")
+        quiet = 0 if page.evaluate(busy) else quiet + 1
+        page.wait_for_timeout(100)
+
+
 def log_in(page, url: str, name: str, password: str) -> None:  # noqa: ANN001
     page.goto(url)
     page.get_by_role("textbox", name="Username").fill(name)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.get_by_text("The user's request", exact=True).wait_for(timeout=WAIT_MS)
+    settle(page)

@@ -16,7 +16,7 @@ from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.models import Label
 from rmgap_annot.synthetic import make_records, write_jsonl
-from tests.e2e.conftest import WAIT_MS, log_in, start_server
+from tests.e2e.conftest import WAIT_MS, log_in, settle, start_server
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "alice-password-1"
@@ -47,15 +47,18 @@ def next_prompt(page, old: str) -> str:  # noqa: ANN001
     while time.monotonic() < deadline:
         text = prompt_text(page)
         if text != old:
-            return text
+            settle(page)
+            return prompt_text(page)
         page.wait_for_timeout(100)
     raise AssertionError(f"the page still shows {old!r}")
 
 
 def answer(page, letter: str, naturalness: int, done_after: int) -> None:  # noqa: ANN001
+    settle(page)
     form = page.locator("[data-testid='stForm']")
     form.get_by_text(f"Response {letter}", exact=True).click()
     form.get_by_text(f"{naturalness}: {NATURALNESS[naturalness]}", exact=True).click()
+    assert form.get_by_role("radio", name=f"Response {letter}").is_checked()
     form.get_by_role("button", name="Submit").click()
     page.get_by_text(f"{done_after} of 3 labelled").wait_for(timeout=WAIT_MS)
 
@@ -85,8 +88,10 @@ def test_label_three_items_with_refresh_and_back(server, browser):
     page.get_by_text("All done").wait_for(timeout=WAIT_MS)
 
     # Back re-opens the last label, pre-filled; change it.
+    settle(page)
     page.get_by_role("button", name="Back").click()
     page.get_by_text("You are correcting a label").wait_for(timeout=WAIT_MS)
+    settle(page)
     assert prompt_text(page) == third
     form = page.locator("[data-testid='stForm']")
     assert form.get_by_role("radio", name="Response A").is_checked()
