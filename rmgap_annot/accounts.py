@@ -83,6 +83,12 @@ def get_user_by_name(*, session: Session, name: str) -> User | None:
     return session.execute(select(User).where(User.name == name)).scalars().first()
 
 
+def user_id_by_name(*, engine: Engine, name: str) -> int | None:
+    with session_scope(engine) as session:
+        user = get_user_by_name(session=session, name=name)
+        return user.id if user is not None else None
+
+
 def list_users(*, engine: Engine) -> list[UserInfo]:
     with session_scope(engine) as session:
         counts = dict(session.execute(select(Label.user_id, func.count()).group_by(Label.user_id)).all())

@@ -29,6 +29,8 @@ labels_app = typer.Typer(help="Import and export human labels.", no_args_is_help
 app.add_typer(labels_app, name="labels")
 scores_app = typer.Typer(help="Import and export reward-model scores.", no_args_is_help=True)
 app.add_typer(scores_app, name="scores")
+study_app = typer.Typer(help="Show or change a benchmark's study settings.", no_args_is_help=True)
+app.add_typer(study_app, name="study")
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -178,6 +180,102 @@ def users_list_cmd(ctx: typer.Context) -> None:
     for u in rows:
         login = ("password" if u.has_password else "invite") if u.active else "disabled"
         typer.echo(f"{u.name:<24} {u.role:<11} {login:<9} {u.n_labels:>7}")
+
+
+def _user_id(engine, name: str) -> int:  # noqa: ANN001
+    from rmgap_annot.accounts import user_id_by_name
+
+    uid = user_id_by_name(engine=engine, name=name)
+    if uid is None:
+        fail(f"no user named {name!r} (see: rmgap-annot users list)", 2)
+    return uid
+
+
+@users_app.command("invite")
+def users_invite_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The user the link logs in."),
+    url: str = typer.Option("http://localhost:8501/", "--url", help="The app's address, as annotators reach it."),
+    days: int = typer.Option(14, "--days", min=1, help="Days until the link expires."),
+) -> None:
+    """Print a personal login link (shown once; only its hash is stored)."""
+    from rmgap_annot.accounts import create_invite
+
+    engine = ready_engine(ctx)
+    token = create_invite(engine=engine, user_id=_user_id(engine, name), ttl_days=days)
+    typer.echo(f"{url.split('?')[0]}?invite={token}")
+
+
+@users_app.command("revoke-invites")
+def users_revoke_invites_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Whose links to revoke.")) -> None:
+    """Revoke every live invite link of a user (for a leaked link)."""
+    from rmgap_annot.accounts import revoke_invites
+
+    engine = ready_engine(ctx)
+    n = revoke_invites(engine=engine, user_id=_user_id(engine, name))
+    typer.echo(f"Revoked {n} link(s) of {name!r}.")
+
+
+# --- study settings --------------------------------------------------------
+
+
+def _print_study(engine, bench) -> None:  # noqa: ANN001
+    from rmgap_annot.assignment import get_study, overview, study_item_count
+
+    study = get_study(engine=engine, benchmark_id=bench.id)
+    counts = study_item_count(engine=engine, benchmark_id=bench.id)
+    ov = overview(engine=engine, benchmark_id=bench.id)
+    sample = f"{study.records_per_domain} records per domain (seed {study.sample_seed})" if study.records_per_domain else "all"
+    typer.echo(f"Study of benchmark {bench.name!r}:")
+    typer.echo(f"  labels per item        {study.labels_per_item}")
+    typer.echo(f"  items                  {sample}")
+    typer.echo(f"  mode                   {study.mode}")
+    typer.echo(f"  quota per annotator    {study.quota_per_annotator or 'none'}")
+    typer.echo(f"  one item per record    {'yes' if study.one_item_per_record else 'no'}")
+    typer.echo(f"  lease                  {study.lease_seconds} s")
+    typer.echo("  items in the study     " + ", ".join(f"{d} {n}" for d, n in counts.items()) + f" (total {ov.items})")
+    target = ov.items * ov.labels_per_item
+    typer.echo(f"  labels                 {ov.labels} of {target}; {ov.complete_items} items complete")
+
+
+@study_app.command("show")
+def study_show_cmd(
+    ctx: typer.Context,
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the latest)."),
+) -> None:
+    """The study settings and how far labelling has come."""
+    engine = ready_engine(ctx)
+    _print_study(engine, chosen_benchmark(engine, benchmark))
+
+
+@study_app.command("set")
+def study_set_cmd(
+    ctx: typer.Context,
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the latest)."),
+    labels_per_item: Optional[int] = typer.Option(None, "--labels-per-item", help="Labels wanted per item."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="pick or ranking."),
+    records_per_domain: Optional[int] = typer.Option(None, "--records-per-domain", help="A seeded sample of N records per domain; 0: all items."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of that sample."),
+    quota: Optional[int] = typer.Option(None, "--quota", help="Items per annotator; 0: no quota."),
+    one_item_per_record: Optional[bool] = typer.Option(
+        None, "--one-item-per-record/--any-items-per-record", help="At most one item per record per annotator."
+    ),
+    lease_seconds: Optional[int] = typer.Option(None, "--lease-seconds", help="How long an item stays reserved (at least 10)."),
+) -> None:
+    """Change study settings; only the options given change (labels already given are kept)."""
+    from rmgap_annot.assignment import StudyError, update_study
+
+    engine = ready_engine(ctx)
+    bench = chosen_benchmark(engine, benchmark)
+    try:
+        update_study(
+            engine=engine, benchmark_id=bench.id, labels_per_item=labels_per_item, mode=mode,
+            records_per_domain=records_per_domain, sample_seed=seed, quota_per_annotator=quota,
+            one_item_per_record=one_item_per_record, lease_seconds=lease_seconds,
+        )
+    except StudyError as exc:
+        fail(str(exc), 2)
+    _print_study(engine, bench)
 
 
 @app.command("status")

@@ -81,3 +81,37 @@ def test_db_option_beats_environment(tmp_path, monkeypatch):
     assert opt_db.exists() and not env_db.exists()
     CliRunner().invoke(app, ["init"], catch_exceptions=False)
     assert env_db.exists()
+
+
+def test_invite_link_logs_in_until_revoked(cli, engine):
+    from rmgap_annot.accounts import redeem_invite
+
+    cli("users", "add", "ina", "--no-password")
+    res = cli("users", "invite", "ina", "--url", "https://annot.example.org/?x=1")
+    assert res.exit_code == 0, res.output
+    link = res.output.strip()
+    assert link.startswith("https://annot.example.org/?invite=")
+    token = link.split("invite=", 1)[1]
+    assert redeem_invite(engine=engine, token=token).name == "ina"
+    assert "Revoked 1 link(s)" in cli("users", "revoke-invites", "ina").output
+    assert not redeem_invite(engine=engine, token=token).ok
+    unknown = cli("users", "invite", "nobody")
+    assert unknown.exit_code == 2 and "no user named 'nobody'" in unknown.stderr
+
+
+def test_study_set_changes_only_what_is_given_and_rejects_bad_values(cli, engine, benchmark_id):
+    from rmgap_annot.assignment import get_study, study_item_count
+
+    shown = cli("study", "show")
+    assert shown.exit_code == 0 and re.search(r"labels per item\s+3", shown.output)
+    assert re.search(r"total 96\)", shown.output)  # every item of the 8 records
+    res = cli("study", "set", "--records-per-domain", "1", "--seed", "7", "--quota", "5", "--any-items-per-record")
+    assert res.exit_code == 0, res.output
+    study = get_study(engine=engine, benchmark_id=benchmark_id)
+    assert (study.records_per_domain, study.sample_seed, study.quota_per_annotator) == (1, 7, 5)
+    assert study.one_item_per_record is False and study.labels_per_item == 3 and study.mode == "pick"
+    assert set(study_item_count(engine=engine, benchmark_id=benchmark_id).values()) == {12}  # one record per domain
+    bad = cli("study", "set", "--labels-per-item", "0", "--mode", "ranking")
+    assert bad.exit_code == 2 and "at least 1" in bad.stderr
+    assert get_study(engine=engine, benchmark_id=benchmark_id).mode == "pick"  # nothing changed
+    assert cli("study", "show", "--benchmark", "nope").exit_code == 2
