@@ -51,10 +51,10 @@ if users:
     if c1.button("Create invite link"):
         token = accounts.create_invite(engine=eng, user_id=by_name[who])
         try:
-            base = str(st.context.url).split("?")[0]
+            base = str(st.context.url)
         except Exception:  # noqa: BLE001 - older Streamlit: no st.context.url
             base = "http://localhost:8501/"
-        st.code(f"{base}?invite={token}", language=None)
+        st.code(accounts.invite_link(base, token), language=None)
     if c2.button("Revoke all their links"):
         n = accounts.revoke_invites(engine=eng, user_id=by_name[who])
         st.success(f"Revoked {n} link(s) of {who}.")

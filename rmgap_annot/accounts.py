@@ -179,6 +179,11 @@ def create_invite(*, engine: Engine, user_id: int, ttl_days: int = INVITE_TTL_DA
     return token
 
 
+def invite_link(base_url: str, token: str) -> str:
+    """The link app.py reads (`?invite=TOKEN`) on the app's address, any query dropped."""
+    return f"{base_url.split('?')[0]}?invite={token}"
+
+
 def redeem_invite(*, engine: Engine, token: str) -> AuthResult:
     from rmgap_annot.models import Invite, utcnow
 

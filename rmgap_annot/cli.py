@@ -199,11 +199,11 @@ def users_invite_cmd(
     days: int = typer.Option(14, "--days", min=1, help="Days until the link expires."),
 ) -> None:
     """Print a personal login link (shown once; only its hash is stored)."""
-    from rmgap_annot.accounts import create_invite
+    from rmgap_annot.accounts import create_invite, invite_link
 
     engine = ready_engine(ctx)
     token = create_invite(engine=engine, user_id=_user_id(engine, name), ttl_days=days)
-    typer.echo(f"{url.split('?')[0]}?invite={token}")
+    typer.echo(invite_link(url, token))
 
 
 @users_app.command("revoke-invites")
