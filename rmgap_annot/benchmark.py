@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ from typing_extensions import Annotated
 
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Benchmark, Item, Record, Response
+from rmgap_annot.limits import (
+    MAX_INPUT_BYTES, MAX_ITEM_BYTES, MAX_JSON_DEPTH, MAX_LINE_CHARS, MAX_TEXT_CHARS, first_oversized_text, json_depth_exceeds,
+)
 from rmgap_annot.settings import DOMAINS
 
 N_RESPONSES = 4
@@ -166,17 +170,40 @@ class ParsedFile:
     records: list[ParsedRecord] = field(default_factory=list)
 
 
+def _read_bounded(path: Path, *, error: type[InputFileError]) -> bytes:
+    """The file's bytes, inflated if gzip, refused once they pass MAX_INPUT_BYTES.
+
+    A .gz is read block by block, so a small file that inflates to gigabytes
+    costs at most the limit in memory, never the inflated size.
+    """
+    name = str(path)
+    too_big = LineError(name, 0, "(file)", f"larger than {MAX_INPUT_BYTES:,} bytes (decompressed); split the file")
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic != b"\x1f\x8b":
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise error([too_big])
+        return path.read_bytes()
+    out = bytearray()
+    try:
+        with gzip.open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                out += block
+                if len(out) > MAX_INPUT_BYTES:
+                    del out
+                    raise error([too_big])
+    except (OSError, EOFError, zlib.error) as exc:
+        raise error([LineError(name, 1, "(file)", f"not a readable gzip file: {exc}")]) from exc
+    return bytes(out)
+
+
 def read_text(path: Path, *, error: type[InputFileError] = BenchmarkFileError) -> tuple[str, str]:
     """Decoded text of a .jsonl / .jsonl.gz file and its sha256 (BOM removed).
 
-    Raises ``error`` naming the line of the first undecodable byte.
+    Raises ``error`` naming the line of the first undecodable byte, or when
+    the (decompressed) file is over MAX_INPUT_BYTES.
     """
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise error([LineError(str(path), 1, "(file)", f"not a readable gzip file: {exc}")]) from exc
+    raw = _read_bounded(path, error=error)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -212,6 +239,13 @@ def validate_record(data: Any, *, file: str, line: int) -> list[LineError]:
     dup_groups = sorted(g for g, n in Counter(group_ids).items() if n > 1)
     if dup_groups:
         errors.append(LineError(file, line, "prompt_groups", f"duplicate group numbers: {dup_groups}"))
+    response_bytes = sum(len(r.text.encode("utf-8", "surrogatepass")) for r in record.responses)
+    for gi, group in enumerate(record.prompt_groups):
+        for pi, prompt in enumerate(group.prompts):
+            size = response_bytes + len(prompt.text.encode("utf-8", "surrogatepass"))
+            if size > MAX_ITEM_BYTES:
+                errors.append(LineError(file, line, f"prompt_groups[{gi}].prompts[{pi}]", (
+                    f"this item (prompt and responses) is {size:,} bytes, over the {MAX_ITEM_BYTES:,} the annotate page can show")))
     winners = [g.winner for g in record.prompt_groups]
     if not errors and sorted(winners) != sorted(keys):
         errors.append(
@@ -243,25 +277,38 @@ def json_lines(text: str) -> Iterator[tuple[int, str, Any, str | None]]:
     """(line number, raw line, JSON object, error) for each non-blank line.
 
     Shared by every JSONL importer so they agree on what a readable line is:
-    a JSON object holding only text that every backend can store (no lone
-    UTF-16 surrogates, no NUL, which PostgreSQL refuses). ``error`` is None
-    for a good line; otherwise the object is None and ``error`` says why.
+    a JSON object within the limits (line length, nesting depth, text length:
+    see ``rmgap_annot.limits``) holding only text that every backend can
+    store (no lone UTF-16 surrogates, no NUL, which PostgreSQL refuses).
+    ``error`` is None for a good line; otherwise the object is None and
+    ``error`` says why.
     """
     for line_no, line in enumerate(text.split("\n"), start=1):
         raw = line.rstrip("\r")
         if not raw.strip():
+            continue
+        if len(raw) > MAX_LINE_CHARS:
+            yield line_no, "", None, f"line longer than {MAX_LINE_CHARS:,} characters"
+            continue
+        if json_depth_exceeds(raw):
+            yield line_no, "", None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
             continue
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             yield line_no, raw, None, f"invalid JSON: {exc.msg} at column {exc.colno}"
             continue
+        except RecursionError:  # the depth scan should have caught it; never a traceback
+            yield line_no, "", None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            continue
         if not isinstance(data, dict):
             yield line_no, raw, None, f"expected a JSON object, found {type(data).__name__}"
         elif "\\ud" in raw.lower() and _has_lone_surrogate(data):
             yield line_no, raw, None, "contains a lone UTF-16 surrogate escape (\\udXXX), which is not text"
-        elif "\\u0000" in raw and _has_nul(data):
+        elif ("\\u0000" in raw or "\x00" in raw) and _has_nul(data):
             yield line_no, raw, None, "contains a NUL character (\\u0000), which is not text"
+        elif (where := first_oversized_text(data)) is not None:
+            yield line_no, raw, None, f"{where}: text longer than {MAX_TEXT_CHARS:,} characters"
         else:
             yield line_no, raw, data, None
 

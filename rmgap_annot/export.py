@@ -38,7 +38,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -52,11 +51,13 @@ from sqlalchemy.engine import Engine
 
 from rmgap_annot import __version__
 from rmgap_annot.benchmark import write_records
+from rmgap_annot.csv_cells import write_csv
 from rmgap_annot.db import session_scope
 from rmgap_annot.labels_frame import load_items, load_labels
 from rmgap_annot.metrics import ScoredItem, item_outcomes
 from rmgap_annot.models import Benchmark, Item, Label, Record, Response, Score, Scorer
 from rmgap_annot.settings import DOMAINS
+from rmgap_annot.tempfiles import clean_stale, temp_path
 
 REASON_FEW = "too few labels"
 REASON_DISAGREE = "disagreement"
@@ -66,6 +67,9 @@ REASON_UNNATURAL = "unnatural"
 REASONS: tuple[str, ...] = (REASON_FEW, REASON_DISAGREE, REASON_WRONG, REASON_UNNATURAL)
 LEVELS = ("record", "item")
 EXPORT_FILES = ("test.jsonl", "items.jsonl", "labels.parquet", "labels.csv", "README.md", "report.html")
+# Written last into every export: the files it holds and their sha256. Only a
+# folder whose files all match it is one this tool wrote (and may replace).
+MANIFEST = ".rmgap-annot-export.json"
 ANALYTICS_MISSING = "n/a (analytics module not available)"
 
 
@@ -406,7 +410,7 @@ def write_items(path: Path, rows: list[dict[str, Any]]) -> int:
 
 
 def write_labels(folder: Path, labels: pd.DataFrame) -> None:
-    """Every raw label, Parquet (typed) and CSV (lists as JSON text)."""
+    """Every raw label, Parquet (typed, raw text) and CSV (lists as JSON text, formula-safe cells)."""
     frame = labels.copy()
     for col in ("ranking", "displayed_order"):
         if col in frame:
@@ -416,7 +420,7 @@ def write_labels(folder: Path, labels: pd.DataFrame) -> None:
     for col in ("ranking", "displayed_order"):
         if col in csv:
             csv[col] = csv[col].map(lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
-    csv.to_csv(folder / "labels.csv", index=False, lineterminator="\n")
+    write_csv(csv, folder / "labels.csv")
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -513,9 +517,11 @@ def write_export(
 
     Everything is written into a temporary folder beside ``out_dir`` first and
     renamed into place at the end. An ``out_dir`` that exists and is not
-    empty is refused unless ``force``; even then only a folder holding nothing
-    but export files is replaced (so a typo cannot wipe a project folder), and
-    the previous export stays intact until the new one is complete.
+    empty is refused unless ``force``; even then only a folder this tool wrote
+    is replaced: it must hold the manifest (``MANIFEST``) and nothing the
+    manifest does not list with the same sha256, so a typo cannot wipe a
+    project folder or a hand-edited file. The previous export stays intact
+    until the new one is complete.
     """
     if level not in LEVELS:
         raise ExportError(f"--level must be one of {', '.join(LEVELS)}, got {level!r}")
@@ -531,7 +537,9 @@ def write_export(
     created_at = datetime.now(timezone.utc)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    clean_stale(out_dir)  # folders of an export killed before it could clean up
+    tmp = temp_path(out_dir, "tmp")
+    tmp.mkdir()
     try:
         files: dict[str, str] = {}
         if level == "record":
@@ -552,6 +560,7 @@ def write_export(
             tmp / "report.html", bench=bench, rule=rule, summary=summary, verdicts=verdicts, analytics=report,
             why_not=why_not, created_at=created_at,
         )
+        _write_manifest(tmp, created_at=created_at)
         _swap_into_place(tmp, out_dir, force=force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -573,8 +582,33 @@ class ExportResult:
     analytics_note: str | None = None
 
 
-def _is_export_folder(path: Path) -> bool:
-    return all(child.name in EXPORT_FILES and child.is_file() for child in path.iterdir())
+def _write_manifest(folder: Path, *, created_at: datetime) -> None:
+    files = {child.name: _sha256(child) for child in sorted(folder.iterdir()) if child.is_file()}
+    manifest = {"tool": "rmgap-annot", "version": __version__, "created_at": created_at.isoformat(), "files": files}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8", newline="\n")
+
+
+def foreign_files(path: Path) -> list[str]:
+    """What in ``path`` this tool did not write there: every name, when it has no manifest.
+
+    A file the manifest lists but whose content changed since (a hand-edited
+    README.md) counts as foreign too: replacing the folder would lose it.
+    """
+    try:
+        listed = json.loads((path / MANIFEST).read_text(encoding="utf-8"))["files"]
+        if not isinstance(listed, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        return sorted(child.name for child in path.iterdir())
+    foreign = []
+    for child in sorted(path.iterdir()):
+        if child.name == MANIFEST:
+            continue
+        if child.name not in listed or not child.is_file() or child.is_symlink():
+            foreign.append(child.name)
+        elif _sha256(child) != listed[child.name]:
+            foreign.append(f"{child.name} (changed since the export)")
+    return foreign
 
 
 def _check_target(out_dir: Path, *, force: bool) -> None:
@@ -583,8 +617,13 @@ def _check_target(out_dir: Path, *, force: bool) -> None:
     if out_dir.is_dir() and any(out_dir.iterdir()):
         if not force:
             raise ExportError(f"{out_dir} is not empty; pass --force to replace a previous export")
-        if not _is_export_folder(out_dir):
-            raise ExportError(f"{out_dir} holds files that are not an export's; refusing to replace it even with --force")
+        foreign = foreign_files(out_dir)
+        if foreign:
+            shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
+            raise ExportError(
+                f"{out_dir} holds files that are not an export's ({shown}); refusing to replace it even with --force. "
+                f"Only a folder this tool wrote (it has {MANIFEST}) and left unchanged is replaced: move those files or choose another --out."
+            )
 
 
 def _swap_into_place(tmp: Path, out_dir: Path, *, force: bool) -> None:
@@ -595,8 +634,7 @@ def _swap_into_place(tmp: Path, out_dir: Path, *, force: bool) -> None:
     if not out_dir.exists():
         os.rename(tmp, out_dir)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    old.rmdir()
+    old = temp_path(out_dir, "old")
     os.rename(out_dir, old)
     try:
         os.rename(tmp, out_dir)

@@ -25,8 +25,10 @@ from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.engine import Engine
 
 from rmgap_annot.benchmark import MAX_ID_CHARS, InputFileError, LineError, json_lines, read_text
+from rmgap_annot.csv_cells import restore, write_csv
 from rmgap_annot.db import session_scope
 from rmgap_annot.labels_frame import load_labels
+from rmgap_annot.limits import MAX_CSV_FIELD_CHARS, MAX_JSON_DEPTH, MAX_TEXT_CHARS, json_depth_exceeds
 from rmgap_annot.models import Item, Label, Record, Response, User
 
 REQUIRED_COLUMNS = ("record_id", "group", "prompt_index", "annotator", "choice", "naturalness")
@@ -51,24 +53,66 @@ class LabelsImportResult:
     new_annotators: list[str]
 
 
+def _csv_rows(name: str, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of a labels CSV, strictly: a broken quote or a wrong field count is a line error.
+
+    A lenient reader turns an unterminated quote into one field holding the
+    rest of the file, which then imports as a label; the strict reader stops
+    there instead. Cells written by ``csv_cells.neutralise`` are restored.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    try:
+        header = next(reader, None) or []
+    except csv.Error as exc:
+        raise LabelsFileError([LineError(name, 1, "(header)", f"unreadable CSV: {exc}")]) from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise LabelsFileError([LineError(name, 1, "(header)", f"missing column(s): {', '.join(missing)}")])
+    start = reader.line_num + 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            message = str(exc)
+            if "unexpected end of data" in message:
+                message = "a quoted field opened on this line is never closed (unterminated quote)"
+            elif "field larger than field limit" in message:
+                message = f"a field is longer than {MAX_CSV_FIELD_CHARS:,} characters"
+            else:
+                message = f"unreadable CSV: {message}"
+            yield start, {"__error__": message}
+            return  # the reader cannot find the next row reliably after this
+        line = start
+        start = reader.line_num + 1
+        if not fields or (len(fields) == 1 and not fields[0]):
+            continue  # a blank line
+        if len(fields) != len(header):
+            more_or_fewer = "more" if len(fields) > len(header) else "fewer"
+            yield line, {"__error__": f"{len(fields)} values, {more_or_fewer} than the header's {len(header)} columns"}
+            continue
+        if any("\x00" in f for f in fields):
+            column = header[next(i for i, f in enumerate(fields) if "\x00" in f)]
+            yield line, {"__error__": "contains a NUL character, which is not text", "__field__": column}
+            continue
+        long = next((i for i, f in enumerate(fields) if len(f) > MAX_TEXT_CHARS), None)
+        if long is not None:
+            yield line, {"__error__": f"longer than {MAX_TEXT_CHARS:,} characters", "__field__": header[long]}
+            continue
+        yield line, {col: restore(value) for col, value in zip(header, fields)}
+
+
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) for a .csv or .jsonl file; raises LabelsFileError on unreadable input."""
     name = str(path)
     text, _digest = read_text(path, error=LabelsFileError)
     suffix = path.suffix.lower()
+    if suffix == ".gz":
+        suffix = Path(path.stem).suffix.lower()
     if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        header = reader.fieldnames or []
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise LabelsFileError([LineError(name, 1, "(header)", f"missing column(s): {', '.join(missing)}")])
-        start = reader.line_num + 1
-        for row in reader:
-            if None in row:
-                yield start, {"__extra__": row[None]}
-            else:
-                yield start, row
-            start = reader.line_num + 1
+        yield from _csv_rows(name, text)
     elif suffix in (".jsonl", ".ndjson"):
         for line_no, _raw, obj, problem in json_lines(text):
             if problem:
@@ -104,6 +148,8 @@ def _key_list(value: Any) -> list[str]:
         return [str(v) for v in value]
     text = str(value).strip()
     if text.startswith("["):
+        if json_depth_exceeds(text):
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
         parsed = json.loads(text)
         if not isinstance(parsed, list):
             raise ValueError("not a list")
@@ -148,9 +194,6 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
     for line, row in _rows(path):
         if "__error__" in row:
             errors.append(LineError(name, line, row.get("__field__", "(line)"), row["__error__"]))
-            continue
-        if "__extra__" in row:
-            errors.append(LineError(name, line, "(line)", "more values than header columns"))
             continue
         row_errors: list[LineError] = []
 
@@ -323,8 +366,9 @@ def export_frame(*, engine: Engine, benchmark_id: int) -> pd.DataFrame:
 def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path) -> int:
     """Write every label to ``out`` (.csv, .jsonl or .parquet by extension); returns the count.
 
-    CSV writes "Can't decide" as an empty choice and lists as JSON text;
-    JSONL and Parquet keep nulls and lists as they are.
+    CSV writes "Can't decide" as an empty choice and lists as JSON text, and
+    quotes cells a spreadsheet would run as formulas (``csv_cells``, undone by
+    the import); JSONL and Parquet keep nulls, lists and text as they are.
     """
     out = Path(out)
     suffix = out.suffix.lower()
@@ -338,7 +382,7 @@ def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path) -> int:
         csv_df = df.copy()
         for col in ("ranking", "displayed_order"):
             csv_df[col] = csv_df[col].map(lambda v: json.dumps(v) if isinstance(v, list) else "")
-        csv_df.to_csv(out, index=False)
+        write_csv(csv_df, out)
     elif suffix == ".jsonl":
         with open(out, "w", encoding="utf-8", newline="\n") as fh:
             for rec in df.to_dict(orient="records"):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from rmgap_annot.tempfiles import clean_stale, temp_path
+
 
 class BackupError(ValueError):
     """A backup that cannot be made as asked; nothing was written."""
@@ -69,8 +71,8 @@ def backup_sqlite(*, url: str, out: str | Path, overwrite: bool = False) -> Back
     if out.exists() and out.resolve() == source.resolve():
         raise BackupError("the backup must not overwrite the database itself")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
+    clean_stale(out)  # copies of a backup killed before it could clean up
+    tmp = temp_path(out, "partial")
     src = sqlite3.connect(str(source), timeout=30)
     try:
         # Writers wait at most this long for the short moments the backup needs.

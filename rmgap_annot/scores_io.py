@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from sqlalchemy.engine import Engine
 from rmgap_annot.benchmark import BenchmarkFileError, LineError, json_lines, read_text
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Item, Record, Response, Score, Scorer
+from rmgap_annot.tempfiles import clean_stale, temp_path
 
 IMPORTED_FAMILY = "imported"
 
@@ -171,9 +171,10 @@ def export_scores(*, engine: Engine, benchmark_id: int, scorer_name: str, out: s
     rows = score_rows(engine=engine, benchmark_id=benchmark_id, scorer_name=scorer_name)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    clean_stale(out)  # files of an export killed before it could clean up
+    tmp = temp_path(out, "tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with open(tmp, "x", encoding="utf-8", newline="\n") as fh:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         os.replace(tmp, out)

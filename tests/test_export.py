@@ -77,7 +77,7 @@ def test_record_level_round_trip_is_byte_for_byte(engine, benchmark_id, small_fi
     out = tmp_path / "verified"
     result = cli("export-verified", "--out", str(out), "--benchmark", "small")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "labels.csv", "labels.parquet", "report.html", "test.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [".rmgap-annot-export.json", "README.md", "labels.csv", "labels.parquet", "report.html", "test.jsonl"]
 
     originals = file_lines(small_file)
     expected = [line for line in originals if json.loads(line)["id"] in GOOD_RECORDS]
