@@ -48,4 +48,7 @@ def write_csv(frame: pd.DataFrame, path: str | Path | None = None) -> str | None
     for col in safe.columns:
         if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col].dtype):
             safe[col] = safe[col].map(neutralise)
-    return safe.to_csv(path, index=False, lineterminator="\n")
+    # CRLF line ends (RFC 4180): the csv module quotes a cell holding any
+    # character of the line terminator, so a bare carriage return inside a
+    # comment is quoted instead of silently starting a new row.
+    return safe.to_csv(path, index=False, lineterminator="\r\n")
