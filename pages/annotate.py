@@ -16,6 +16,7 @@ import streamlit as st
 from pages.common import engine, require_login
 from rmgap_annot import annotation as ann
 from rmgap_annot import assignment
+from rmgap_annot.safe_markdown import without_remote_images
 
 LONG_TEXT = 700  # characters; beyond this the four boxes get a fixed height and scroll
 BOX_HEIGHT = 460
@@ -55,7 +56,7 @@ st.session_state.setdefault(shown_key, time.time())
 
 st.subheader("The user's request")
 with st.container(border=True):
-    st.markdown(view.prompt)
+    st.markdown(without_remote_images(view.prompt))
 
 st.subheader("The responses")
 long = any(len(text) > LONG_TEXT for _, text in view.responses)
@@ -63,7 +64,7 @@ for col, (letter, text) in zip(st.columns(len(view.responses)), view.responses):
     with col:
         st.markdown(f"**Response {letter}** · {len(text):,} characters")
         with st.container(height=BOX_HEIGHT if long else "content", border=True):
-            st.markdown(text)
+            st.markdown(without_remote_images(text))
 
 
 def _letter(key: str | None) -> str | None:

@@ -96,8 +96,9 @@ export_dir = st.session_state.get("export_dir")
 if export_dir and Path(export_dir).is_dir():
     st.caption(f"Files of {export_dir}")
     mime = {".jsonl": "application/jsonl", ".csv": "text/csv", ".md": "text/markdown", ".html": "text/html"}
-    for path in sorted(Path(export_dir).iterdir()):
+    for path in sorted(p for p in Path(export_dir).iterdir() if not p.name.startswith(".")):
+        # Read only on click (a callable), so no /media URL serves the labels before.
         st.download_button(
-            f"Download {path.name}", path.read_bytes(), file_name=path.name,
+            f"Download {path.name}", path.read_bytes, file_name=path.name,
             mime=mime.get(path.suffix, "application/octet-stream"), key=f"export_dl_{path.name}",
         )

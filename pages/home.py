@@ -8,6 +8,7 @@ import streamlit as st
 from pages.common import engine, require_researcher
 from rmgap_annot import assignment
 from rmgap_annot.catalog import list_benchmarks
+from rmgap_annot.safe_markdown import escape
 from rmgap_annot.settings import DOMAINS
 
 require_researcher()
@@ -20,8 +21,8 @@ if not rows:
 latest = assignment.default_benchmark_id(engine=eng)
 for b in rows:
     with st.container(border=True):
-        st.subheader(b.name + ("  (annotators label this one)" if b.id == latest else ""))
-        st.caption(f"sha256 {b.file_hash[:12]} · imported {b.imported_at:%Y-%m-%d %H:%M} UTC · from {b.source_path}")
+        st.subheader(escape(b.name) + ("  (annotators label this one)" if b.id == latest else ""))
+        st.caption(f"sha256 {b.file_hash[:12]} · imported {b.imported_at:%Y-%m-%d %H:%M} UTC · from {escape(b.source_path or 'n/a')}")
         counts = pd.DataFrame(
             [{"domain": d, "records": b.counts[d]["records"], "items": b.counts[d]["items"]} for d in DOMAINS]
             + [{"domain": "total", "records": b.n_records, "items": b.n_items}]

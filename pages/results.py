@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 
 from rmgap_annot.labels_io import export_labels  # noqa: E402
 from rmgap_annot.report import build_report, item_detail, report_fingerprint  # noqa: E402
+from rmgap_annot.safe_markdown import escape, without_remote_images  # noqa: E402
 from rmgap_annot.settings import DOMAINS  # noqa: E402
 
 st.title("Results")
@@ -31,8 +32,9 @@ def cached_report(benchmark_id: int, fingerprint: tuple) -> dict:  # noqa: ARG00
     return build_report(engine=engine(), benchmark_id=benchmark_id)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def cached_export(benchmark_id: int, fingerprint: tuple) -> bytes:  # noqa: ARG001
+def labels_csv(benchmark_id: int) -> bytes:
+    """Built only when the researcher clicks Download (a callable ``data=``), so no
+    /media URL holding every label exists until then; see README's reliability section."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "labels.csv"
         export_labels(engine=engine(), benchmark_id=benchmark_id, out=out)
@@ -54,9 +56,10 @@ st.caption(
 )
 
 c1, c2 = st.columns(2)
-c1.download_button("Download labels (CSV)", cached_export(benchmark_id, fingerprint), file_name="labels.csv", mime="text/csv")
+c1.download_button("Download labels (CSV)", lambda: labels_csv(benchmark_id), file_name="labels.csv", mime="text/csv")
 c2.download_button(
-    "Download report (JSON)", json.dumps(report, ensure_ascii=False, indent=2), file_name="report.json", mime="application/json"
+    "Download report (JSON)", lambda: json.dumps(report, ensure_ascii=False, indent=2), file_name="report.json",
+    mime="application/json",
 )
 
 
@@ -201,9 +204,10 @@ with tab_items:
         chosen = st.selectbox("Open an item", view["item_id"].tolist(), format_func=lambda i: f"item {i}")
         if chosen is not None:
             detail = item_detail(engine=engine(), item_id=int(chosen))
-            st.markdown(f"**{detail['domain']}** · record `{detail['record_id']}` · group {detail['group']} · prompt {detail['prompt_index']} ({detail['role']}) · winner `{detail['winner_key']}`")
+            # Ids and keys come from the benchmark file: plain text, never Markdown.
+            st.dataframe(pd.DataFrame([{k: detail[k] for k in ("domain", "record_id", "group", "prompt_index", "role", "winner_key")}]), hide_index=True)
             st.text(detail["prompt"])
             for resp in detail["responses"]:
-                with st.expander(f"{resp['key']}" + (" (winner)" if resp["key"] == detail["winner_key"] else "")):
-                    st.markdown(resp["text"])
+                with st.expander(escape(str(resp["key"])) + (" (winner)" if resp["key"] == detail["winner_key"] else "")):
+                    st.markdown(without_remote_images(resp["text"]))
             st.dataframe(pd.DataFrame(detail["labels"]), hide_index=True)

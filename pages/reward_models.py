@@ -14,6 +14,7 @@ import streamlit as st  # noqa: E402
 from rmgap_annot import jobs  # noqa: E402
 from rmgap_annot.catalog import list_benchmarks  # noqa: E402
 from rmgap_annot.comparison import list_scorers, side_by_side  # noqa: E402
+from rmgap_annot.safe_markdown import escape  # noqa: E402
 from rmgap_annot.scoring import AGGREGATIONS, FAMILIES, JUDGE_MODES, ScoringError, default_name, parse_spec, ScoringOptions  # noqa: E402
 
 st.title("Reward models")
@@ -61,7 +62,7 @@ with st.expander("Score with a reward model or baseline", expanded=not scorers):
         else:
             job_id = jobs.start_job(engine=eng, db_url=eng.url.render_as_string(hide_password=False), spec=spec.strip(),
                                     name=job_name, benchmark=bench_name, items=items, options=options, trust_remote_code=trust)
-            st.success(f"Started job {job_id} ({job_name}). It keeps running if you leave this page.")
+            st.success(f"Started job {job_id} ({escape(job_name)}). It keeps running if you leave this page.")
 
 
 @st.fragment(run_every=2)
@@ -71,11 +72,11 @@ def job_progress() -> None:
         return
     st.subheader("Scoring jobs")
     for job in recent:
-        label = f"#{job.id} {job.scorer_name}: {job.status}"
+        label = f"#{job.id} {escape(job.scorer_name)}: {job.status}"
         if job.status in ("queued", "running"):
             st.progress(job.fraction, text=f"{label} ({job.done}/{job.total or '?'} items)")
         elif job.status == "failed":
-            st.error(f"{label}: {job.error}")
+            st.error(f"{label}: {escape(str(job.error))}")
         else:
             st.caption(f"{label} ({job.done}/{job.total} items)")
 
