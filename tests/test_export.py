@@ -302,3 +302,42 @@ def test_export_page_refuses_annotators(engine, benchmark_id, db_url, monkeypatc
     at.session_state["user_id"] = annotator
     at.run()
     assert at.error and not at.button
+
+
+def test_force_refuses_a_hand_written_folder_with_export_file_names(engine, benchmark_id, tmp_path, cli):
+    """The folder looks like an export (README.md, labels.csv) but the tool did not write it: no manifest."""
+    out = tmp_path / "paper"
+    out.mkdir()
+    (out / "README.md").write_text("my notes")
+    (out / "labels.csv").write_text("my labels")
+    result = cli("export-verified", "--out", str(out), "--force")
+    assert result.exit_code == 2
+    assert "not an export" in result.output and ".rmgap-annot-export.json" in result.output
+    assert (out / "README.md").read_text() == "my notes" and (out / "labels.csv").read_text() == "my labels"
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "labels.csv"]
+
+
+@pytest.mark.parametrize("change", ["extra file", "edited file", "broken manifest"])
+def test_force_refuses_an_export_a_person_changed(engine, benchmark_id, tmp_path, change):
+    out = tmp_path / "verified"
+    write_export(engine=engine, benchmark_id=benchmark_id, out_dir=out)
+    manifest = json.loads((out / export_mod.MANIFEST).read_text())
+    assert set(manifest["files"]) == {p.name for p in out.iterdir()} - {export_mod.MANIFEST}
+    if change == "extra file":
+        (out / "analysis.ipynb").write_text("{}")
+    elif change == "edited file":
+        (out / "README.md").write_text("edited by hand")
+    else:
+        (out / export_mod.MANIFEST).write_text("{")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(ExportError, match="not an export"):
+        write_export(engine=engine, benchmark_id=benchmark_id, out_dir=out, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_force_replaces_an_unchanged_export(engine, benchmark_id, tmp_path):
+    out = tmp_path / "verified"
+    write_export(engine=engine, benchmark_id=benchmark_id, out_dir=out)
+    write_export(engine=engine, benchmark_id=benchmark_id, out_dir=out, level="item", force=True)
+    assert (out / "items.jsonl").exists() and not (out / "test.jsonl").exists()
+    assert "items.jsonl" in json.loads((out / export_mod.MANIFEST).read_text())["files"]
