@@ -239,3 +239,11 @@ def test_nul_in_a_label_file_is_a_line_error_on_postgres(pg_url, small_file, sma
     assert [e.line for e in exc.value.errors] == [3 if suffix == ".csv" else 2]
     assert "NUL" in str(exc.value)
     assert _pg_contents(pg_url) == before
+
+
+def test_line_numbers_count_blank_lines_without_listing_them(engine, benchmark_id, tmp_path):
+    path = tmp_path / "blank.jsonl"
+    path.write_text("\n" * 1000 + "  \r\n\t\n" + "not json\n" + "\n" * 5 + "[1]\n", encoding="utf-8")
+    with pytest.raises(benchmark_mod.BenchmarkFileError) as exc:
+        import_benchmark(engine=engine, path=path)
+    assert [e.line for e in exc.value.errors] == [1003, 1009]
