@@ -113,3 +113,12 @@ def test_results_page_download_goes_through_the_safe_writer():
 
     page = (Path(__file__).parents[1] / "pages" / "results.py").read_text(encoding="utf-8")
     assert "export_labels(" in page and "to_csv(" not in page
+
+
+def test_streamlit_tables_offer_no_unsafe_csv_download():
+    """Streamlit's table toolbar writes CSV without formula quoting: the project config turns it off."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).parents[1] / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["client"]["disableDataExport"] is True
