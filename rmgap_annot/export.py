@@ -598,7 +598,7 @@ def foreign_files(path: Path) -> list[str]:
         listed = json.loads((path / MANIFEST).read_text(encoding="utf-8"))["files"]
         if not isinstance(listed, dict):
             raise TypeError
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return sorted(child.name for child in path.iterdir())
     foreign = []
     for child in sorted(path.iterdir()):

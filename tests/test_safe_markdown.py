@@ -163,3 +163,13 @@ def test_results_downloads_are_built_only_on_click(hostile_db):
     assert len(buttons) == 2
     for b in buttons:
         assert b.proto.url == "" and b.proto.deferred_file_id, b.proto
+
+
+def test_export_page_downloads_are_built_only_on_click(hostile_db):
+    at = _page("pages/export.py", create_user(engine=hostile_db, name="res", role="researcher")).run()
+    next(b for b in at.button if b.label == "Write export").click().run()
+    assert not at.exception
+    buttons = at.get("download_button")
+    assert len(buttons) >= 4  # test.jsonl, labels.csv, labels.parquet, README.md, report.html
+    for b in buttons:
+        assert b.proto.url == "" and b.proto.deferred_file_id, b.proto
