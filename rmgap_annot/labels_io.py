@@ -61,7 +61,6 @@ def _csv_rows(name: str, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     there instead. Cells written by ``csv_cells.neutralise`` are restored.
     """
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    start = 1
     try:
         header = next(reader, None) or []
     except csv.Error as exc:
