@@ -247,3 +247,10 @@ def test_line_numbers_count_blank_lines_without_listing_them(engine, benchmark_i
     with pytest.raises(benchmark_mod.BenchmarkFileError) as exc:
         import_benchmark(engine=engine, path=path)
     assert [e.line for e in exc.value.errors] == [1003, 1009]
+
+
+def test_a_gzip_compressed_labels_csv_imports(engine, benchmark_id, small_records, tmp_path):
+    path = tmp_path / "labels.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as fh:
+        fh.write(HEADER + _label_row(small_records[0]))
+    assert import_labels(engine=engine, path=path, benchmark_id=benchmark_id).n_labels == 1
