@@ -41,20 +41,25 @@ def _pid_alive(pid: int) -> bool:
 
 
 def clean_stale(target: Path, *, max_age_hours: float = STALE_AFTER_HOURS) -> list[Path]:
-    """Remove temporary siblings of ``target`` left by dead writers; returns what was removed.
+    """Remove temporary files and folders left by dead writers beside ``target``; returns what was removed.
 
-    Only names this module makes (``.NAME.tmp|old|partial-PID-...``, plus the
-    ``.NAME.partial-PID`` of older backups) are considered, and a live
-    writer's are kept unless older than ``max_age_hours``.
+    Considered: every name this module makes in ``target``'s folder
+    (``.NAME.tmp|old|partial-PID-XXXXXXXX``, whatever NAME: the Export page
+    writes to a new folder name each time, so a killed export's leftovers
+    never share the next one's name), plus the ``.NAME.partial-PID`` of older
+    backups of ``target`` itself. A live writer's are kept unless older than
+    ``max_age_hours`` (its process id may have been reused).
     """
-    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(?:{'|'.join(KINDS)})-(\d+)(?:-[0-9a-f]+)?(?:-journal|-wal|-shm)?$")
+    kinds = "|".join(KINDS)
+    ours = re.compile(rf"^\..+\.(?:{kinds})-(\d+)-[0-9a-f]{{8}}(?:-journal|-wal|-shm)?$")
+    legacy = re.compile(rf"^\.{re.escape(target.name)}\.partial-(\d+)(?:-journal|-wal|-shm)?$")
     removed: list[Path] = []
     folder = target.parent
     if not folder.is_dir():
         return removed
     now = time.time()
     for child in folder.iterdir():
-        match = pattern.match(child.name)
+        match = ours.match(child.name) or legacy.match(child.name)
         if not match:
             continue
         try:

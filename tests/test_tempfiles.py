@@ -56,8 +56,10 @@ def test_a_killed_export_leaves_nothing_after_the_next_export(engine, benchmark_
     out = tmp_path / "verified"
     tmp_dir = _killed_writer(out, "tmp", folder=True)
     old_dir = _killed_writer(out, "old", folder=True)
+    # The Export page names each export by time: a killed one never shares the next one's name.
+    other_name = _killed_writer(tmp_path / "verified-20260101-120000", "tmp", folder=True)
     write_export(engine=engine, benchmark_id=benchmark_id, out_dir=out, rule=Rule.of(min_labels=1))
-    assert not tmp_dir.exists() and not old_dir.exists()
+    assert not tmp_dir.exists() and not old_dir.exists() and not other_name.exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".verified")) == []
 
 
@@ -89,15 +91,16 @@ def test_a_killed_backup_is_cleaned(cli, engine, tmp_path):
 
 def test_a_live_writers_files_are_kept_unless_too_old(tmp_path, live_process):
     target = tmp_path / "verified"
-    live = tmp_path / f".verified.tmp-{live_process}-0abc"
+    live = tmp_path / f".verified.tmp-{live_process}-0abc1234"
     live.mkdir()
-    stale = tmp_path / f".verified.old-{live_process}-0def"
+    stale = tmp_path / f".verified.old-{live_process}-0def5678"
     stale.mkdir()
     long_ago = time.time() - (STALE_AFTER_HOURS + 1) * 3600
     os.utime(stale, (long_ago, long_ago))
     mine = temp_path(target)
     mine.mkdir()
-    unrelated = [tmp_path / ".verified.tmp-notapid", tmp_path / ".other.tmp-1-ab", tmp_path / "verified.tmp-1-ab"]
+    unrelated = [tmp_path / ".verified.tmp-notapid", tmp_path / ".other.tmp-999999999-ab", tmp_path / "verified.tmp-999999999-0123abcd",
+                 tmp_path / ".other.partial-999999999"]  # not ours: wrong shape, not hidden, or an old-style name of another file
     for p in unrelated:
         p.write_text("keep")
     removed = clean_stale(target)
