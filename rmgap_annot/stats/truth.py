@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from importlib.metadata import version
 from typing import Mapping, Optional
 
@@ -148,13 +149,14 @@ def fit(data: pd.DataFrame, method: str) -> dict:
     t0 = time.perf_counter()
     if data.empty:
         return {"picks": {}, "posterior": {}, "competence": {}, "seconds": 0.0}
-    if method == DAWID_SKENE:
-        model = OneCoinDawidSkene(**SETTINGS[method])
+    with warnings.catch_warnings():
+        # crowd-kit's own pandas deprecation warnings, thousands per fit: not the user's concern.
+        warnings.filterwarnings("ignore", module=r"crowdkit(\..*)?$")
+        model = OneCoinDawidSkene(**SETTINGS[method]) if method == DAWID_SKENE else MACE(**SETTINGS[method])
         model.fit(data)
+    if method == DAWID_SKENE:
         competence = {str(w): float(s) for w, s in model.skills_.items()}
     else:
-        model = MACE(**SETTINGS[method])
-        model.fit(data)
         # MACE's workers are in pd.factorize order; spamming_[:, 1] is P(knows the answer).
         names = pd.factorize(data["worker"])[1]
         competence = {str(w): float(s) for w, s in zip(names, model.spamming_[:, 1])}
