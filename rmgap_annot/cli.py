@@ -455,6 +455,47 @@ def report_cmd(
         typer.echo(format_report(report) + "\n" + format_extras(report))
 
 
+# --- planning ---
+
+
+@app.command("plan")
+def plan_cmd(
+    ctx: typer.Context,
+    half_width: float = typer.Option(..., "--half-width", help="Wanted half-width of the 95% interval (0.05: +/- 5 points)."),
+    metric: str = typer.Option("BoN", "--metric", help="BoN, label_accuracy or choice_alpha."),
+    labels_per_item: Optional[int] = typer.Option(None, "--labels-per-item", help="Labels per item planned (default: the study's setting)."),
+    accuracy: Optional[float] = typer.Option(None, "--accuracy", help="Without a pilot: expected accuracy (BoN or label accuracy)."),
+    icc: Optional[float] = typer.Option(None, "--icc", help="Without a pilot: within-record intra-class correlation."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Records needed per domain for a 95% interval of a given half-width (from pilot labels or --accuracy/--icc)."""
+    import json
+
+    from rmgap_annot.catalog import get_benchmark
+    from rmgap_annot.stats.planning import PlanError, format_plan, plan, plan_for_benchmark
+
+    engine = ready_engine(ctx)
+    bench = get_benchmark(engine=engine, name=benchmark)
+    if benchmark and bench is None:
+        fail(f"no benchmark named {benchmark!r}", 2)
+    try:
+        if bench is None:
+            if accuracy is None or icc is None:
+                fail("no benchmark and no pilot labels: pass --accuracy P and --icc X", 2)
+            result = plan(metric=metric, half_width=half_width, labels_per_item=labels_per_item or 3, accuracy=accuracy, icc=icc)
+        else:
+            if labels_per_item is None:
+                from rmgap_annot.assignment import get_study
+
+                labels_per_item = get_study(engine=engine, benchmark_id=bench.id).labels_per_item
+            result = plan_for_benchmark(engine=engine, benchmark_id=bench.id, metric=metric, half_width=half_width,
+                                        labels_per_item=labels_per_item, accuracy=accuracy, icc=icc)
+    except PlanError as exc:
+        fail(str(exc), 2)
+    typer.echo(json.dumps(result, indent=2, allow_nan=False) if as_json else format_plan(result))
+
+
 # --- annotator exclusion ---
 
 
