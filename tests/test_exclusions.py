@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -108,3 +109,67 @@ def test_scorer_comparison_ignores_excluded_labels(engine, benchmark_id):
     exclude_annotator(engine=engine, name="ann0", reason="x")
     picks_ex = plurality_picks(engine=engine, benchmark_id=benchmark_id)
     assert picks_ex != picks_all
+
+
+def _page(path, db_url, monkeypatch, uid):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / path), default_timeout=120)
+    at.session_state["user_id"] = uid
+    at.session_state["role"] = "researcher"
+    return at
+
+
+def test_results_page_stores_exclusions_offers_a_what_if_and_fits_truth(engine, benchmark_id, db_url, monkeypatch):
+    from rmgap_annot.accounts import create_user
+    from rmgap_annot.exclusions import active_exclusions
+
+    _seed(engine, benchmark_id, n_annotators=3)
+    uid = create_user(engine=engine, name="res", role="researcher")
+    at = _page("pages/results.py", db_url, monkeypatch, uid).run()
+    assert not at.exception, at.exception
+    assert not at.warning  # nobody excluded yet
+    # What-if: one annotator left out for this view only.
+    at.multiselect(key="results_what_if").set_value(["ann0"]).run()
+    assert not at.exception, at.exception
+    assert any("ann0 (what-if)" in w.value for w in at.warning)
+    assert active_exclusions(engine=engine) == []
+    at.multiselect(key="results_what_if").set_value([]).run()
+    # Stored exclusion through the form.
+    at.selectbox(key="exclude_who").set_value("ann2")
+    at.text_input(key="exclude_reason").input("answered in under a second")
+    next(b for b in at.button if b.label == "Exclude").click().run()
+    assert not at.exception, at.exception
+    assert [e.annotator for e in active_exclusions(engine=engine)] == ["ann2"]
+    assert any("ann2 (answered in under a second)" in w.value for w in at.warning)
+    at.button(key="include_button").click().run()
+    assert active_exclusions(engine=engine) == [] and not at.warning
+    # Truth inference on request.
+    at.button(key="fit_truth").click().run()
+    assert not at.exception, at.exception
+    from sqlalchemy import func, select
+
+    from rmgap_annot.models import TruthFit
+
+    with session_scope(engine) as s:
+        assert s.execute(select(func.count()).select_from(TruthFit)).scalar_one() == 2
+    assert not [b for b in at.button if b.key == "fit_truth"]  # fitted: no button any more
+
+
+def test_study_page_shows_the_plan(engine, benchmark_id, db_url, monkeypatch):
+    from rmgap_annot.accounts import create_user
+
+    uid = create_user(engine=engine, name="res", role="researcher")
+    at = _page("pages/study.py", db_url, monkeypatch, uid).run()
+    assert not at.exception, at.exception
+    assert any("--accuracy" in i.value for i in at.info)  # no pilot yet: says how to plan without one
+    _seed(engine, benchmark_id, n_annotators=3)
+    at = _page("pages/study.py", db_url, monkeypatch, uid).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[-1].value
+    assert list(table["domain"]) == ["Chat", "Writing", "Reasoning", "Safety"]
+    assert (table["records needed"] > 0).all()

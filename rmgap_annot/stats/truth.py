@@ -377,3 +377,15 @@ def override_picks(stats: pd.DataFrame, picks: Mapping[int, Optional[str]]) -> p
     out["top_count"] = [int(v.get(p, 0)) if p is not None else 0 for v, p in zip(out["votes"], chosen)]
     out["tie"] = [p is None and n > 0 for p, n in zip(chosen, out["n_decided"])]
     return out
+
+
+def fit_all(*, engine: Engine, benchmark_id: int, what_if=()) -> dict[str, float]:  # noqa: ANN001
+    """Fit (or find cached) every fitted method on the counted labels: method -> seconds the fit took."""
+    from rmgap_annot.exclusions import counted_labels  # noqa: PLC0415
+
+    labels = counted_labels(engine=engine, benchmark_id=benchmark_id, what_if=what_if).labels
+    out = {}
+    for method in FITTED:
+        found = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=method, fit_if_missing=True)
+        out[method] = float(found["seconds"]) if found else 0.0
+    return out
