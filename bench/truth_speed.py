@@ -32,8 +32,10 @@ from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402
 
 
 def timed(fn):  # noqa: ANN001, ANN201
-    t0 = time.perf_counter()
+    """(result, wall seconds); CPU seconds of the last call in ``timed.cpu`` (the machine may be shared)."""
+    c0, t0 = time.process_time(), time.perf_counter()
     out = fn()
+    timed.cpu = time.process_time() - c0
     return out, time.perf_counter() - t0
 
 
@@ -51,18 +53,21 @@ def main() -> None:
         print(f"labels: {n_labels} ({len(data)} decided), annotators: {N_ANNOTATORS}")
         for method in truth.FITTED:
             fitted, secs = timed(lambda m=method: truth.fit(data, m))
-            print(f"{method} fit: {secs:.1f} s")
+            print(f"{method} fit: {secs:.1f} s wall, {timed.cpu:.1f} s CPU")
         _, fit_all = timed(lambda: build_report(engine=engine, benchmark_id=bid, fit_truth=True))
         print(f"report --fit-truth (both fits, stored): {fit_all:.1f} s")
-        times = [timed(lambda: build_report(engine=engine, benchmark_id=bid))[1] for _ in range(3)]
-        print(f"report with cached fits, 1,000 draws: median {statistics.median(times):.2f} s "
-              f"(runs {', '.join(f'{t:.2f}' for t in times)})")
+        times, cpus = [], []
+        for _ in range(3):
+            times.append(timed(lambda: build_report(engine=engine, benchmark_id=bid))[1])
+            cpus.append(timed.cpu)
+        print(f"report with cached fits, 1,000 draws: median {statistics.median(times):.2f} s wall, "
+              f"{statistics.median(cpus):.2f} s CPU (runs {', '.join(f'{t:.2f}' for t in times)})")
         _, two_way = timed(lambda: build_report(engine=engine, benchmark_id=bid, resample="annotators"))
-        print(f"report --resample annotators, 1,000 draws: {two_way:.1f} s")
+        print(f"report --resample annotators, 1,000 draws: {two_way:.1f} s wall, {timed.cpu:.1f} s CPU")
         for metric in planning.METRICS:
             _, secs = timed(lambda m=metric: planning.plan_for_benchmark(engine=engine, benchmark_id=bid, metric=m,
                                                                          half_width=0.05, labels_per_item=3))
-            print(f"plan --metric {metric}: {secs:.2f} s")
+            print(f"plan --metric {metric}: {secs:.2f} s wall, {timed.cpu:.2f} s CPU")
         dispose_engines()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; python {sys.version.split()[0]}")
 

@@ -118,7 +118,7 @@ def build_report(
     report["items"] = _items(summary)
     report["scorers"] = _scorers(engine, benchmark_id, report["human"], summary) if include_scorers else {}
     _extras(report, engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, counted=counted,
-            draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample)
+            draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample, weights=weights)
     return report
 
 
@@ -126,14 +126,14 @@ def build_report(
 
 
 def _extras(report: dict, *, engine: Engine, benchmark_id: int, labels: pd.DataFrame, summary: pd.DataFrame, counted,
-            draws: int, seed: int, confidence: float, fit_truth: bool, resample: str) -> None:  # noqa: ANN001
+            draws: int, seed: int, confidence: float, fit_truth: bool, resample: str, weights: dict) -> None:  # noqa: ANN001
     """``exclusions``, ``truth_inference`` and (on request) ``annotator_resampling``."""
     from rmgap_annot.stats import truth  # noqa: PLC0415
 
     report["exclusions"] = counted.section()
     report["truth_inference"] = truth.report_section(
         engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, excluded=counted.excluded_names,
-        fit=fit_truth, draws=draws, seed=seed, confidence=confidence,
+        fit=fit_truth, draws=draws, seed=seed, confidence=confidence, weights=weights,
     )
     if resample == "annotators":
         from rmgap_annot.stats import twoway  # noqa: PLC0415

@@ -103,9 +103,9 @@ def crowd_frame(labels: pd.DataFrame, positions: Optional[Mapping[tuple[str, str
     if positions is None:
         codes = pd.Series(pd.factorize(decided["choice_key"], sort=True)[0], index=decided.index)
     else:
-        codes = pd.Series(
-            [positions.get((r, k), -1) for r, k in zip(decided["record_id"], decided["choice_key"])], index=decided.index
-        )
+        table = pd.Series(positions, dtype=np.int64)
+        lookup = pd.MultiIndex.from_arrays([decided["record_id"].astype(object), decided["choice_key"].astype(object)])
+        codes = pd.Series(table.reindex(lookup).fillna(-1).to_numpy(dtype=np.int64), index=decided.index)
     data = pd.DataFrame({
         "task": decided["item_id"].astype(np.int64).to_numpy(),
         "worker": decided["annotator"].astype(str).to_numpy(),
@@ -206,24 +206,28 @@ def _store(*, engine: Engine, benchmark_id: int, method: str, fp: str, result: d
 
 
 def aggregated_picks(
-    *, engine: Engine, benchmark_id: int, labels: pd.DataFrame, method: str, fit_if_missing: bool
+    *, engine: Engine, benchmark_id: int, labels: pd.DataFrame, method: str, fit_if_missing: bool,
+    positions: Optional[Mapping[tuple[str, str], int]] = None, data: Optional[pd.DataFrame] = None,
 ) -> Optional[dict]:
     """{"picks": item -> key or None, "competence", "posterior", "fitted_at", "seconds", "fingerprint"}; None when not fitted.
 
     Plurality is not a fit: use ``human_metrics.item_summary`` for it.
+    ``positions`` / ``data``: pass them when calling for several methods.
     """
-    positions = key_positions(engine=engine, benchmark_id=benchmark_id)
-    data = crowd_frame(labels, positions)
+    if positions is None:
+        positions = key_positions(engine=engine, benchmark_id=benchmark_id)
+    if data is None:
+        data = crowd_frame(labels, positions)
     fp = fingerprint(data, method)
     found = cached_fit(engine=engine, benchmark_id=benchmark_id, method=method, fp=fp)
     if found is None:
         if not fit_if_missing:
             return None
         result = fit(data, method)
+        result["picks"] = _decode(result, labels, positions)  # stored as response keys: nothing to decode on read
         _store(engine=engine, benchmark_id=benchmark_id, method=method, fp=fp, result=result)
         found = cached_fit(engine=engine, benchmark_id=benchmark_id, method=method, fp=fp)
-    coded = {"picks": {int(k): v for k, v in found["picks"].items()}}
-    found["picks"] = _decode(coded, labels, positions)
+    found["picks"] = {int(k): v for k, v in found["picks"].items()}
     found["posterior"] = {int(k): v for k, v in found["posterior"].items()}
     return found
 
@@ -231,49 +235,59 @@ def aggregated_picks(
 # --- intervals (ONE place to switch to the record bootstrap) ---------------------------
 
 
-def bon_interval(correct: np.ndarray, record_ids: np.ndarray, *, draws: int, seed: int, stream: int) -> Optional[np.ndarray]:
-    """Bootstrap draws of a domain's BoN from per-item correctness, shape (draws,).
+def bon_interval(
+    correct: np.ndarray, record_ids: np.ndarray, *, draws: int, seed: int, stream: int, weights: Optional[np.ndarray] = None,
+) -> Optional[np.ndarray]:
+    """Bootstrap draws of a domain's BoN from per-item correctness (n_items, n_aggregations) -> (draws, n_aggregations).
 
-    Today: the same item resampling (and the same streams) as the human BoN
-    in ``human_metrics``, so the plurality row equals ``human.ci.BoN``.
-    ``record_ids`` is passed so this is the single place to switch to the
-    record-clustered bootstrap (``rmgap_annot.stats.bootstrap``).
+    THE one place to switch to the record-clustered bootstrap
+    (``rmgap_annot.stats.bootstrap``): ``record_ids`` (one per item) is
+    passed for that. Today it uses the same item resampling and streams as
+    the human BoN in ``human_metrics`` (or the report's own ``weights`` for
+    this domain, which are those), so the plurality row equals ``human.ci.BoN``.
     """
     from rmgap_annot.agreement import resample_weights  # noqa: PLC0415
 
-    n = len(correct)
+    n = correct.shape[0]
     if n == 0 or not draws:
         return None
-    w = resample_weights(n, draws=draws, seed=seed, stream=stream)
+    w = weights if weights is not None else resample_weights(n, draws=draws, seed=seed, stream=stream)
     return (w @ correct) / n
 
 
 def bon_by_aggregate(
-    summary: pd.DataFrame, picks: Mapping[str, Mapping[int, Optional[str]]], *, draws: int, seed: int, confidence: float
+    summary: pd.DataFrame, picks: Mapping[str, Mapping[int, Optional[str]]], *, draws: int, seed: int, confidence: float,
+    weights: Optional[Mapping[str, np.ndarray]] = None,
 ) -> tuple[dict, dict]:
-    """BoN per domain and Avg under each aggregation, and its intervals."""
+    """BoN per domain and Avg under each aggregation, and its intervals (one resampling shared by all)."""
     from rmgap_annot.agreement import percentile_ci  # noqa: PLC0415
 
-    values: dict[str, dict] = {}
-    cis: dict[str, dict] = {}
-    for method, by_item in picks.items():
-        point: dict[str, Optional[float]] = {}
-        boots: dict[str, np.ndarray] = {}
-        for di, d in enumerate(DOMAINS):
-            rows = summary[summary["domain"] == d]
-            if rows.empty:
-                point[d] = None
-                continue
-            chosen = [by_item.get(int(i)) for i in rows["item_id"]]
-            correct = np.array([c is not None and c == w for c, w in zip(chosen, rows["winner_key"])], dtype=float)
-            point[d] = float(correct.mean())
-            b = bon_interval(correct, rows["record_id"].to_numpy(), draws=draws, seed=seed, stream=di)
+    methods = list(picks)
+    point: dict[str, dict[str, Optional[float]]] = {m: {} for m in methods}
+    boots: dict[str, dict[str, np.ndarray]] = {m: {} for m in methods}
+    for di, d in enumerate(DOMAINS):
+        rows = summary[summary["domain"] == d]
+        if rows.empty:
+            for m in methods:
+                point[m][d] = None
+            continue
+        ids = rows["item_id"].astype(np.int64)
+        winner = rows["winner_key"].to_numpy(dtype=object)
+        correct = np.column_stack([
+            (ids.map(picks[m]).to_numpy(dtype=object) == winner).astype(float) for m in methods
+        ])
+        b = bon_interval(correct, rows["record_id"].to_numpy(), draws=draws, seed=seed, stream=di,
+                         weights=(weights or {}).get(d))
+        for j, m in enumerate(methods):
+            point[m][d] = float(correct[:, j].mean())
             if b is not None:
-                boots[d] = b
-        values[method] = with_avg(point)
-        ci = {d: (percentile_ci(boots[d], confidence) if d in boots else None) for d in DOMAINS}
-        ci["Avg"] = percentile_ci(np.nanmean(np.vstack(list(boots.values())), axis=0), confidence) if boots else None
-        cis[method] = ci
+                boots[m][d] = b[:, j]
+    values, cis = {}, {}
+    for m in methods:
+        values[m] = with_avg(point[m])
+        ci = {d: (percentile_ci(boots[m][d], confidence) if d in boots[m] else None) for d in DOMAINS}
+        ci["Avg"] = percentile_ci(np.nanmean(np.vstack(list(boots[m].values())), axis=0), confidence) if boots[m] else None
+        cis[m] = ci
     return values, cis
 
 
@@ -282,7 +296,7 @@ def bon_by_aggregate(
 
 def report_section(
     *, engine: Engine, benchmark_id: int, labels: pd.DataFrame, summary: pd.DataFrame, excluded: list[str],
-    fit: bool, draws: int, seed: int, confidence: float,
+    fit: bool, draws: int, seed: int, confidence: float, weights: Optional[Mapping[str, np.ndarray]] = None,
 ) -> dict:
     """``report --json``'s ``truth_inference`` (reads cached fits; fits only when ``fit``)."""
     out: dict = {
@@ -301,8 +315,11 @@ def report_section(
         PLURALITY: {int(i): (p if isinstance(p, str) else None) for i, p in zip(summary["item_id"], summary["plurality_pick"])}
     }
     fits: dict[str, dict] = {}
+    positions = key_positions(engine=engine, benchmark_id=benchmark_id)
+    data = crowd_frame(labels, positions)
     for method in FITTED:
-        found = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=method, fit_if_missing=fit)
+        found = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=method, fit_if_missing=fit,
+                                 positions=positions, data=data)
         if found is None:
             out["status"][method] = {"fitted": False, "reason": NOT_FITTED}
             continue
@@ -311,7 +328,7 @@ def report_section(
         out["status"][method] = {"fitted": True, "fitted_at": found["fitted_at"], "seconds": found["seconds"],
                                  "fingerprint": found["fingerprint"], "settings": found["settings"],
                                  "crowd_kit": found["crowd_kit"]}
-    out["BoN"], out["ci"] = bon_by_aggregate(summary, picks, draws=draws, seed=seed, confidence=confidence)
+    out["BoN"], out["ci"] = bon_by_aggregate(summary, picks, draws=draws, seed=seed, confidence=confidence, weights=weights)
     for method in FITTED:
         if method not in fits:
             out["BoN"][method] = {d: None for d in (*DOMAINS, "Avg")}
@@ -348,17 +365,21 @@ def _competence(labels: pd.DataFrame, fits: Mapping[str, dict]) -> list[dict]:
 def _disagreements(summary: pd.DataFrame, picks: Mapping[str, Mapping[int, Optional[str]]], fits: Mapping[str, dict]) -> list[dict]:
     """Items whose answer depends on the aggregation (only fitted methods compared)."""
     methods = [PLURALITY, *fits]
+    ids = summary["item_id"].astype(np.int64)
+    answers = pd.DataFrame({m: ids.map(picks[m]).astype(object).to_numpy() for m in methods}, index=summary.index)
+    filled = answers.fillna("\x00no pick")
+    differ = np.zeros(len(filled), dtype=bool)
+    for m in methods[1:]:
+        differ |= (filled[m] != filled[PLURALITY]).to_numpy()
     rows = []
-    for r in summary.itertuples(index=False):
+    for r, ans in zip(summary[differ].itertuples(index=False), answers[differ].itertuples(index=False)):
         item = int(r.item_id)
-        answers = {m: picks[m].get(item) for m in methods}
-        if len(set(answers.values())) > 1:
-            row = {"item_id": item, "record_id": r.record_id, "domain": r.domain, "group": int(r.group),
-                   "prompt_index": int(r.prompt_index), "winner_key": r.winner_key, "votes": dict(r.votes)}
-            row.update(answers)
-            for m in fits:
-                row[f"{m}_posterior"] = fits[m]["posterior"].get(item)
-            rows.append(row)
+        row = {"item_id": item, "record_id": r.record_id, "domain": r.domain, "group": int(r.group),
+               "prompt_index": int(r.prompt_index), "winner_key": r.winner_key, "votes": dict(r.votes)}
+        row.update({m: (a if isinstance(a, str) else None) for m, a in zip(methods, ans)})
+        for m in fits:
+            row[f"{m}_posterior"] = fits[m]["posterior"].get(item)
+        rows.append(row)
     return rows
 
 
@@ -385,7 +406,10 @@ def fit_all(*, engine: Engine, benchmark_id: int, what_if=()) -> dict[str, float
 
     labels = counted_labels(engine=engine, benchmark_id=benchmark_id, what_if=what_if).labels
     out = {}
+    positions = key_positions(engine=engine, benchmark_id=benchmark_id)
+    data = crowd_frame(labels, positions)
     for method in FITTED:
-        found = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=method, fit_if_missing=True)
+        found = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=method, fit_if_missing=True,
+                                 positions=positions, data=data)
         out[method] = float(found["seconds"]) if found else 0.0
     return out
