@@ -173,3 +173,25 @@ def test_study_page_shows_the_plan(engine, benchmark_id, db_url, monkeypatch):
     table = at.dataframe[-1].value
     assert list(table["domain"]) == ["Chat", "Writing", "Reasoning", "Safety"]
     assert (table["records needed"] > 0).all()
+
+
+def test_exclusion_and_truth_cache_tables_work_on_both_backends(backend_url, small_file):
+    """The new tables (migration 0004) on SQLite and PostgreSQL: exclude, include, store and read a fit."""
+    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.db import get_engine, init_db
+    from rmgap_annot.exclusions import active_exclusions, counted_labels
+    from rmgap_annot.stats import truth
+
+    init_db(backend_url)
+    engine = get_engine(backend_url)
+    bid = import_benchmark(engine=engine, path=small_file, name="small").benchmark_id
+    _seed(engine, bid, n_annotators=3)
+    exclude_annotator(engine=engine, name="ann1", reason="r")
+    assert [e.annotator for e in active_exclusions(engine=engine)] == ["ann1"]
+    counted = counted_labels(engine=engine, benchmark_id=bid)
+    assert set(counted.labels["annotator"]) == {"ann0", "ann2"}
+    fitted = truth.aggregated_picks(engine=engine, benchmark_id=bid, labels=counted.labels, method="dawid-skene", fit_if_missing=True)
+    again = truth.aggregated_picks(engine=engine, benchmark_id=bid, labels=counted.labels, method="dawid-skene", fit_if_missing=False)
+    assert again["picks"] == fitted["picks"] and again["fingerprint"] == fitted["fingerprint"]
+    include_annotator(engine=engine, name="ann1")
+    assert active_exclusions(engine=engine) == []
