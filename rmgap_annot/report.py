@@ -6,7 +6,9 @@ reads labels through ``labels_frame`` only, and every statistic comes from
 ``agreement`` / ``human_metrics`` (a page never computes one).
 
 Top-level keys: ``agreement``, ``human``, ``naturalness``, ``position_bias``,
-``annotators``, ``items``, ``scorers``. Undefined numbers are ``None`` with a
+``annotators``, ``items``, ``scorers``, plus ``exclusions`` and
+``truth_inference`` (and ``annotator_resampling`` on request) from the
+``rmgap_annot.exclusions`` / ``rmgap_annot.stats`` modules. Undefined numbers are ``None`` with a
 ``reason`` next to them, never a silent 0. The README's analytics section
 documents every key.
 """

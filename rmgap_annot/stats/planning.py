@@ -305,7 +305,10 @@ def plan(*, metric: str, half_width: float, labels_per_item: int, pilot: Optiona
             entry["design_effect"] = design_effect(m, rho)
             entry["records_needed"] = records_for_proportion(p, rho, m, half_width, z)
             if not assumed and src.get("records_now"):
-                entry["half_width_now"] = proportion_half_width(p, rho, m, src["records_now"], z)
+                # What the pilot gives as labelled: its own records, items per record and labels per item.
+                m_now = src["items_per_record_now"] * (src["labels_per_item_now"] if metric == "label_accuracy" else 1)
+                p_now = src["BoN"] if metric == "BoN" else src["label_accuracy"]
+                entry["half_width_now"] = proportion_half_width(p_now, rho, m_now, src["records_now"], z)
         entry["items_needed"] = int(math.ceil(entry["records_needed"] * m_items))
         entry["labels_needed"] = entry["items_needed"] * labels_per_item
         out["domains"][d] = entry
