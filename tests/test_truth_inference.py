@@ -195,3 +195,20 @@ def test_report_resample_annotators(engine, benchmark_id, cli):
         lo, hi = tw["BoN"]["ci"][d]
         assert 0 <= lo <= hi <= 1
     assert cli("report", "--resample", "people").exit_code == 2
+
+
+def test_only_the_newest_fits_are_kept(engine, benchmark_id, monkeypatch):
+    """Each new label set gets its own fit; older ones are pruned (the newest KEEP_FITS stay)."""
+    monkeypatch.setattr(truth, "KEEP_FITS", 2)
+    ids = sorted(item_ids(engine, benchmark_id).values())
+    from rmgap_annot.labels_frame import load_labels
+
+    fps = []
+    for n in range(3):
+        add_labels(engine, [{"annotator": f"a{n}", "item_id": i, "choice": KEYS[(i + n) % 4]} for i in ids[:20]])
+        labels = load_labels(engine=engine, benchmark_id=benchmark_id)
+        fps.append(truth.aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method="dawid-skene",
+                                          fit_if_missing=True)["fingerprint"])
+    with session_scope(engine) as s:
+        kept = set(s.execute(select(TruthFit.fingerprint)).scalars())
+    assert kept == set(fps[1:])

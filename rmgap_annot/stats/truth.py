@@ -44,7 +44,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
 from rmgap_annot.db import session_scope
@@ -62,6 +62,7 @@ SETTINGS = {
     MACE_METHOD: {"n_restarts": 10, "n_iter": 50, "method": "vb", "random_state": 0},
 }
 TIE_EPS = 1e-9
+KEEP_FITS = 4  # per benchmark and method; each fit is ~1 MB of JSON on the full benchmark
 NOT_FITTED = "not fitted yet for these labels: run `rmgap-annot report --fit-truth` (or Fit on the Results page)"
 INTERVAL_NOTE = (
     "intervals hold each aggregation fixed: items' aggregated answers are computed once and only items are "
@@ -203,6 +204,14 @@ def _store(*, engine: Engine, benchmark_id: int, method: str, fp: str, result: d
         if exists is None:  # a concurrent fit of the same labels stored the same thing
             session.add(TruthFit(benchmark_id=benchmark_id, method=method, fingerprint=fp, seconds=result["seconds"],
                                  result_json=json.dumps(payload)))
+            session.flush()
+        # Old fits are of label sets that no longer exist (or what-ifs): keep the newest few, not every one.
+        stale = session.execute(
+            select(TruthFit.id).where(TruthFit.benchmark_id == benchmark_id, TruthFit.method == method)
+            .order_by(TruthFit.id.desc()).offset(KEEP_FITS)
+        ).scalars().all()
+        if stale:
+            session.execute(delete(TruthFit).where(TruthFit.id.in_(stale)))
 
 
 def aggregated_picks(
