@@ -21,7 +21,9 @@ from rmgap_annot.export import (
     summarize,
     write_export,
 )
-from rmgap_annot.labels_frame import load_items, load_labels
+from rmgap_annot.exclusions import counted_labels, exclusions_key
+from rmgap_annot.labels_frame import load_items
+from rmgap_annot.stats.truth import AGGREGATES, aggregated_picks, override_picks
 from rmgap_annot.settings import DOMAINS, get_settings
 
 require_researcher()
@@ -34,10 +36,15 @@ if benchmark_id is None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _stats(benchmark_id: int, version: tuple) -> pd.DataFrame:
-    """Tallies per item, recomputed only when the labels change (``version``)."""
+def _stats(benchmark_id: int, version: tuple, exclusions: tuple, aggregate: str) -> pd.DataFrame:  # noqa: ARG001 - cache keys
+    """Tallies per item, recomputed only when the labels, the exclusions or the aggregation change."""
     eng = engine()
-    return item_stats(labels=load_labels(engine=eng, benchmark_id=benchmark_id), items=load_items(engine=eng, benchmark_id=benchmark_id))
+    labels = counted_labels(engine=eng, benchmark_id=benchmark_id).labels
+    stats = item_stats(labels=labels, items=load_items(engine=eng, benchmark_id=benchmark_id))
+    if aggregate != "plurality":
+        fitted = aggregated_picks(engine=eng, benchmark_id=benchmark_id, labels=labels, method=aggregate, fit_if_missing=True)
+        stats = override_picks(stats, fitted["picks"])
+    return stats
 
 
 # Every share a handful of annotators can produce, so 2/3 is exactly 2/3.
@@ -55,8 +62,14 @@ level = st.radio(
     help="record: test.jsonl with records whose 12 items all pass; item: items.jsonl with every passing item.",
 )
 
+aggregate = st.radio(
+    "Each item's answer", list(AGGREGATES), horizontal=True, key="export_aggregate",
+    help="plurality vote, or crowd-kit's one-coin Dawid-Skene / MACE (fitted once per set of labels, then cached).",
+)
 rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=round(min_naturalness, 1))
-verdicts = apply_rule(_stats(benchmark_id, labels_version(engine=engine(), benchmark_id=benchmark_id)), rule)
+with st.spinner("Fitting the aggregation..." if aggregate != "plurality" else "Tallying..."):
+    tallies = _stats(benchmark_id, labels_version(engine=engine(), benchmark_id=benchmark_id), exclusions_key(engine=engine()), aggregate)
+verdicts = apply_rule(tallies, rule)
 summary = summarize(verdicts, record_verdicts(verdicts))
 total = summary["All"]
 st.markdown(
@@ -83,7 +96,8 @@ if st.button("Write export", type="primary", key="export_write"):
     out = get_settings().exports_dir / f"{name}-verified-{level}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     try:
         with st.spinner("Writing..."):
-            result = write_export(engine=engine(), benchmark_id=benchmark_id, out_dir=out, rule=rule, level=level)
+            result = write_export(engine=engine(), benchmark_id=benchmark_id, out_dir=out, rule=rule, level=level,
+                                  aggregate=aggregate)
     except ExportError as exc:
         st.error(str(exc))
     else:

@@ -16,7 +16,10 @@ import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from rmgap_annot.accounts import list_users  # noqa: E402
+from rmgap_annot.exclusions import ExclusionError, active_exclusions, exclude_annotator, include_annotator  # noqa: E402
 from rmgap_annot.labels_io import export_labels  # noqa: E402
+from rmgap_annot.stats import truth  # noqa: E402
 from rmgap_annot.report import build_report, item_detail, report_fingerprint  # noqa: E402
 from rmgap_annot.safe_markdown import escape, without_remote_images  # noqa: E402
 from rmgap_annot.settings import DOMAINS  # noqa: E402
@@ -27,9 +30,16 @@ if benchmark_id is None:
     st.stop()
 
 
+# What-if exclusions (not stored) are part of the cache key, like the stored ones (in the fingerprint).
+annotator_names = [u.name for u in list_users(engine=engine()) if u.n_labels]
+what_if = st.multiselect(
+    "What if these annotators were excluded? (a one-off view; nothing is stored)", annotator_names, key="results_what_if",
+)
+
+
 @st.cache_data(show_spinner="Computing the report (1,000 bootstrap draws)...", max_entries=8)
-def cached_report(benchmark_id: int, fingerprint: tuple) -> dict:  # noqa: ARG001 - the fingerprint is the cache key
-    return build_report(engine=engine(), benchmark_id=benchmark_id)
+def cached_report(benchmark_id: int, fingerprint: tuple, what_if: tuple = ()) -> dict:  # noqa: ARG001 - the fingerprint is the cache key
+    return build_report(engine=engine(), benchmark_id=benchmark_id, exclude=list(what_if))
 
 
 def labels_csv(benchmark_id: int) -> bytes:
@@ -42,8 +52,15 @@ def labels_csv(benchmark_id: int) -> bytes:
 
 
 fingerprint = report_fingerprint(engine=engine(), benchmark_id=benchmark_id)
-report = cached_report(benchmark_id, fingerprint)
+report = cached_report(benchmark_id, fingerprint, tuple(sorted(what_if)))
 summary = report["agreement"]["summary"]
+excluded_note = report["exclusions"]
+if excluded_note["excluded"]:
+    reasons = {e["annotator"]: e["reason"] for e in excluded_note["stored"]}
+    st.warning(
+        f"Left out of every number ({excluded_note['n_labels_excluded']:,} labels, still stored): "
+        + "; ".join(f"{n} ({reasons.get(n, 'what-if')})" for n in excluded_note["excluded"])
+    )
 if summary["n_labels"] == 0:
     st.info("No labels yet. Annotators label on the Annotate page, or import labels with `rmgap-annot labels import FILE`.")
     st.stop()
@@ -80,8 +97,8 @@ def interval_chart(rows: list[dict], value: str, title: str, domain_field: str =
     return bars + points
 
 
-tab_agree, tab_human, tab_nat, tab_bias, tab_people, tab_items = st.tabs(
-    ["Agreement", "Human accuracy", "Naturalness", "Position bias", "Annotators", "Items"]
+tab_agree, tab_human, tab_nat, tab_bias, tab_people, tab_items, tab_truth = st.tabs(
+    ["Agreement", "Human accuracy", "Naturalness", "Position bias", "Annotators", "Items", "Truth inference"]
 )
 
 with tab_agree:
@@ -182,6 +199,28 @@ with tab_people:
     st.dataframe(people, hide_index=True)
     st.caption("loo_alpha: the pooled pick alpha without this annotator (higher than the pooled alpha: they lower agreement).")
 
+    # Stored exclusions (reversible): the labels stay, they count nowhere.
+    st.subheader("Exclude an annotator")
+    stored = {e.annotator: e for e in active_exclusions(engine=engine())}
+    with st.form("exclude_form", clear_on_submit=True):
+        who = st.selectbox("Annotator", [n for n in annotator_names if n not in stored], key="exclude_who")
+        why = st.text_input("Reason (shown in the report and the dataset card)", key="exclude_reason")
+        if st.form_submit_button("Exclude"):
+            try:
+                exclude_annotator(engine=engine(), name=who or "", reason=why)
+            except ExclusionError as exc:
+                st.error(str(exc))
+            else:
+                st.cache_data.clear()
+                st.rerun()
+    if stored:
+        st.dataframe(pd.DataFrame([e.as_dict() for e in stored.values()]), hide_index=True)
+        back = st.selectbox("Excluded annotator", list(stored), key="include_who")
+        if st.button("Include again", key="include_button"):
+            include_annotator(engine=engine(), name=back)
+            st.cache_data.clear()
+            st.rerun()
+
 with tab_items:
     items = pd.DataFrame(report["items"])
     items["votes"] = items["votes"].map(lambda v: ", ".join(f"{k}: {n}" for k, n in v.items()))
@@ -211,3 +250,32 @@ with tab_items:
                 with st.expander(escape(str(resp["key"])) + (" (winner)" if resp["key"] == detail["winner_key"] else "")):
                     st.markdown(without_remote_images(resp["text"]))
             st.dataframe(pd.DataFrame(detail["labels"]), hide_index=True)
+
+with tab_truth:
+    # Dawid-Skene and MACE fits are cached per label fingerprint; the page only fits on request.
+    ti = report["truth_inference"]
+    st.caption(ti["interval_note"])
+    if any(not ti["status"][m]["fitted"] for m in ti["methods"]):
+        if st.button("Fit Dawid-Skene and MACE (seconds)", key="fit_truth"):
+            with st.spinner("Fitting..."):
+                truth.fit_all(engine=engine(), benchmark_id=benchmark_id, what_if=what_if)
+            st.cache_data.clear()
+            st.rerun()
+    if ti.get("BoN"):
+        rows = []
+        for m in ti["methods"]:
+            for d in (*DOMAINS, "Avg"):
+                ci = (ti["ci"].get(m) or {}).get(d) or [None, None]
+                rows.append({"aggregation": m, "domain": d, "BoN": ti["BoN"][m][d], "lo": ci[0], "hi": ci[1],
+                             "note": "" if ti["status"][m]["fitted"] else ti["status"][m]["reason"]})
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        st.subheader("Annotator competence")
+        st.dataframe(pd.DataFrame(ti["competence"]), hide_index=True)
+        if ti.get("n_disagreements") is not None:
+            st.subheader(f"Items whose answer depends on the aggregation ({ti['n_disagreements']:,})")
+            dis = pd.DataFrame(ti["disagreements"])
+            if not dis.empty:
+                dis["votes"] = dis["votes"].map(lambda v: ", ".join(f"{k}: {n}" for k, n in v.items()))
+            st.dataframe(dis, hide_index=True)
+    else:
+        st.info(f"n/a: {ti.get('reason', 'no labels yet')}")

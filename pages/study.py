@@ -6,6 +6,8 @@ import streamlit as st
 
 from pages.common import choose_benchmark, engine, require_researcher
 from rmgap_annot import assignment
+from rmgap_annot.report import report_fingerprint
+from rmgap_annot.stats import planning
 
 require_researcher()
 eng = engine()
@@ -48,3 +50,37 @@ target = ov.items * ov.labels_per_item
 st.progress(min(1.0, ov.labels / target) if target else 0.0,
             text=f"{ov.labels:,} of {target:,} labels; {ov.complete_items:,} items complete")
 st.caption("Edit the annotators' guidelines on the Guidelines page.")
+
+# How many records a target precision needs, next to the sample-size setting above.
+st.subheader("Sample size for a target precision")
+pc1, pc2 = st.columns(2)
+plan_half_width = pc1.number_input("Half-width of the 95% interval", min_value=0.01, max_value=0.5, value=0.05, step=0.01,
+                                   key="plan_half_width")
+plan_metric = pc2.selectbox("Metric", list(planning.METRICS), key="plan_metric")
+
+
+@st.cache_data(show_spinner="Planning...", max_entries=16)
+def cached_plan(benchmark_id: int, fingerprint: tuple, metric: str, half_width: float, labels_per_item: int) -> dict:  # noqa: ARG001
+    return planning.plan_for_benchmark(engine=eng, benchmark_id=benchmark_id, metric=metric, half_width=half_width,
+                                       labels_per_item=labels_per_item)
+
+
+try:
+    plan = cached_plan(bid, report_fingerprint(engine=eng, benchmark_id=bid), plan_metric, float(plan_half_width),
+                       int(study.labels_per_item))
+except planning.PlanError as exc:
+    st.info(f"{exc}. Without pilot labels, plan from assumptions with "
+            "`rmgap-annot plan --half-width 0.05 --accuracy 0.7 --icc 0.1`.")
+else:
+    st.dataframe(
+        [
+            {"domain": d, "records needed": e.get("records_needed"), "items": e.get("items_needed"),
+             "labels": e.get("labels_needed"), "expected": e.get("expected"), "ICC": e.get("icc"),
+             "design effect": e.get("design_effect"), "records now": e.get("records_now"),
+             "half-width now": e.get("half_width_now"), "note": e.get("reason") or e.get("note") or ""}
+            for d, e in plan["domains"].items()
+        ],
+        hide_index=True,
+    )
+    st.caption(f"{plan['labels_per_item']} labels per item (the setting above); {plan['method']}. "
+               "Set 'Records per domain' to at least the records needed.")

@@ -31,6 +31,8 @@ scores_app = typer.Typer(help="Import and export reward-model scores.", no_args_
 app.add_typer(scores_app, name="scores")
 study_app = typer.Typer(help="Show or change a benchmark's study settings.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
+annotators_app = typer.Typer(help="Exclude annotators from every number (reversibly), or include them again.", no_args_is_help=True)
+app.add_typer(annotators_app, name="annotators")
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -349,6 +351,7 @@ def export_verified_cmd(
     level: str = typer.Option("record", "--level", help="record: test.jsonl of fully verified records; item: items.jsonl."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
     force: bool = typer.Option(False, "--force", help="Replace a previous export in --out (atomically)."),
+    aggregate: str = typer.Option("plurality", "--aggregate", help="Each item's answer: plurality, dawid-skene or mace (fitted if not cached; written in the card)."),
 ) -> None:
     """Write the human-verified subset, its labels, a dataset card and a report (atomically)."""
     from rmgap_annot.export import ExportError, Rule, write_export
@@ -357,7 +360,8 @@ def export_verified_cmd(
     bench = chosen_benchmark(engine, benchmark)
     try:
         rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=min_naturalness)
-        result = write_export(engine=engine, benchmark_id=bench.id, out_dir=out, rule=rule, level=level, force=force)
+        result = write_export(engine=engine, benchmark_id=bench.id, out_dir=out, rule=rule, level=level, force=force,
+                              aggregate=aggregate)
     except ExportError as exc:
         fail(str(exc), 2)
     unit = "records" if result.level == "record" else "items"
@@ -422,18 +426,128 @@ def report_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (same seed, same intervals)."),
     draws: int = typer.Option(1000, "--draws", help="Bootstrap draws for the 95% intervals (0: no intervals)."),
+    exclude: Optional[str] = typer.Option(None, "--exclude", help="What-if: also leave out these annotators (NAME[,NAME]); nothing is stored."),
+    fit_truth: bool = typer.Option(False, "--fit-truth", help="Fit Dawid-Skene and MACE now if not cached for these labels (seconds)."),
+    resample: str = typer.Option("records", "--resample", help="records, or annotators: add two-way record x annotator intervals (slower)."),
 ) -> None:
     """Agreement, human accuracy in RMGAP's metrics, naturalness, position bias, annotators, items."""
     import json
 
+    from rmgap_annot.exclusions import ExclusionError, check_names, parse_names
     from rmgap_annot.report import build_report, format_report
+    from rmgap_annot.stats.report_text import format_extras
 
     engine = ready_engine(ctx)
     bench = chosen_benchmark(engine, benchmark)
     if draws < 0:
         fail("--draws must be 0 or more", 2)
-    report = build_report(engine=engine, benchmark_id=bench.id, seed=seed, draws=draws)
-    typer.echo(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False) if as_json else format_report(report))
+    if resample not in ("records", "annotators"):
+        fail(f"--resample must be records or annotators, got {resample!r}", 2)
+    try:
+        what_if = check_names(engine=engine, names=parse_names(exclude))
+    except ExclusionError as exc:
+        fail(f"--exclude: {exc}", 2)
+    report = build_report(engine=engine, benchmark_id=bench.id, seed=seed, draws=draws, exclude=what_if,
+                          fit_truth=fit_truth, resample=resample)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
+    else:
+        typer.echo(format_report(report) + "\n" + format_extras(report))
+
+
+# --- planning ---
+
+
+@app.command("plan")
+def plan_cmd(
+    ctx: typer.Context,
+    half_width: float = typer.Option(..., "--half-width", help="Wanted half-width of the 95% interval (0.05: +/- 5 points)."),
+    metric: str = typer.Option("BoN", "--metric", help="BoN, label_accuracy or choice_alpha."),
+    labels_per_item: Optional[int] = typer.Option(None, "--labels-per-item", help="Labels per item planned (default: the study's setting)."),
+    accuracy: Optional[float] = typer.Option(None, "--accuracy", help="Without a pilot: expected accuracy (BoN or label accuracy)."),
+    icc: Optional[float] = typer.Option(None, "--icc", help="Without a pilot: within-record intra-class correlation."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Records needed per domain for a 95% interval of a given half-width (from pilot labels or --accuracy/--icc)."""
+    import json
+
+    from rmgap_annot.catalog import get_benchmark
+    from rmgap_annot.stats.planning import PlanError, format_plan, plan, plan_for_benchmark
+
+    engine = ready_engine(ctx)
+    bench = get_benchmark(engine=engine, name=benchmark)
+    if benchmark and bench is None:
+        fail(f"no benchmark named {benchmark!r}", 2)
+    try:
+        if bench is None:
+            if accuracy is None or icc is None:
+                fail("no benchmark and no pilot labels: pass --accuracy P and --icc X", 2)
+            result = plan(metric=metric, half_width=half_width, labels_per_item=labels_per_item or 3, accuracy=accuracy, icc=icc)
+        else:
+            if labels_per_item is None:
+                from rmgap_annot.assignment import get_study
+
+                labels_per_item = get_study(engine=engine, benchmark_id=bench.id).labels_per_item
+            result = plan_for_benchmark(engine=engine, benchmark_id=bench.id, metric=metric, half_width=half_width,
+                                        labels_per_item=labels_per_item, accuracy=accuracy, icc=icc)
+    except PlanError as exc:
+        fail(str(exc), 2)
+    typer.echo(json.dumps(result, indent=2, allow_nan=False) if as_json else format_plan(result))
+
+
+# --- annotator exclusion ---
+
+
+@annotators_app.command("exclude")
+def annotators_exclude_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The annotator whose labels stop counting."),
+    reason: str = typer.Option(..., "--reason", help="Why (shown in the report and the dataset card)."),
+) -> None:
+    """Exclude an annotator: their labels stay stored but count nowhere (reversible with include)."""
+    from rmgap_annot.exclusions import ExclusionError, exclude_annotator
+
+    try:
+        new = exclude_annotator(engine=ready_engine(ctx), name=name, reason=reason)
+    except ExclusionError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"Excluded {name!r}: {reason}" if new else f"{name!r} was already excluded; reason updated: {reason}")
+
+
+@annotators_app.command("include")
+def annotators_include_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="The annotator to count again.")) -> None:
+    """Count an excluded annotator's labels again (the exclusion stays in the history)."""
+    from rmgap_annot.exclusions import ExclusionError, include_annotator
+
+    try:
+        include_annotator(engine=ready_engine(ctx), name=name)
+    except ExclusionError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"Included {name!r} again.")
+
+
+@annotators_app.command("excluded")
+def annotators_excluded_cmd(
+    ctx: typer.Context, history: bool = typer.Option(False, "--history", help="Also list exclusions that were reversed."),
+) -> None:
+    """List excluded annotators and why."""
+    from rmgap_annot.exclusions import active_exclusions, exclusion_history
+
+    engine = ready_engine(ctx)
+    if history:
+        rows = exclusion_history(engine=engine)
+        if not rows:
+            typer.echo("No exclusions ever made.")
+        for r in rows:
+            until = f"until {r['included_at']}" if r["included_at"] else "active"
+            typer.echo(f"{r['annotator']:<24} {r['excluded_at']}  {until:<36} {r['reason']}")
+        return
+    rows = active_exclusions(engine=engine)
+    if not rows:
+        typer.echo("No annotator is excluded.")
+    for e in rows:
+        typer.echo(f"{e.annotator:<24} since {e.excluded_at.isoformat()}  {e.reason}")
 
 
 # --- scoring ---

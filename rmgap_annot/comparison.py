@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from rmgap_annot.db import session_scope
-from rmgap_annot.labels_frame import load_labels
+from rmgap_annot.exclusions import counted_labels
 from rmgap_annot.metrics import ScoredItem, item_outcomes, rmgap_metrics
 from rmgap_annot.models import Item, Record, Response, Score, Scorer
 from rmgap_annot.settings import DOMAINS
@@ -40,7 +40,8 @@ def plurality_picks(*, engine: Engine, benchmark_id: int) -> dict[int, Optional[
     """item_id -> the human plurality pick (None: no unique pick) for every labelled item."""
     from rmgap_annot.human_metrics import item_summary
 
-    return picks_from_summary(item_summary(load_labels(engine=engine, benchmark_id=benchmark_id)))
+    # Excluded annotators count nowhere, the scorer comparison included.
+    return picks_from_summary(item_summary(counted_labels(engine=engine, benchmark_id=benchmark_id).labels))
 
 
 def top_pick(scores: Mapping[str, float]) -> Optional[str]:
@@ -218,7 +219,7 @@ def side_by_side(*, engine: Engine, benchmark_id: int) -> dict:
     """
     from rmgap_annot.human_metrics import human_accuracy, item_summary
 
-    labels = load_labels(engine=engine, benchmark_id=benchmark_id)
+    labels = counted_labels(engine=engine, benchmark_id=benchmark_id).labels
     human = human_accuracy(summary=item_summary(labels), labels=labels, draws=0) if len(labels) else None
     sections = scorer_section(engine=engine, benchmark_id=benchmark_id)
     rows: list[dict] = []

@@ -53,7 +53,9 @@ from rmgap_annot import __version__
 from rmgap_annot.benchmark import write_records
 from rmgap_annot.csv_cells import write_csv
 from rmgap_annot.db import session_scope
-from rmgap_annot.labels_frame import load_items, load_labels
+from rmgap_annot.exclusions import counted_labels
+from rmgap_annot.stats.truth import AGGREGATES, PLURALITY, aggregated_picks, override_picks
+from rmgap_annot.labels_frame import load_items
 from rmgap_annot.metrics import ScoredItem, item_outcomes
 from rmgap_annot.models import Benchmark, Item, Label, Record, Response, Score, Scorer
 from rmgap_annot.settings import DOMAINS
@@ -511,7 +513,7 @@ def dataset_card(
 
 def write_export(
     *, engine: Engine, benchmark_id: int, out_dir: str | Path, rule: Rule = Rule(), level: str = "record",
-    force: bool = False, analytics: tuple[dict | None, str | None] | None = None,
+    force: bool = False, analytics: tuple[dict | None, str | None] | None = None, aggregate: str = "plurality",
 ) -> "ExportResult":
     """Write the verified subset into ``out_dir`` atomically.
 
@@ -525,12 +527,20 @@ def write_export(
     """
     if level not in LEVELS:
         raise ExportError(f"--level must be one of {', '.join(LEVELS)}, got {level!r}")
+    if aggregate not in AGGREGATES:
+        raise ExportError(f"--aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
     out_dir = Path(out_dir)
     _check_target(out_dir, force=force)
     bench = _benchmark(engine, benchmark_id)
-    labels = load_labels(engine=engine, benchmark_id=benchmark_id)
+    # Excluded annotators' labels count nowhere, the export included (see rmgap_annot.exclusions).
+    counted = counted_labels(engine=engine, benchmark_id=benchmark_id)
+    labels = counted.labels
     items = load_items(engine=engine, benchmark_id=benchmark_id)
-    verdicts = verify(labels=labels, items=items, rule=rule)
+    stats = item_stats(labels=labels, items=items)
+    if aggregate != PLURALITY:
+        fitted = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=aggregate, fit_if_missing=True)
+        stats = override_picks(stats, fitted["picks"])
+    verdicts = apply_rule(stats, rule)
     records = record_verdicts(verdicts)
     summary = summarize(verdicts, records)
     report, why_not = analytics if analytics is not None else load_analytics(engine=engine, benchmark_id=benchmark_id)
@@ -555,6 +565,7 @@ def write_export(
             bench=bench, rule=rule, level=level, summary=summary, alphas=alpha_lines(report, why_not), files=files,
             n_labels=len(labels), created_at=created_at,
         )
+        card += card_extras(aggregate=aggregate, exclusions=counted.section())
         (tmp / "README.md").write_text(card, encoding="utf-8", newline="\n")
         write_report_html(
             tmp / "report.html", bench=bench, rule=rule, summary=summary, verdicts=verdicts, analytics=report,
@@ -569,6 +580,30 @@ def write_export(
         out_dir=out_dir, level=level, rule=rule, summary=summary, n_written=n_out,
         files=[out_dir / name for name in EXPORT_FILES if (out_dir / name).exists()], analytics_note=why_not,
     )
+
+
+def card_extras(*, aggregate: str, exclusions: Mapping[str, Any]) -> str:
+    """The card's aggregation and exclusion sections (appended after the main card)."""
+    names = {PLURALITY: "plurality vote", "dawid-skene": "one-coin Dawid-Skene (crowd-kit)", "mace": "MACE (crowd-kit)"}
+    lines = [
+        "",
+        "## Aggregation",
+        "",
+        f"`--aggregate {aggregate}`: each item's answer is the {names[aggregate]} estimate"
+        + ("." if aggregate == PLURALITY else "; the agreement share in the rule is the share of labels choosing that answer."),
+        "",
+        "## Excluded annotators",
+        "",
+    ]
+    stored = exclusions.get("stored") or []
+    if not stored:
+        lines.append("None: every annotator's labels were used.")
+    else:
+        lines += [f"{exclusions.get('n_labels_excluded', 0)} labels by these annotators are stored but were not used "
+                  "(not in the rule, the label files or the agreement figures):", "", "| annotator | reason | excluded at |",
+                  "|---|---|---|"]
+        lines += [f"| {e['annotator']} | {str(e['reason']).replace('|', '/')} | {e['excluded_at']} |" for e in stored]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass

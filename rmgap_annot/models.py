@@ -214,3 +214,37 @@ class ScoringJob(SQLModel, table=True):
     error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: Optional[datetime] = None
+
+
+class AnnotatorExclusion(SQLModel, table=True):
+    """An annotator whose labels count nowhere, kept as history (never deleted).
+
+    Excluding stores a row; including again stamps ``included_at`` on it, so
+    who was excluded, when and why stays readable after a reversal. The
+    labels themselves are never touched (nothing a person did is lost).
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    excluded_at: datetime = Field(default_factory=utcnow)
+    included_at: Optional[datetime] = None
+
+
+class TruthFit(SQLModel, table=True):
+    """A cached truth-inference fit (Dawid-Skene, MACE) for one exact set of labels.
+
+    A fit takes seconds on 40k labels, too slow for the report's budget, so
+    it is computed once per ``fingerprint`` (a hash of the labels it saw,
+    the exclusions and the method's settings) and read back as JSON.
+    """
+
+    __table_args__ = (UniqueConstraint("benchmark_id", "method", "fingerprint", name="uq_truthfit_bench_method_fp"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id", index=True)
+    method: str
+    fingerprint: str
+    fitted_at: datetime = Field(default_factory=utcnow)
+    seconds: float = 0.0
+    result_json: str = Field(sa_column=Column(Text, nullable=False))

@@ -6,7 +6,9 @@ reads labels through ``labels_frame`` only, and every statistic comes from
 ``agreement`` / ``human_metrics`` (a page never computes one).
 
 Top-level keys: ``agreement``, ``human``, ``naturalness``, ``position_bias``,
-``annotators``, ``items``, ``scorers``. Undefined numbers are ``None`` with a
+``annotators``, ``items``, ``scorers``, plus ``exclusions`` and
+``truth_inference`` (and ``annotator_resampling`` on request) from the
+``rmgap_annot.exclusions`` / ``rmgap_annot.stats`` modules. Undefined numbers are ``None`` with a
 ``reason`` next to them, never a silent 0. The README's analytics section
 documents every key.
 """
@@ -14,7 +16,7 @@ documents every key.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,8 +26,8 @@ from sqlalchemy.engine import Engine
 
 from rmgap_annot import agreement as agr
 from rmgap_annot.db import session_scope
+from rmgap_annot.exclusions import counted_labels, exclusions_key
 from rmgap_annot.human_metrics import human_accuracy, item_summary
-from rmgap_annot.labels_frame import load_labels
 from rmgap_annot.models import Benchmark, Item, Label, Record, Response, User
 from rmgap_annot.settings import DOMAINS
 
@@ -54,7 +56,8 @@ def report_fingerprint(*, engine: Engine, benchmark_id: int) -> tuple:
             .join(Item, Item.id == Label.item_id)
             .where(Item.benchmark_id == benchmark_id)
         ).one()
-    return (int(row[0]), str(row[1]), row[2])
+    # Exclusions change every number, so they are part of the key.
+    return (int(row[0]), str(row[1]), row[2], exclusions_key(engine=engine))
 
 
 def build_report(
@@ -66,9 +69,19 @@ def build_report(
     confidence: float = agr.CONFIDENCE,
     fast_seconds: float = FAST_SECONDS,
     include_scorers: bool = True,
+    exclude: Sequence[str] = (),
+    fit_truth: bool = False,
+    resample: str = "records",
 ) -> dict:
-    """The whole report for one benchmark, intervals included (plain data)."""
-    labels = load_labels(engine=engine, benchmark_id=benchmark_id)
+    """The whole report for one benchmark, intervals included (plain data).
+
+    ``exclude``: one-off what-if exclusions on top of the stored ones.
+    ``fit_truth``: fit Dawid-Skene and MACE now if not cached (seconds);
+    otherwise ``truth_inference`` shows cached fits or says how to fit.
+    ``resample="annotators"``: add two-way record x annotator intervals.
+    """
+    counted = counted_labels(engine=engine, benchmark_id=benchmark_id, what_if=exclude)
+    labels = counted.labels
     with session_scope(engine) as session:
         bench = session.get(Benchmark, benchmark_id)
         if bench is None:
@@ -106,7 +119,30 @@ def build_report(
     report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
     report["items"] = _items(summary)
     report["scorers"] = _scorers(engine, benchmark_id, report["human"], summary) if include_scorers else {}
+    _extras(report, engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, counted=counted,
+            draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample, weights=weights)
     return report
+
+
+# --- exclusions, truth inference, annotator resampling (rmgap_annot.stats) --------------
+
+
+def _extras(report: dict, *, engine: Engine, benchmark_id: int, labels: pd.DataFrame, summary: pd.DataFrame, counted,
+            draws: int, seed: int, confidence: float, fit_truth: bool, resample: str, weights: dict) -> None:  # noqa: ANN001
+    """``exclusions``, ``truth_inference`` and (on request) ``annotator_resampling``."""
+    from rmgap_annot.stats import truth  # noqa: PLC0415
+
+    report["exclusions"] = counted.section()
+    report["truth_inference"] = truth.report_section(
+        engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, excluded=counted.excluded_names,
+        fit=fit_truth, draws=draws, seed=seed, confidence=confidence, weights=weights,
+    )
+    if resample == "annotators":
+        from rmgap_annot.stats import twoway  # noqa: PLC0415
+
+        report["annotator_resampling"] = twoway.two_way_section(labels, draws=draws, seed=seed, confidence=confidence)
+    elif resample != "records":
+        raise ValueError(f"resample must be 'records' or 'annotators', not {resample!r}")
 
 
 # --- agreement -----------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Statistics over labels: intervals, tests, truth inference, planning."""
