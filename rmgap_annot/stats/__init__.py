@@ -1,0 +1,1 @@
+"""Statistics over labels and scores: intervals, tests, artifact checks."""
