@@ -429,6 +429,8 @@ def shallow_cue_ceiling(
         "top_feature": features[0]["feature"] if features else None,
         "top_family": features[0]["family"] if features else None,
         "n_folds": int(fold.max() + 1),
+        # The fold each item was tested in (every row of an item shares it): kept so the grouping is checkable.
+        "_item_folds": [int(f[0]) for f in _split_rows(fold, row_item, len(items))],
         "n_items": len(items),
         "n_records": int(len(set(records))),
         "method": (
@@ -764,7 +766,8 @@ def _with_people(*, engine: Engine, benchmark_id: int, fitted: dict, info: dict,
 
     labels = load_labels(engine=engine, benchmark_id=benchmark_id)
     summary = item_summary(labels)
-    result: dict[str, Any] = {**info, "cached": cached, **{k: v for k, v in fitted.items()}}
+    result: dict[str, Any] = {**info, "cached": cached, **fitted}
+    result["shallow_cue"] = {k: v for k, v in fitted["shallow_cue"].items() if not k.startswith("_")}
     if labels.empty:
         result["human"] = {"reason": "no labels yet"}
     else:
