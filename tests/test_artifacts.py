@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -263,3 +264,39 @@ def test_cli_bad_organic_file_exits_2(cli, benchmark_id, tmp_path):
     assert res.exit_code == 2
     assert f"{bad}:1: prompt: must be a non-empty string" in res.stderr
     assert not (tmp_path / "cache").exists()
+
+
+def test_results_page_fits_only_on_the_button_then_reads_the_cache(engine, benchmark_id, db_url, monkeypatch, tmp_path):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from rmgap_annot.accounts import create_user
+
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    uid = create_user(engine=engine, name="res", role="researcher")
+    page = str(Path(__file__).resolve().parent.parent / "pages" / "results.py")
+    at = AppTest.from_file(page, default_timeout=90)
+    at.session_state["user_id"] = uid
+    at.session_state["role"] = "researcher"
+    at.run()
+    assert not at.exception, at.exception
+    assert "Artifact checks" in [h.value for h in at.header]
+    assert not list((tmp_path / "cache").glob("artifacts-*.json"))  # a page load never fits
+    button = next(b for b in at.button if b.label == "Compute artifact checks")
+    button.click().run()
+    assert not at.exception, at.exception
+    assert len(list((tmp_path / "cache").glob("artifacts-*.json"))) == 1
+    tables = [df.value for df in at.dataframe]
+    assert any("method" in t.columns and "shallow-cue model (logistic regression, grouped CV)" in t["method"].tolist() for t in tables)
+    assert any("AUC" in t.columns for t in tables)
+    # A fresh session reads the cached fit: no button.
+    st.cache_data.clear()
+    at2 = AppTest.from_file(page, default_timeout=90)
+    at2.session_state["user_id"] = uid
+    at2.session_state["role"] = "researcher"
+    at2.run()
+    assert not at2.exception, at2.exception
+    assert not [b for b in at2.button if b.label == "Compute artifact checks"]
+    assert any("AUC" in df.value.columns for df in at2.dataframe)
