@@ -300,3 +300,14 @@ def test_results_page_fits_only_on_the_button_then_reads_the_cache(engine, bench
     assert not at2.exception, at2.exception
     assert not [b for b in at2.button if b.label == "Compute artifact checks"]
     assert any("AUC" in df.value.columns for df in at2.dataframe)
+
+
+def test_demo_precomputes_the_checks(engine):
+    from rmgap_annot.demo import seed_demo
+
+    bench_id = seed_demo(engine=engine).benchmark.benchmark_id
+    org = A.read_organic_prompts(A.organic_sample_path())
+    cached = A.cached_artifact_checks(engine=engine, benchmark_id=bench_id, organic=org)
+    assert cached is not None and cached["cached"] is True
+    assert cached["human"]["BoN"]["Chat"] is not None  # the simulated crowd's labels join in
+    assert cached["organic"]["by_domain"]["Chat"]["naturalness_n"] > 0
