@@ -136,6 +136,17 @@ def artifact_checks_section(benchmark_id: int) -> None:
         if chart is not None:
             st.altair_chart(chart, use_container_width=True)
         st.caption(f"Top cue: {sc['top_feature']} ({sc['top_family']}). Bars: mean over folds; lines: one sd.")
+        ablation = sc.get("family_ablation") or []
+        if ablation:
+            st.dataframe(
+                pd.DataFrame([{"cue family": r["family"], "BoN Avg without it": _with_ci(r["BoN_without"], None),
+                               "drop (points)": "n/a" if r["BoN_drop"] is None else f"{r['BoN_drop'] * 100:+.1f}"} for r in ablation]),
+                hide_index=True,
+            )
+            st.caption(
+                "Correlated cues share their weight; refitting without a family shows which one the model needs. "
+                + (f"Carried by: {sc['carried_by']}." if sc.get("carried_by") else "No family carries it (no drop).")
+            )
     org = result["organic"]
     st.subheader("Organic vs tailored prompts")
     if "reason" in org:

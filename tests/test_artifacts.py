@@ -61,6 +61,8 @@ def test_planted_length_cue_is_found_and_named():
     assert res["top_family"] == "length"
     assert res["top_feature"] in ("length_log", "length_ratio")
     assert res["features"][0]["weight"] > 0  # longer wins
+    assert res["carried_by"] == "length"  # refitting without the length cues costs the most
+    assert res["family_ablation"][0]["family"] == "length" and res["family_ablation"][0]["BoN_drop"] > 0.1  # overlap with a 28-word vocabulary grows with length too
     # The zero-training "longest" baseline sees the same cue.
     assert res["methods"]["longest"]["BoN"]["Avg"] > 0.8
     assert res["chance"]["BoN"] == pytest.approx(0.25)
@@ -73,6 +75,7 @@ def test_without_a_cue_the_ceiling_stays_near_chance():
     assert 0.4 < res["methods"]["shallow_model"]["Pair"]["Avg"] < 0.6
     lo, hi = res["methods"]["shallow_model"]["ci"]["BoN"]["Avg"]
     assert lo < 0.25 < hi
+    assert all(abs(r["BoN_drop"]) < 0.1 for r in res["family_ablation"])
 
 
 def test_folds_never_split_a_record():

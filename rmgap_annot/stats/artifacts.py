@@ -46,7 +46,7 @@ from rmgap_annot.benchmark import InputFileError, LineError, read_text
 from rmgap_annot.settings import DOMAINS, get_settings
 
 # Bump when a feature or the model changes: old cache files are then ignored.
-ALGO_VERSION = "artifacts-1"
+ALGO_VERSION = "artifacts-2"
 N_SPLITS = 5
 AVG = "Avg"
 ALL = "All"
@@ -151,12 +151,17 @@ def feature_table() -> list[tuple[str, str, str]]:
 
 
 def _flesch(text: str) -> float:
+    """Flesch reading ease; a line counts as a sentence end, and sentences are capped at 100 words.
+
+    Without the cap, text with no sentence punctuation (lists, code, generated
+    filler) would score lower the longer it is, a second length feature.
+    """
     words = _LATIN_WORD.findall(text)
     if not words:
         return float("nan")
-    sentences = max(1, len(_SENTENCE_END.findall(text)))
+    sentences = max(1, len(_SENTENCE_END.findall(text)), sum(1 for ln in text.splitlines() if ln.strip()))
     syllables = sum(max(1, len(_VOWELS.findall(w))) for w in words)
-    return 206.835 - 1.015 * (len(words) / sentences) - 84.6 * (syllables / len(words))
+    return 206.835 - 1.015 * min(100.0, len(words) / sentences) - 84.6 * (syllables / len(words))
 
 
 def _response_features(text: str) -> dict[str, float]:
@@ -274,11 +279,12 @@ def shallow_features(items: Sequence[CandidateItem], *, progress: Progress = Non
 
 
 def _logistic(class_weight: Optional[str] = None):  # noqa: ANN202
+    """Standardise, then an L2 logistic regression; Newton-Cholesky suits few features over many rows (3x lbfgs here)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return Pipeline([("scale", StandardScaler()), ("logit", LogisticRegression(C=1.0, max_iter=2000, class_weight=class_weight))])
+    return Pipeline([("scale", StandardScaler()), ("logit", LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=200, class_weight=class_weight))])
 
 
 def cross_validated_scores(
@@ -417,6 +423,8 @@ def shallow_cue_ceiling(
         methods[name] = summarise_outcomes(items, *item_outcomes(items, s), draws=draws, seed=seed)
     chance = float(np.mean([1.0 / len(it.candidates) for it in items]))
     features = _weights_table(coefs, feature_table())
+    ablation = _family_ablation(items, X, y, records, row_item, methods["shallow_model"]["BoN"][AVG], n_splits=n_splits, progress=progress)
+    carried = max(ablation, key=lambda r: r["BoN_drop"]) if ablation else None
     return {
         "methods": methods,
         "method_labels": {
@@ -428,6 +436,9 @@ def shallow_cue_ceiling(
         "features": features,
         "top_feature": features[0]["feature"] if features else None,
         "top_family": features[0]["family"] if features else None,
+        # Correlated cues share (or trade) coefficients; refitting without a family says which one the model needs.
+        "family_ablation": ablation,
+        "carried_by": carried["family"] if carried and carried["BoN_drop"] > 0 else None,
         "n_folds": int(fold.max() + 1),
         # The fold each item was tested in (every row of an item shares it): kept so the grouping is checkable.
         "_item_folds": [int(f[0]) for f in _split_rows(fold, row_item, len(items))],
@@ -437,9 +448,32 @@ def shallow_cue_ceiling(
             "logistic regression (scikit-learn Pipeline: StandardScaler + LogisticRegression C=1) on one row per "
             "(item, candidate), features centred within the item; GroupKFold by record; each item's candidate with "
             "the highest out-of-fold score is its pick (a tie is a loss). Weights: standardised coefficients, mean "
-            "(and sd) over the folds. Intervals: percentile bootstrap over records within each domain."
+            "(and sd) over the folds; family_ablation: BoN Avg of the same CV refitted without each cue family. Intervals: "
+            "percentile bootstrap over records within each domain."
         ),
     }
+
+
+def _family_ablation(
+    items: Sequence[CandidateItem], X: np.ndarray, y: np.ndarray, records: np.ndarray, row_item: np.ndarray,
+    full_bon: Optional[float], *, n_splits: int, progress: Progress,
+) -> list[dict]:
+    """BoN (Avg) of the same grouped CV refitted without each cue family, largest drop first."""
+    table = feature_table()
+    families = list(dict.fromkeys(fam for _, fam, _ in table))
+    rows = []
+    for fam in families:
+        keep = [j for j, (_, f, _) in enumerate(table) if f != fam]
+        if progress:
+            progress(f"refitting without the {fam} cues")
+        scores, _, _ = cross_validated_scores(X[:, keep], y, records, n_splits=n_splits)
+        outcome = summarise_outcomes(items, *item_outcomes(items, _split_rows(scores, row_item, len(items))), draws=0)
+        without = outcome["BoN"][AVG]
+        rows.append({
+            "family": fam, "BoN_without": without,
+            "BoN_drop": None if without is None or full_bon is None else float(full_bon - without),
+        })
+    return sorted(rows, key=lambda r: -(r["BoN_drop"] or 0.0))
 
 
 def _split_rows(values: np.ndarray, row_item: np.ndarray, n_items: int) -> list[np.ndarray]:
@@ -835,6 +869,10 @@ def format_artifacts(result: dict) -> str:
             lines.append(f"{'people (plurality pick)':<34}" + "".join(f"{_pct(h['BoN'].get(d)) + _ci(h['ci']['BoN'].get(d)):>22}" for d in domains))
         else:
             lines.append(f"people: n/a ({h.get('reason')})")
+        lines += ["", "Cue families (BoN Avg when the model is refitted without them):"]
+        for r in sc.get("family_ablation", []):
+            drop = "n/a" if r["BoN_drop"] is None else f"{r['BoN_drop'] * 100:+.1f} points"
+            lines.append(f"  {r['family']:<28}{_pct(r['BoN_without']):>8}  (drop {drop})")
         lines += ["", "Top cues (standardised weight, sd over folds):"]
         for f in sc["features"][:8]:
             lines.append(f"  {f['feature']:<34}{f['weight']:>+8.3f} ({f['weight_sd']:.3f})  {f['family']}")
