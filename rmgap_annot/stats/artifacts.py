@@ -860,13 +860,14 @@ def format_artifacts(result: dict) -> str:
         domains = [d for d in sc["methods"]["shallow_model"]["BoN"]]
         lines += ["", f"Shallow-cue ceiling: BoN with 95% record-clustered intervals ({sc['n_items']:,} items, "
                       f"{sc['n_records']:,} records, {sc['n_folds']} grouped folds; chance BoN {_pct(sc['chance']['BoN'])})"]
-        lines.append(f"{'':<34}" + "".join(f"{d:>22}" for d in domains))
-        for name, label in sc["method_labels"].items():
+        short = {"shallow_model": "shallow-cue model (grouped CV)", "tfidf_cosine": "TF-IDF cosine", "longest": "longest response"}
+        lines.append(f"{'':<31}" + "".join(f"{d:>24}" for d in domains))
+        for name in sc["method_labels"]:
             m = sc["methods"][name]
-            lines.append(f"{label[:33]:<34}" + "".join(f"{_pct(m['BoN'][d]) + _ci(m['ci']['BoN'][d]):>22}" for d in domains))
+            lines.append(f"{short.get(name, name)[:30]:<31}" + "".join(f"{_pct(m['BoN'][d]) + _ci(m['ci']['BoN'][d]):>24}" for d in domains))
         h = result.get("human", {})
         if "BoN" in h:
-            lines.append(f"{'people (plurality pick)':<34}" + "".join(f"{_pct(h['BoN'].get(d)) + _ci(h['ci']['BoN'].get(d)):>22}" for d in domains))
+            lines.append(f"{'people (plurality pick)':<31}" + "".join(f"{_pct(h['BoN'].get(d)) + _ci(h['ci']['BoN'].get(d)):>24}" for d in domains))
         else:
             lines.append(f"people: n/a ({h.get('reason')})")
         lines += ["", "Cue families (BoN Avg when the model is refitted without them):"]
