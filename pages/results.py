@@ -128,6 +128,18 @@ def artifact_checks_section(benchmark_id: int) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
         if "BoN" not in human:
             st.caption(f"People: n/a ({human.get('reason')}).")
+        on = sc.get("on_labelled_items", {})
+        if "difference" in on:
+            st.markdown("**On the labelled items only** (the same items for both; paired bootstrap over records)")
+            st.dataframe(
+                pd.DataFrame([
+                    {"domain": d, "items": on["n_items"].get(d, ""), "people BoN": _with_ci(on["people_BoN"][d], on["ci"]["people_BoN"][d]),
+                     "shallow-cue model BoN": _with_ci(on["shallow_model_BoN"][d], on["ci"]["shallow_model_BoN"][d]),
+                     "people minus model": _with_ci(on["difference"][d], on["ci"]["difference"][d])}
+                    for d in on["difference"]
+                ]),
+                hide_index=True,
+            )
         st.caption(
             f"{sc['n_items']:,} items, {sc['n_records']:,} records, {sc['n_folds']} folds grouped by record; 95% percentile "
             f"bootstrap over records within each domain ({result['bootstrap']['draws']} draws). Avg: the plain mean of the domains."

@@ -135,6 +135,20 @@ def test_record_clustered_interval_is_wider_than_an_item_level_one():
     assert (clustered[1] - clustered[0]) > 2 * (flat[1] - flat[0])
 
 
+def test_paired_difference_resamples_both_sides_together():
+    rng = random.Random(2)
+    items = [A.CandidateItem(i, f"r{i // 12}", ("Chat", "Safety")[i // 240], "p", (), "") for i in range(480)]
+    b = np.array([float(rng.random() < 0.4) for _ in items])
+    same = A.paired_bon_difference(items, b, b, draws=200)
+    assert same["difference"]["Chat"] == 0 and same["ci"]["difference"]["Chat"] == [0.0, 0.0]
+    a = np.maximum(b, np.array([float(i % 10 == 0) for i in range(480)]))  # a = b plus a few more correct
+    res = A.paired_bon_difference(items, a, b, draws=200)
+    lo, hi = res["ci"]["difference"]["Avg"]
+    assert 0 < lo <= res["difference"]["Avg"] <= hi
+    # Paired: far narrower than the two sides' own intervals.
+    assert hi - lo < (res["ci"]["a"]["Avg"][1] - res["ci"]["a"]["Avg"][0])
+
+
 # --- organic vs tailored -----------------------------------------------------------------------
 
 
@@ -240,6 +254,10 @@ def test_checks_are_cached_and_people_join_fresh(engine, benchmark_id, tmp_path)
     assert again["shallow_cue"]["methods"] == first["shallow_cue"]["methods"]
     assert again["human"]["BoN"]["Chat"] == 1.0
     assert again["organic"]["by_domain"]["Chat"]["naturalness_mean"] == 4.0
+    on = again["shallow_cue"]["on_labelled_items"]
+    assert on["n_items"]["Chat"] == 24 and on["people_BoN"]["Chat"] == 1.0
+    assert on["difference"]["Chat"] == pytest.approx(1.0 - on["shallow_model_BoN"]["Chat"])
+    assert first["shallow_cue"]["on_labelled_items"] == {"reason": "no labels yet"}
     assert "_item_folds" not in again["shallow_cue"] and "_item_p_tailored" not in again["organic"]
     # Another organic file is another fit.
     assert A.cached_artifact_checks(engine=engine, benchmark_id=benchmark_id, organic=None, draws=50) is None
@@ -303,6 +321,18 @@ def test_results_page_fits_only_on_the_button_then_reads_the_cache(engine, bench
     assert not at2.exception, at2.exception
     assert not [b for b in at2.button if b.label == "Compute artifact checks"]
     assert any("AUC" in df.value.columns for df in at2.dataframe)
+    # With labels, the people sit beside the model on the same items (the tabs render above).
+    win = winners(engine, benchmark_id)
+    add_labels(engine, [{"annotator": "ann", "item_id": i, "choice": w, "naturalness": 5} for i, w in win.items()])
+    st.cache_data.clear()
+    at3 = AppTest.from_file(page, default_timeout=90)
+    at3.session_state["user_id"] = uid
+    at3.session_state["role"] = "researcher"
+    at3.run()
+    assert not at3.exception, at3.exception
+    paired = next(df.value for df in at3.dataframe if "people minus model" in df.value.columns)
+    assert paired["people BoN"].iloc[0].startswith("100.0%")
+    assert len(list((tmp_path / "cache").glob("artifacts-*.json"))) == 1  # labels never trigger a refit
 
 
 def test_demo_precomputes_the_checks(engine):

@@ -402,6 +402,49 @@ def summarise_outcomes(
     return out
 
 
+def paired_bon_difference(
+    items: Sequence[CandidateItem], a: np.ndarray, b: np.ndarray, *, draws: int = DRAWS, seed: int = SEED,
+    confidence: float = CONFIDENCE,
+) -> dict:
+    """Share correct for a and b on the same items, and a - b, per domain and Avg.
+
+    Both sides are resampled with the same record draws (a paired bootstrap),
+    so the difference's interval reflects only how the two disagree.
+    """
+    domains = ordered_domains([it.domain for it in items])
+    d_code = {d: i for i, d in enumerate(domains)}
+    g_code: dict[tuple[str, str], int] = {}
+    item_group = np.array([g_code.setdefault((it.domain, it.record), len(g_code)) for it in items], dtype=np.int64)
+    g_domain = np.zeros(len(g_code), dtype=np.int64)
+    for (d, _), g in g_code.items():
+        g_domain[g] = d_code[d]
+    sa, sb, sn = (np.bincount(item_group, weights=v, minlength=len(g_code)) for v in (a, b, np.ones(len(items))))
+    W = _record_bootstrap(g_domain, draws=draws, seed=seed) if draws else None
+    out: dict[str, Any] = {"a": {}, "b": {}, "difference": {}, "ci": {"a": {}, "b": {}, "difference": {}}, "n_items": {}, "n_records": {}}
+    boots: dict[str, list[np.ndarray]] = {"a": [], "b": [], "difference": []}
+    for d in domains:
+        cols = np.flatnonzero(g_domain == d_code[d])
+        n = sn[cols].sum()
+        point = {"a": sa[cols].sum() / n, "b": sb[cols].sum() / n}
+        point["difference"] = point["a"] - point["b"]
+        if W is not None:
+            wn = W[:, cols] @ sn[cols]
+            bt = {"a": (W[:, cols] @ sa[cols]) / wn, "b": (W[:, cols] @ sb[cols]) / wn}
+            bt["difference"] = bt["a"] - bt["b"]
+        for k in ("a", "b", "difference"):
+            out[k][d] = float(point[k])
+            out["ci"][k][d] = percentile_ci(bt[k], confidence) if W is not None else None
+            if W is not None:
+                boots[k].append(bt[k])
+        out["n_items"][d] = int(n)
+        out["n_records"][d] = int(len(cols))
+    for k in ("a", "b", "difference"):
+        vals = [out[k][d] for d in domains]
+        out[k][AVG] = float(np.mean(vals)) if vals else None
+        out["ci"][k][AVG] = percentile_ci(np.mean(np.vstack(boots[k]), axis=0), confidence) if boots[k] else None
+    return out
+
+
 def shallow_cue_ceiling(
     items: Sequence[CandidateItem], *, draws: int = DRAWS, seed: int = SEED, n_splits: int = N_SPLITS, progress: Progress = None,
 ) -> dict:
@@ -442,6 +485,9 @@ def shallow_cue_ceiling(
         "n_folds": int(fold.max() + 1),
         # The fold each item was tested in (every row of an item shares it): kept so the grouping is checkable.
         "_item_folds": [int(f[0]) for f in _split_rows(fold, row_item, len(items))],
+        # Per item, whether the model's pick is the winner: compared with people on the labelled items at read time.
+        "_item_ids": [str(it.item_id) for it in items],
+        "_item_bon": [int(b) for b in item_outcomes(items, per_item)[0]],
         "n_items": len(items),
         "n_records": int(len(set(records))),
         "method": (
@@ -802,14 +848,31 @@ def _with_people(*, engine: Engine, benchmark_id: int, fitted: dict, info: dict,
     summary = item_summary(labels)
     result: dict[str, Any] = {**info, "cached": cached, **fitted}
     result["shallow_cue"] = {k: v for k, v in fitted["shallow_cue"].items() if not k.startswith("_")}
+    private = fitted["shallow_cue"]
     if labels.empty:
         result["human"] = {"reason": "no labels yet"}
+        result["shallow_cue"]["on_labelled_items"] = {"reason": "no labels yet"}
     else:
         h = human_accuracy(summary=summary, labels=labels, draws=draws, seed=seed)
         result["human"] = {
             "BoN": h["BoN"], "ci": {"BoN": h["ci"]["BoN"]}, "n_items": h["n"]["items"], "reasons": h["reasons"]["BoN"],
             "method": "plurality pick equals the designated winner; " + h["bootstrap"]["method"],
         }
+        if "_item_bon" in private:
+            model_bon = dict(zip(private["_item_ids"], private["_item_bon"]))
+            rows = summary[summary["item_id"].astype(str).isin(model_bon.keys())]
+            sub = [CandidateItem(i, str(r), d, "", (), "") for i, r, d in zip(rows["item_id"], rows["record_id"], rows["domain"])]
+            pair = paired_bon_difference(
+                sub, rows["matches_winner"].to_numpy(dtype=float), np.array([model_bon[str(i)] for i in rows["item_id"]], dtype=float),
+                draws=draws, seed=seed,
+            )
+            result["shallow_cue"]["on_labelled_items"] = {
+                "people_BoN": pair["a"], "shallow_model_BoN": pair["b"], "difference": pair["difference"], "ci": {
+                    "people_BoN": pair["ci"]["a"], "shallow_model_BoN": pair["ci"]["b"], "difference": pair["ci"]["difference"],
+                },
+                "n_items": pair["n_items"], "n_records": pair["n_records"],
+                "method": "the same labelled items for both; people minus model; paired percentile bootstrap over records within domain",
+            }
     organic = dict(result["organic"])
     item_p = organic.pop("_item_p_tailored", None)
     result["organic"] = organic
@@ -870,6 +933,12 @@ def format_artifacts(result: dict) -> str:
             lines.append(f"{'people (plurality pick)':<31}" + "".join(f"{_pct(h['BoN'].get(d)) + _ci(h['ci']['BoN'].get(d)):>24}" for d in domains))
         else:
             lines.append(f"people: n/a ({h.get('reason')})")
+        on = sc.get("on_labelled_items", {})
+        if "difference" in on:
+            lines += ["", "On the labelled items only (paired record bootstrap): people minus shallow-cue model, BoN points"]
+            lines.append("  " + "   ".join(
+                f"{d}: {on['difference'][d] * 100:+.1f}" + ("" if not on['ci']['difference'][d] else
+                f" [{on['ci']['difference'][d][0] * 100:+.1f}, {on['ci']['difference'][d][1] * 100:+.1f}]") for d in on["difference"]))
         lines += ["", "Cue families (BoN Avg when the model is refitted without them):"]
         for r in sc.get("family_ablation", []):
             drop = "n/a" if r["BoN_drop"] is None else f"{r['BoN_drop'] * 100:+.1f} points"
