@@ -344,3 +344,16 @@ def test_demo_precomputes_the_checks(engine):
     assert cached is not None and cached["cached"] is True
     assert cached["human"]["BoN"]["Chat"] is not None  # the simulated crowd's labels join in
     assert cached["organic"]["by_domain"]["Chat"]["naturalness_n"] > 0
+
+
+def test_one_record_is_na_with_a_reason_not_a_crash(engine, tmp_path, record_factory, cli):
+    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.synthetic import write_jsonl
+
+    import_benchmark(engine=engine, path=write_jsonl(tmp_path / "one.jsonl", [record_factory("solo")]), name="one")
+    res = cli("artifacts", "--json", "--draws", "20", "--organic", str(A.organic_sample_path()))
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert "at least 2 records" in out["shallow_cue"]["reason"]
+    assert "at least 2 benchmark records" in out["organic"]["reason"]
+    assert "n/a" in cli("artifacts", "--draws", "20").stdout

@@ -451,6 +451,9 @@ def shallow_cue_ceiling(
     """How well cheap cues alone find the winner: the grouped-CV model and two zero-training baselines."""
     if not items:
         return {"reason": "no items"}
+    n_records = len({(it.domain, it.record) for it in items})
+    if n_records < 2:
+        return {"reason": f"cross-validation grouped by record needs at least 2 records, found {n_records}"}
     X, row_item, cosines = shallow_features(items, progress=progress)
     y = np.array([float(k == it.winner) for it in items for k, _ in it.candidates])
     records = np.array([f"{it.domain}\x00{it.record}" for it in items])[row_item]
@@ -595,6 +598,9 @@ def organic_vs_tailored(
     """
     if len(set(organic)) < MIN_ORGANIC:
         return {"reason": f"needs at least {MIN_ORGANIC} distinct organic prompts, found {len(set(organic))}"}
+    n_records = len({(p.domain, p.record) for p in prompts})
+    if n_records < 2:
+        return {"reason": f"cross-validation grouped by record needs at least 2 benchmark records, found {n_records}"}
     # One row per distinct (record, text): the same prompt twice in a record adds nothing.
     bench_rows: dict[tuple[str, str, str], list] = {}
     for p in prompts:
