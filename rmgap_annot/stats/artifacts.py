@@ -625,7 +625,9 @@ def organic_vs_tailored(
     if progress:
         progress("cross-validating the organic-vs-tailored classifier")
     scores, fold, coefs = cross_validated_scores(X, y, groups, n_splits=n_splits, stratified=True, class_weight="balanced")
-    prob = 1.0 / (1.0 + np.exp(-scores))
+    from scipy.special import expit
+
+    prob = expit(scores)
     uniq, u_idx = np.unique(scores, return_inverse=True)
     is_pos = y == 1.0
     row_domain = np.array([strata_names.index(k[0]) for k in bench_rows] + [len(domains)] * len(org_texts))
@@ -639,10 +641,10 @@ def organic_vs_tailored(
             progress("bootstrap interval for the AUC (records and organic prompts resampled)")
         W = _record_bootstrap(g_stratum, draws=draws, seed=seed)
         boot = {name: np.empty(draws) for name in subsets}
+        parts = {name: (u_idx[m], is_pos[m], groups[m]) for name, m in subsets.items()}
         for b in range(draws):
-            w = W[b, groups]
-            for name, m in subsets.items():
-                boot[name][b] = _weighted_auc(u_idx[m], is_pos[m], w[m], len(uniq))
+            for name, (u, pos, g) in parts.items():
+                boot[name][b] = _weighted_auc(u, pos, W[b, g], len(uniq))
         ci = {name: percentile_ci(boot[name], confidence) for name in subsets}
     by_domain = {}
     for i, d in enumerate(domains):
