@@ -66,7 +66,7 @@ def _weights_chart(features: list[dict], title: str):  # noqa: ANN202
         return None
     df["lo"] = df["weight"] - df["weight_sd"]
     df["hi"] = df["weight"] + df["weight_sd"]
-    y = alt.Y("feature:N", sort=None, title=None)
+    y = alt.Y("feature:N", sort=None, title=None, axis=alt.Axis(labelLimit=320))
     bars = alt.Chart(df).mark_bar().encode(
         x=alt.X("weight:Q", title=title), y=y, color=alt.Color("family:N", title="cue family"),
         tooltip=["feature", "family", "description", alt.Tooltip("weight:Q", format="+.3f"), alt.Tooltip("weight_sd:Q", format=".3f")],

@@ -46,7 +46,7 @@ from rmgap_annot.benchmark import InputFileError, LineError, read_text
 from rmgap_annot.settings import DOMAINS, get_settings
 
 # Bump when a feature or the model changes: old cache files are then ignored.
-ALGO_VERSION = "artifacts-2"
+ALGO_VERSION = "artifacts-3"
 N_SPLITS = 5
 AVG = "Avg"
 ALL = "All"
