@@ -348,6 +348,18 @@ def ordered_domains(domains: Sequence[str]) -> list[str]:
     return [d for d in DOMAINS if d in present] + sorted(present - set(DOMAINS))
 
 
+def _record_groups(items: Sequence[CandidateItem]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(domains in order, each item's record code, each record's domain code): the bootstrap's units."""
+    domains = ordered_domains([it.domain for it in items])
+    d_code = {d: i for i, d in enumerate(domains)}
+    g_code: dict[tuple[str, str], int] = {}
+    item_group = np.array([g_code.setdefault((it.domain, it.record), len(g_code)) for it in items], dtype=np.int64)
+    g_domain = np.zeros(len(g_code), dtype=np.int64)
+    for (d, _), g in g_code.items():
+        g_domain[g] = d_code[d]
+    return domains, item_group, g_domain
+
+
 def item_outcomes(items: Sequence[CandidateItem], scores: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(BoN correct, pairs won, pairs total) per item; a tie is a loss, as in RMGAP."""
     bon, won, total = [], [], []
@@ -368,21 +380,15 @@ def summarise_outcomes(
     draws: int = DRAWS, seed: int = SEED, confidence: float = CONFIDENCE,
 ) -> dict:
     """BoN and Pair per domain (and RMGAP's plain-mean Avg) with record-clustered percentile intervals."""
-    domains = ordered_domains([it.domain for it in items])
-    d_code = {d: i for i, d in enumerate(domains)}
-    g_code: dict[tuple[str, str], int] = {}
-    item_group = np.array([g_code.setdefault((it.domain, it.record), len(g_code)) for it in items], dtype=np.int64)
-    n_g = len(g_code)
-    g_domain = np.zeros(n_g, dtype=np.int64)
-    for (d, _), g in g_code.items():
-        g_domain[g] = d_code[d]
+    domains, item_group, g_domain = _record_groups(items)
+    n_g = len(g_domain)
     sums = {name: np.bincount(item_group, weights=arr, minlength=n_g) for name, arr in
             (("bon", bon), ("won", won), ("total", total), ("n", np.ones(len(items))))}
     W = _record_bootstrap(g_domain, draws=draws, seed=seed) if draws else None
     out: dict[str, Any] = {"BoN": {}, "Pair": {}, "ci": {"BoN": {}, "Pair": {}}, "n_items": {}, "n_records": {}}
     boots: dict[str, list[np.ndarray]] = {"BoN": [], "Pair": []}
     for d in domains:
-        cols = np.flatnonzero(g_domain == d_code[d])
+        cols = np.flatnonzero(g_domain == domains.index(d))
         for metric, num, den in (("BoN", "bon", "n"), ("Pair", "won", "total")):
             nsum, dsum = sums[num][cols], sums[den][cols]
             out[metric][d] = float(nsum.sum() / dsum.sum()) if dsum.sum() else None
@@ -411,19 +417,13 @@ def paired_bon_difference(
     Both sides are resampled with the same record draws (a paired bootstrap),
     so the difference's interval reflects only how the two disagree.
     """
-    domains = ordered_domains([it.domain for it in items])
-    d_code = {d: i for i, d in enumerate(domains)}
-    g_code: dict[tuple[str, str], int] = {}
-    item_group = np.array([g_code.setdefault((it.domain, it.record), len(g_code)) for it in items], dtype=np.int64)
-    g_domain = np.zeros(len(g_code), dtype=np.int64)
-    for (d, _), g in g_code.items():
-        g_domain[g] = d_code[d]
-    sa, sb, sn = (np.bincount(item_group, weights=v, minlength=len(g_code)) for v in (a, b, np.ones(len(items))))
+    domains, item_group, g_domain = _record_groups(items)
+    sa, sb, sn = (np.bincount(item_group, weights=v, minlength=len(g_domain)) for v in (a, b, np.ones(len(items))))
     W = _record_bootstrap(g_domain, draws=draws, seed=seed) if draws else None
     out: dict[str, Any] = {"a": {}, "b": {}, "difference": {}, "ci": {"a": {}, "b": {}, "difference": {}}, "n_items": {}, "n_records": {}}
     boots: dict[str, list[np.ndarray]] = {"a": [], "b": [], "difference": []}
     for d in domains:
-        cols = np.flatnonzero(g_domain == d_code[d])
+        cols = np.flatnonzero(g_domain == domains.index(d))
         n = sn[cols].sum()
         point = {"a": sa[cols].sum() / n, "b": sb[cols].sum() / n}
         point["difference"] = point["a"] - point["b"]
