@@ -135,6 +135,26 @@ def test_record_clustered_interval_is_wider_than_an_item_level_one():
     assert (clustered[1] - clustered[0]) > 2 * (flat[1] - flat[0])
 
 
+def test_record_bootstrap_covers_a_known_truth_where_an_item_bootstrap_does_not():
+    # Records differ in difficulty (p_r ~ Beta(2, 2), truth 0.5); 12 items per record share it.
+    rng = np.random.default_rng(7)
+    n_rec, per = 50, 12
+    clustered_hits = flat_hits = 0
+    reps = 200
+    items = [A.CandidateItem(i, f"r{i // per}", "Chat", "p", (), "") for i in range(n_rec * per)]
+    flat_items = [A.CandidateItem(i, f"i{i}", "Chat", "p", (), "") for i in range(n_rec * per)]
+    for rep in range(reps):
+        p = np.repeat(rng.beta(2, 2, size=n_rec), per)
+        bon = (rng.random(n_rec * per) < p).astype(float)
+        ones = np.ones(len(bon))
+        lo, hi = A.summarise_outcomes(items, bon, bon, ones, draws=200, seed=rep)["ci"]["BoN"]["Chat"]
+        clustered_hits += lo <= 0.5 <= hi
+        lo, hi = A.summarise_outcomes(flat_items, bon, bon, ones, draws=200, seed=rep)["ci"]["BoN"]["Chat"]
+        flat_hits += lo <= 0.5 <= hi
+    assert clustered_hits / reps >= 0.88  # nominal 0.95
+    assert flat_hits / reps <= 0.85  # treating items as independent under-covers
+
+
 def test_paired_difference_resamples_both_sides_together():
     rng = random.Random(2)
     items = [A.CandidateItem(i, f"r{i // 12}", ("Chat", "Safety")[i // 240], "p", (), "") for i in range(480)]
