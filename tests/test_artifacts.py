@@ -264,8 +264,8 @@ def test_checks_are_cached_and_people_join_fresh(engine, benchmark_id, tmp_path)
     assert A.cached_artifact_checks(engine=engine, benchmark_id=benchmark_id, organic=org, draws=50) is None
     first = A.artifact_checks(engine=engine, benchmark_id=benchmark_id, organic=org, draws=50)
     assert first["cached"] is False and first["human"] == {"reason": "no labels yet"}
-    files = list((tmp_path / "cache").glob("artifacts-*.json"))
-    assert len(files) == 1
+    files = sorted(f.name for f in (tmp_path / "cache").glob("artifacts-*.json"))
+    assert len(files) == 2 and sum(f.endswith("-organic.json") for f in files) == 1  # the shallow-cue fit and the organic fit
     # Labels arrive: the cached fit is reused and the human columns are current.
     win = winners(engine, benchmark_id)
     add_labels(engine, [{"annotator": "ann", "item_id": i, "choice": w, "naturalness": 4} for i, w in win.items()])
@@ -279,8 +279,17 @@ def test_checks_are_cached_and_people_join_fresh(engine, benchmark_id, tmp_path)
     assert on["difference"]["Chat"] == pytest.approx(1.0 - on["shallow_model_BoN"]["Chat"])
     assert first["shallow_cue"]["on_labelled_items"] == {"reason": "no labels yet"}
     assert "_item_folds" not in again["shallow_cue"] and "_item_p_tailored" not in again["organic"]
-    # Another organic file is another fit.
-    assert A.cached_artifact_checks(engine=engine, benchmark_id=benchmark_id, organic=None, draws=50) is None
+    # Without organic prompts (as the verdict asks) the shallow-cue fit is reused.
+    alone = A.cached_artifact_checks(engine=engine, benchmark_id=benchmark_id, organic=None, draws=50)
+    assert alone["shallow_cue"]["methods"] == first["shallow_cue"]["methods"] and "reason" in alone["organic"]
+    # Another organic file is another organic fit, and only that.
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join(org.prompts[:20]), encoding="utf-8")
+    org2 = A.read_organic_prompts(other)
+    assert A.cached_artifact_checks(engine=engine, benchmark_id=benchmark_id, organic=org2, draws=50) is None
+    third = A.artifact_checks(engine=engine, benchmark_id=benchmark_id, organic=org2, draws=50)
+    assert third["organic"]["n_organic"] == 20 and third["shallow_cue"]["methods"] == first["shallow_cue"]["methods"]
+    assert len(list((tmp_path / "cache").glob("artifacts-*.json"))) == 3
 
 
 def test_cli_json(cli, benchmark_id, tmp_path):
@@ -328,7 +337,7 @@ def test_results_page_fits_only_on_the_button_then_reads_the_cache(engine, bench
     button = next(b for b in at.button if b.label == "Compute artifact checks")
     button.click().run()
     assert not at.exception, at.exception
-    assert len(list((tmp_path / "cache").glob("artifacts-*.json"))) == 1
+    assert len(list((tmp_path / "cache").glob("artifacts-*.json"))) == 2  # shallow-cue and organic parts
     tables = [df.value for df in at.dataframe]
     assert any("method" in t.columns and "shallow-cue model (logistic regression, grouped CV)" in t["method"].tolist() for t in tables)
     assert any("AUC" in t.columns for t in tables)
@@ -352,7 +361,7 @@ def test_results_page_fits_only_on_the_button_then_reads_the_cache(engine, bench
     assert not at3.exception, at3.exception
     paired = next(df.value for df in at3.dataframe if "people minus model" in df.value.columns)
     assert paired["people BoN"].iloc[0].startswith("100.0%")
-    assert len(list((tmp_path / "cache").glob("artifacts-*.json"))) == 1  # labels never trigger a refit
+    assert len(list((tmp_path / "cache").glob("artifacts-*.json"))) == 2  # labels never trigger a refit
 
 
 def test_demo_precomputes_the_checks(engine):

@@ -779,7 +779,15 @@ def cache_key(*, benchmark_hash: str, organic_hash: Optional[str], draws: int, s
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _cache_file(*, engine: Engine, benchmark_id: int, organic: Optional[OrganicPrompts], draws: int, seed: int) -> tuple[Path, dict]:
+def _cache_files(
+    *, engine: Engine, benchmark_id: int, organic: Optional[OrganicPrompts], draws: int, seed: int,
+) -> tuple[Path, Optional[Path], dict]:
+    """(shallow-cue file, organic file or None, benchmark info).
+
+    Two files: the shallow-cue fit does not depend on the organic prompts, so
+    switching organic files (or asking without one, as the verdict does)
+    reuses it.
+    """
     from rmgap_annot.db import session_scope
     from rmgap_annot.models import Benchmark
 
@@ -788,38 +796,51 @@ def _cache_file(*, engine: Engine, benchmark_id: int, organic: Optional[OrganicP
         if bench is None:
             raise ValueError(f"no benchmark with id {benchmark_id}")
         info = {"benchmark_id": benchmark_id, "benchmark": bench.name, "benchmark_sha256": bench.file_hash}
-    key = cache_key(benchmark_hash=info["benchmark_sha256"], organic_hash=organic.sha256 if organic else None, draws=draws, seed=seed)
-    return cache_dir(engine=engine) / f"artifacts-{key}.json", info
-
-
-def _fit(
-    *, engine: Engine, benchmark_id: int, organic: Optional[OrganicPrompts], draws: int, seed: int, progress: Progress,
-) -> dict:
-    started = time.perf_counter()
-    if progress:
-        progress("reading the benchmark's items")
-    items = load_candidate_items(engine=engine, benchmark_id=benchmark_id)
-    out: dict[str, Any] = {"shallow_cue": shallow_cue_ceiling(items, draws=draws, seed=seed, progress=progress)}
+    folder = cache_dir(engine=engine)
+    shallow = folder / f"artifacts-{cache_key(benchmark_hash=bench.file_hash, organic_hash=None, draws=draws, seed=seed)}.json"
     if organic is None:
-        out["organic"] = {"reason": "no organic prompts given (--organic FILE)"}
-    else:
-        prompts = [BenchmarkPrompt(it.item_id, it.record, it.domain, it.prompt) for it in items]
-        out["organic"] = organic_vs_tailored(prompts, organic.prompts, draws=draws, seed=seed, progress=progress)
-        out["organic"].update(file=Path(organic.path).name, sha256=organic.sha256)
-    out["fit_seconds"] = round(time.perf_counter() - started, 3)
-    out["bootstrap"] = {"draws": draws, "seed": seed, "confidence": CONFIDENCE, "unit": "record, within domain (organic prompts: each its own)"}
-    return out
+        return shallow, None, info
+    key = cache_key(benchmark_hash=bench.file_hash, organic_hash=organic.sha256, draws=draws, seed=seed)
+    return shallow, folder / f"artifacts-{key}-organic.json", info
+
+
+def _read_json(path: Optional[Path]) -> Optional[dict]:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, allow_nan=False), encoding="utf-8")
+    os.replace(tmp, path)  # readers never see half a file
+
+
+NO_ORGANIC = {"reason": "no organic prompts given (--organic FILE)"}
+
+
+def _assemble(shallow: dict, organic_part: Optional[dict], draws: int, seed: int) -> dict:
+    return {
+        "shallow_cue": shallow,
+        "organic": organic_part if organic_part is not None else dict(NO_ORGANIC),
+        "fit_seconds": round(shallow.get("fit_seconds", 0.0) + (organic_part or {}).get("fit_seconds", 0.0), 3),
+        "bootstrap": {"draws": draws, "seed": seed, "confidence": CONFIDENCE, "unit": "record, within domain (organic prompts: each its own)"},
+    }
 
 
 def cached_artifact_checks(
     *, engine: Engine, benchmark_id: int, organic: Optional[OrganicPrompts] = None, draws: int = DRAWS, seed: int = SEED,
 ) -> Optional[dict]:
-    """The checks if their fitted part is cached, with current human columns; None when not computed yet."""
-    path, info = _cache_file(engine=engine, benchmark_id=benchmark_id, organic=organic, draws=draws, seed=seed)
-    try:
-        fitted = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """The checks if their fitted parts are cached, with current human columns; None when not computed yet."""
+    shallow_path, organic_path, info = _cache_files(engine=engine, benchmark_id=benchmark_id, organic=organic, draws=draws, seed=seed)
+    shallow, organic_part = _read_json(shallow_path), _read_json(organic_path)
+    if shallow is None or (organic is not None and organic_part is None):
         return None
+    fitted = _assemble(shallow, organic_part, draws, seed)
     return _with_people(engine=engine, benchmark_id=benchmark_id, fitted=fitted, info=info, cached=True, draws=draws, seed=seed)
 
 
@@ -827,21 +848,28 @@ def artifact_checks(
     *, engine: Engine, benchmark_id: int, organic: Optional[OrganicPrompts] = None, draws: int = DRAWS, seed: int = SEED,
     refit: bool = False, progress: Progress = None,
 ) -> dict:
-    """The artifact checks for one benchmark: fitted once per benchmark (and organic file) hash, then cached."""
-    path, info = _cache_file(engine=engine, benchmark_id=benchmark_id, organic=organic, draws=draws, seed=seed)
-    fitted = None
-    if not refit:
-        try:
-            fitted = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            fitted = None
-    cached = fitted is not None
-    if fitted is None:
-        fitted = _fit(engine=engine, benchmark_id=benchmark_id, organic=organic, draws=draws, seed=seed, progress=progress)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(fitted, allow_nan=False), encoding="utf-8")
-        os.replace(tmp, path)  # readers never see half a file
+    """The artifact checks for one benchmark: each part fitted once per benchmark (and organic file) hash, then cached."""
+    shallow_path, organic_path, info = _cache_files(engine=engine, benchmark_id=benchmark_id, organic=organic, draws=draws, seed=seed)
+    shallow = None if refit else _read_json(shallow_path)
+    organic_part = None if refit else _read_json(organic_path)
+    cached = shallow is not None and (organic is None or organic_part is not None)
+    items = None
+    if shallow is None or (organic is not None and organic_part is None):
+        if progress:
+            progress("reading the benchmark's items")
+        items = load_candidate_items(engine=engine, benchmark_id=benchmark_id)
+    if shallow is None:
+        started = time.perf_counter()
+        shallow = shallow_cue_ceiling(items, draws=draws, seed=seed, progress=progress)
+        shallow["fit_seconds"] = round(time.perf_counter() - started, 3)
+        _write_json(shallow_path, shallow)
+    if organic is not None and organic_part is None:
+        started = time.perf_counter()
+        prompts = [BenchmarkPrompt(it.item_id, it.record, it.domain, it.prompt) for it in items]
+        organic_part = organic_vs_tailored(prompts, organic.prompts, draws=draws, seed=seed, progress=progress)
+        organic_part.update(file=Path(organic.path).name, sha256=organic.sha256, fit_seconds=round(time.perf_counter() - started, 3))
+        _write_json(organic_path, organic_part)
+    fitted = _assemble(shallow, organic_part, draws, seed)
     return _with_people(engine=engine, benchmark_id=benchmark_id, fitted=fitted, info=info, cached=cached, draws=draws, seed=seed)
 
 
