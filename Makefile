@@ -46,3 +46,4 @@ bench: $(STAMP)-test
 	$(PY) bench/export_speed.py
 	$(PY) bench/load.py
 	$(PY) bench/scoring.py
+	$(PY) bench/artifacts_speed.py

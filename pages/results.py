@@ -51,6 +51,157 @@ def labels_csv(benchmark_id: int) -> bytes:
         return out.read_bytes()
 
 
+# --- Artifact checks (section start) ------------------------------------------------
+# Shallow-cue ceiling and organic-vs-tailored prompts (rmgap_annot.stats.artifacts).
+# Fitting takes seconds to tens of seconds, so the page only ever reads the cached
+# fit; a button fits it. The human columns come from the current labels.
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _artifact_checks_cached(benchmark_id: int, fingerprint: tuple, organic) -> dict | None:  # noqa: ANN001, ARG001
+    from rmgap_annot.stats.artifacts import cached_artifact_checks
+
+    return cached_artifact_checks(engine=engine(), benchmark_id=benchmark_id, organic=organic)
+
+
+def _with_ci(v, ci, pct=True) -> str:  # noqa: ANN001
+    if v is None:
+        return "n/a"
+    if pct:
+        return f"{v * 100:.1f}%" + ("" if not ci else f" [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]")
+    return f"{v:.3f}" + ("" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
+
+
+def _weights_chart(features: list[dict], title: str):  # noqa: ANN202
+    df = pd.DataFrame(features[:12])
+    if df.empty:
+        return None
+    df["lo"] = df["weight"] - df["weight_sd"]
+    df["hi"] = df["weight"] + df["weight_sd"]
+    y = alt.Y("feature:N", sort=None, title=None, axis=alt.Axis(labelLimit=320))
+    bars = alt.Chart(df).mark_bar().encode(
+        x=alt.X("weight:Q", title=title), y=y, color=alt.Color("family:N", title="cue family"),
+        tooltip=["feature", "family", "description", alt.Tooltip("weight:Q", format="+.3f"), alt.Tooltip("weight_sd:Q", format=".3f")],
+    )
+    return bars + alt.Chart(df).mark_rule().encode(x="lo:Q", x2="hi:Q", y=y)
+
+
+def artifact_checks_section(benchmark_id: int) -> None:
+    """The "Artifact checks" section: can surface cues find the winner, do the prompts read as organic?"""
+    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.stats.artifacts import OrganicFileError, artifact_checks, organic_sample_path, read_organic_prompts
+
+    st.header("Artifact checks")
+    st.caption(
+        "Shallow-cue ceiling: a logistic regression over surface features of (prompt, response) pairs, cross-validated "
+        "with folds grouped by record, picks each item's winner; if it rivals people, the benchmark partly tests cue "
+        "matching. Organic vs tailored: how well a classifier separates the benchmark's prompts from organic user prompts "
+        "(AUC 0.5: indistinguishable)."
+    )
+    source = st.radio("Organic prompts", ["bundled sample", "upload a file", "none"], horizontal=True, key="artifacts_organic_source")
+    organic = None
+    if source == "bundled sample":
+        organic = read_organic_prompts(organic_sample_path())
+    elif source == "upload a file":
+        up = st.file_uploader("Organic prompts: JSONL with a \"prompt\" field, or plain text, one per line", type=["jsonl", "txt"], key="artifacts_organic_file")
+        if up is None:
+            st.info("Choose a file, or use the bundled sample.")
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(up.name).name
+            path.write_bytes(up.getvalue())
+            try:
+                organic = read_organic_prompts(path)
+            except OrganicFileError as exc:
+                st.error(format_errors(exc.errors))
+                return
+    result = _artifact_checks_cached(benchmark_id, report_fingerprint(engine=engine(), benchmark_id=benchmark_id), organic)
+    if result is None:
+        st.info("Not computed yet for this benchmark and organic file (the full 13k-item benchmark takes about 15 s; then it is cached).")
+        if not st.button("Compute artifact checks", key="artifacts_compute"):
+            return
+        with st.status("Fitting the artifact checks...", expanded=True) as status:
+            result = artifact_checks(engine=engine(), benchmark_id=benchmark_id, organic=organic, progress=status.write)
+            status.update(label=f"Fitted in {result['fit_seconds']:.1f} s", state="complete", expanded=False)
+        _artifact_checks_cached.clear()
+    sc = result["shallow_cue"]
+    st.subheader("Shallow-cue ceiling")
+    if "reason" in sc:
+        st.info(f"n/a: {sc['reason']}")
+    else:
+        metric = st.radio("Metric", ["BoN", "Pair"], horizontal=True, key="artifacts_metric")
+        domains = list(sc["methods"]["shallow_model"][metric])
+        rows = [{"method": label, **{d: _with_ci(sc["methods"][m][metric][d], sc["methods"][m]["ci"][metric][d]) for d in domains}}
+                for m, label in sc["method_labels"].items()]
+        human = result.get("human", {})
+        if metric == "BoN" and "BoN" in human:
+            rows.append({"method": "people (plurality pick, labelled items)", **{d: _with_ci(human["BoN"].get(d), human["ci"]["BoN"].get(d)) for d in domains}})
+        rows.append({"method": "chance", **{d: _with_ci(sc["chance"][metric], None) for d in domains}})
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        if "BoN" not in human:
+            st.caption(f"People: n/a ({human.get('reason')}).")
+        on = sc.get("on_labelled_items", {})
+        if "difference" in on:
+            st.markdown("**On the labelled items only** (the same items for both; paired bootstrap over records)")
+            st.dataframe(
+                pd.DataFrame([
+                    {"domain": d, "items": on["n_items"].get(d, ""), "people BoN": _with_ci(on["people_BoN"][d], on["ci"]["people_BoN"][d]),
+                     "shallow-cue model BoN": _with_ci(on["shallow_model_BoN"][d], on["ci"]["shallow_model_BoN"][d]),
+                     "people minus model": _with_ci(on["difference"][d], on["ci"]["difference"][d])}
+                    for d in on["difference"]
+                ]),
+                hide_index=True,
+            )
+        st.caption(
+            f"{sc['n_items']:,} items, {sc['n_records']:,} records, {sc['n_folds']} folds grouped by record; 95% percentile "
+            f"bootstrap over records within each domain ({result['bootstrap']['draws']} draws). Avg: the plain mean of the domains."
+        )
+        chart = _weights_chart(sc["features"], "standardised weight (positive: the cue favours the winner)")
+        if chart is not None:
+            st.altair_chart(chart, use_container_width=True)
+        st.caption(f"Top cue: {sc['top_feature']} ({sc['top_family']}). Bars: mean over folds; lines: one sd.")
+        ablation = sc.get("family_ablation") or []
+        if ablation:
+            st.dataframe(
+                pd.DataFrame([{"cue family": r["family"], "BoN Avg without it": _with_ci(r["BoN_without"], None),
+                               "drop (points)": "n/a" if r["BoN_drop"] is None else f"{r['BoN_drop'] * 100:+.1f}"} for r in ablation]),
+                hide_index=True,
+            )
+            st.caption(
+                "Correlated cues share their weight; refitting without a family shows which one the model needs. "
+                + (f"Carried by: {sc['carried_by']}." if sc.get("carried_by") else "No family carries it (no drop).")
+            )
+    org = result["organic"]
+    st.subheader("Organic vs tailored prompts")
+    if "reason" in org:
+        st.info(f"n/a: {org['reason']}")
+        return
+    st.write(
+        f"ROC AUC {_with_ci(org['auc'], org['ci'], pct=False)}: {org['n_benchmark_prompts']:,} benchmark prompts vs "
+        f"{org['n_organic']} organic prompts ({org['file']})."
+    )
+    st.dataframe(
+        pd.DataFrame([
+            {"domain": d, "AUC": _with_ci(r["auc"], r["ci"], pct=False), "mean P(tailored)": _with_ci(r["mean_p_tailored"], None, pct=False),
+             "naturalness mean (people)": _with_ci(r.get("naturalness_mean"), None, pct=False),
+             "rated 4-5": _with_ci(r.get("naturalness_share_4_5"), None), "ratings": r.get("naturalness_n", 0)}
+            for d, r in org["by_domain"].items()
+        ]),
+        hide_index=True,
+    )
+    rho = org.get("naturalness_spearman", {})
+    st.caption(
+        "Spearman correlation of P(tailored) with an item's mean naturalness: "
+        + (f"n/a ({rho.get('reason')})" if rho.get("rho") is None else f"{rho['rho']:+.3f} (p = {rho['p_value']:.3g}, {rho['n_items']} items)")
+    )
+    chart = _weights_chart(org["features"], "standardised weight (positive: looks tailored)")
+    if chart is not None:
+        st.altair_chart(chart, use_container_width=True)
+
+
+# --- Artifact checks (section end) --------------------------------------------------
+
+
 fingerprint = report_fingerprint(engine=engine(), benchmark_id=benchmark_id)
 report = cached_report(benchmark_id, fingerprint, tuple(sorted(what_if)))
 summary = report["agreement"]["summary"]
@@ -63,6 +214,7 @@ if excluded_note["excluded"]:
     )
 if summary["n_labels"] == 0:
     st.info("No labels yet. Annotators label on the Annotate page, or import labels with `rmgap-annot labels import FILE`.")
+    artifact_checks_section(benchmark_id)  # artifact checks need no labels
     st.stop()
 
 st.caption(
@@ -279,3 +431,6 @@ with tab_truth:
             st.dataframe(dis, hide_index=True)
     else:
         st.info(f"n/a: {ti.get('reason', 'no labels yet')}")
+
+st.divider()
+artifact_checks_section(benchmark_id)

@@ -550,6 +550,50 @@ def annotators_excluded_cmd(
         typer.echo(f"{e.annotator:<24} since {e.excluded_at.isoformat()}  {e.reason}")
 
 
+# --- artifact checks ---
+
+
+@app.command("artifacts")
+def artifacts_cmd(
+    ctx: typer.Context,
+    organic: Optional[str] = typer.Option(None, "--organic", help="Organic user prompts: JSONL with a 'prompt' field, or plain text, one per line."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    as_json: bool = typer.Option(False, "--json", help="Print every number as JSON."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed (same seed, same intervals)."),
+    draws: int = typer.Option(1000, "--draws", help="Bootstrap draws for the 95% intervals (0: no intervals)."),
+    refit: bool = typer.Option(False, "--refit", help="Fit again even when a cached result exists."),
+) -> None:
+    """Shallow-cue ceiling (can surface cues find the winner?) and organic-vs-tailored prompts; cached per benchmark."""
+    import json
+
+    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.stats.artifacts import OrganicFileError, artifact_checks, format_artifacts, read_organic_prompts
+
+    if draws < 0:
+        fail("--draws must be 0 or more", 2)
+    organic_prompts = None
+    if organic is not None:
+        try:
+            organic_prompts = read_organic_prompts(organic)
+        except OrganicFileError as exc:
+            typer.echo(format_errors(exc.errors), err=True)
+            typer.echo(f"Nothing was computed: {len(exc.errors)} error(s).", err=True)
+            raise typer.Exit(2) from None
+    engine = ready_engine(ctx)
+    bench = chosen_benchmark(engine, benchmark)
+
+    def progress(step: str) -> None:
+        if not as_json:
+            typer.echo(f"  {step}...", err=True)
+
+    try:
+        result = artifact_checks(engine=engine, benchmark_id=bench.id, organic=organic_prompts, draws=draws, seed=seed,
+                                 refit=refit, progress=progress)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2, allow_nan=False) if as_json else format_artifacts(result))
+
+
 # --- scoring ---
 
 

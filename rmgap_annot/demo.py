@@ -7,7 +7,9 @@ So that the researcher pages show real numbers from the first minute, the
 first run also stores labels from three *simulated* annotators (accounts
 ``demo-crowd-1..3``, no password; labels marked ``source="demo"``) on half
 of the sample's records, and scores every item with the ``length``
-baseline. The other half is left for the demo's real annotators.
+baseline. The other half is left for the demo's real annotators. The
+artifact checks (against the bundled organic sample) are fitted and cached
+too, so the Results page shows them without a wait.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def seed_demo(*, engine: Engine) -> SeedResult:
     if result.created:
         seed_crowd_labels(engine=engine, benchmark_id=result.benchmark_id)
         seed_length_baseline(engine=engine, benchmark_id=result.benchmark_id)
+        seed_artifact_checks(engine=engine, benchmark_id=result.benchmark_id)
     return SeedResult(result, created)
 
 
@@ -97,3 +100,10 @@ def seed_length_baseline(*, engine: Engine, benchmark_id: int) -> None:
     from rmgap_annot.scoring.runner import run_scoring
 
     run_scoring(engine=engine, benchmark_id=benchmark_id, spec="length", name="length", items="all")
+
+
+def seed_artifact_checks(*, engine: Engine, benchmark_id: int) -> None:
+    """Fit and cache the artifact checks with the bundled organic sample (a second or two on the sample)."""
+    from rmgap_annot.stats.artifacts import artifact_checks, organic_sample_path, read_organic_prompts
+
+    artifact_checks(engine=engine, benchmark_id=benchmark_id, organic=read_organic_prompts(organic_sample_path()))

@@ -1,1 +1,1 @@
-"""Statistics over labels: intervals, tests, truth inference, planning."""
+"""Statistics over labels and scores: intervals, tests, truth inference, planning, artifact checks."""
