@@ -34,6 +34,8 @@ TICKET_SECONDS = 60
 # must not cost a database write each.
 TOUCH_SECONDS = 60
 VIAS = ("password", "invite", "sso")
+# Set by server.py: without its routes no browser can receive a session cookie.
+ROUTES_MOUNTED = False
 
 
 @dataclass(frozen=True)
