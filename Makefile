@@ -44,4 +44,5 @@ bench: $(STAMP)-test
 	$(PY) bench/report_speed.py
 	$(PY) bench/export_speed.py
 	$(PY) bench/load.py
+	$(PY) bench/login_storm.py
 	$(PY) bench/scoring.py

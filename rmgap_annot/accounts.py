@@ -38,12 +38,12 @@ def hash_password(password: str) -> str:
 
 
 # Password checks run on a few worker threads at a lowered CPU priority
-# (nice 10 on Linux; argon2's own lane threads inherit it). argon2 is built
+# (nice 19 on Linux; argon2's own lane threads inherit it). argon2 is built
 # to eat CPU, so a storm of logins with made-up names would otherwise starve
 # the annotators' submits of cores; this way logins queue and labelling keeps
 # the machine. HASH_SLOTS checks at most run at once per process.
 HASH_SLOTS = int(os.environ.get("RMGAP_ANNOT_HASH_SLOTS") or max(1, (os.cpu_count() or 2) // 2))
-HASH_NICE = 10
+HASH_NICE = 19  # the lowest: labelling always wins the CPU
 
 
 def _lower_priority() -> None:
