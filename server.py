@@ -82,6 +82,11 @@ async def logout(request: Request) -> Response:
         await run_in_threadpool(lambda: sessions.end_session(engine=get_engine(resolve_db_url()), token=token))
     response = RedirectResponse("/", status_code=303, headers={"Cache-Control": "no-store"})
     response.delete_cookie(sessions.COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=_secure(request))
+    # Streamlit's own SSO identity cookies too, or the login page would turn
+    # the still-known SSO identity straight into a new session.
+    for name in request.cookies:
+        if name.startswith("_streamlit_user"):
+            response.delete_cookie(name, path="/")
     return response
 
 

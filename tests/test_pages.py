@@ -86,6 +86,27 @@ def test_an_invite_link_reaching_the_script_is_sent_to_the_exchange_route(app_en
     assert any("invalid" in e.value for e in bad.error)
 
 
+def test_team_page_disables_and_enables_an_account(app_env):
+    from rmgap_annot.accounts import user_id_by_name
+    from rmgap_annot.models import User
+    from rmgap_annot.sessions import resolve_session, start_session
+
+    rid = create_user(engine=app_env, name="res", role="researcher")
+    ann = create_user(engine=app_env, name="ann", role="annotator")
+    token = start_session(engine=app_env, user_id=ann, via="password")
+    team = page("pages/team.py", rid, "researcher").run()
+    person = next(sb for sb in team.selectbox if sb.label == "Person")
+    person.set_value("ann").run()
+    next(b for b in team.button if b.label == "Disable account").click().run()
+    assert not team.exception
+    with session_scope(app_env) as s:
+        assert s.get(User, ann).active is False
+    assert resolve_session(engine=app_env, token=token) is None
+    next(b for b in team.button if b.label == "Enable account").click().run()
+    with session_scope(app_env) as s:
+        assert s.get(User, user_id_by_name(engine=app_env, name="ann")).active is True
+
+
 def test_a_disabled_users_open_session_sees_no_page(app_env):
     from rmgap_annot.accounts import set_active
 

@@ -319,3 +319,19 @@ def test_cli_disable_enable_and_set_password(cli, engine):
     assert cli("users", "disable", "nobody").exit_code == 2
     twin = cli("users", "add", "\u0430nn", "--role", "annotator", "--no-password")
     assert twin.exit_code == 2 and "looks like" in twin.output
+
+
+def test_clearing_streamlits_caches_unlocks_nothing(engine):
+    """Any visitor can make Streamlit clear st.cache_*: no lockout or session may live there."""
+    import streamlit as st
+
+    uid = create_user(engine=engine, name="ann", role="annotator", password=PASSWORD)
+    token = start_session(engine=engine, user_id=uid, via="password")
+    for _ in range(accounts.MAX_FAILED_LOGINS):
+        authenticate(engine=engine, name="ann", password="a wrong guess")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    assert not authenticate(engine=engine, name="ann", password=PASSWORD).ok
+    end_session(engine=engine, token=token)
+    st.cache_resource.clear()
+    assert resolve_session(engine=engine, token=token) is None
