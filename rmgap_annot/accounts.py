@@ -322,7 +322,7 @@ def create_invite(*, engine: Engine, user_id: int, ttl_days: int = INVITE_TTL_DA
 
 
 def invite_link(base_url: str, token: str) -> str:
-    """The link app.py reads (`?invite=TOKEN`) on the app's address, any query dropped."""
+    """The link server.py trades for a session (`?invite=TOKEN`) on the app's address, any query dropped."""
     return f"{base_url.split('?')[0]}?invite={token}"
 
 
@@ -409,6 +409,8 @@ def change_own_password(*, engine: Engine, user_id: int, current: str, new: str,
     with session_scope(engine) as session:
         user = session.get(User, user_id)
         name = user.name if user is not None else ""
+        if user is not None and user.password_hash is None:
+            raise AccountError("this account logs in by invite link and has no password; ask your researcher")
     if not authenticate(engine=engine, name=name, password=current).ok:
         raise AccountError("the current password is wrong")
     set_password(engine=engine, user_id=user_id, password=new, keep_session=keep_session)

@@ -243,6 +243,9 @@ def test_changing_ones_own_password_needs_the_current_one(engine):
     with pytest.raises(AccountError, match="current password"):
         change_own_password(engine=engine, user_id=uid, current="not it at all", new="a brand new password", keep_session=None)
     assert authenticate(engine=engine, name="ann", password=PASSWORD).ok
+    link_only = create_user(engine=engine, name="bob", role="annotator")
+    with pytest.raises(AccountError, match="invite link"):
+        change_own_password(engine=engine, user_id=link_only, current="", new="a brand new password", keep_session=None)
 
 
 def test_a_login_ticket_is_used_once_and_only_within_a_minute(engine):

@@ -29,7 +29,7 @@ def server(tmp_path_factory):
         records = make_records({"Chat": 2, "Writing": 1, "Reasoning": 1, "Safety": 1}, seed=4, long_text=False)
         bid = import_benchmark(engine=engine, path=write_jsonl(folder / "b.jsonl", records), name="e2e").benchmark_id
         update_study(engine=engine, benchmark_id=bid, quota_per_annotator=10)
-        for name in ("alice", "carol", "dave"):
+        for name in ("alice", "carol", "dave", "erin"):
             create_user(engine=engine, name=name, role="annotator", password=PASSWORD)
         create_user(engine=engine, name="bob", role="annotator")
 
@@ -131,3 +131,23 @@ def test_a_disabled_users_open_browser_stores_nothing_more(server, browser):
     with session_scope(engine) as s:
         assert s.execute(select(func.count()).select_from(Label).where(Label.user_id == uid)).scalar_one() == 0
     context.close()
+
+
+def test_changing_ones_password_in_the_sidebar_logs_out_the_other_browser(server, browser):
+    here_ctx, there_ctx = browser.new_context(), browser.new_context()
+    here, there = here_ctx.new_page(), there_ctx.new_page()
+    log_in(here, server.url, "erin", PASSWORD)
+    log_in(there, server.url, "erin", PASSWORD)
+    here.get_by_text("Change password", exact=True).first.click()
+    here.get_by_role("textbox", name="Current password").fill(PASSWORD)
+    here.get_by_role("textbox", name="New password", exact=True).fill("erin's new passphrase")
+    here.get_by_role("textbox", name="New password again").fill("erin's new passphrase")
+    here.get_by_role("button", name="Change password").click()
+    here.get_by_text("Password changed", exact=False).wait_for(timeout=WAIT_MS)
+    there.reload()
+    on_login_page(there)
+    here.reload()
+    here.get_by_text(ANNOTATE, exact=True).wait_for(timeout=WAIT_MS)
+    assert logged_in(here)
+    here_ctx.close()
+    there_ctx.close()
