@@ -37,6 +37,11 @@ from rmgap_annot.settings import resolve_db_url
 sessions.ROUTES_MOUNTED = True
 
 
+def _engine():  # noqa: ANN202
+    """The same process-wide engine the pages use (``rmgap_annot.db`` caches it per URL)."""
+    return get_engine(resolve_db_url())
+
+
 def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https"
 
@@ -52,14 +57,14 @@ def _with_cookie(response: Response, request: Request, token: str) -> Response:
 async def session_from_ticket(request: Request) -> Response:
     body = (await request.body()).decode("utf-8", "replace")
     ticket = (parse_qs(body).get("ticket") or [""])[0]
-    token = await run_in_threadpool(lambda: sessions.redeem_ticket(engine=get_engine(resolve_db_url()), ticket=ticket)) if ticket else None
+    token = await run_in_threadpool(lambda: sessions.redeem_ticket(engine=_engine(), ticket=ticket)) if ticket else None
     if token is None:
         return Response("This login has expired; log in again.", status_code=403, headers={"Cache-Control": "no-store"})
     return _with_cookie(Response(status_code=204), request, token)
 
 
 def _exchange_invite(invite: str) -> str | None:
-    engine = get_engine(resolve_db_url())
+    engine = _engine()
     result = redeem_invite(engine=engine, token=invite)
     if not result.ok:
         return None
@@ -79,7 +84,7 @@ async def session_from_invite(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     token = request.cookies.get(sessions.COOKIE_NAME)
     if token:
-        await run_in_threadpool(lambda: sessions.end_session(engine=get_engine(resolve_db_url()), token=token))
+        await run_in_threadpool(lambda: sessions.end_session(engine=_engine(), token=token))
     response = RedirectResponse("/", status_code=303, headers={"Cache-Control": "no-store"})
     response.delete_cookie(sessions.COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=_secure(request))
     # Streamlit's own SSO identity cookies too, or the login page would turn

@@ -58,8 +58,15 @@ def start_session(*, engine: Engine, user_id: int, via: str) -> str:
         raise ValueError(f"unknown way in: {via!r}")
     token = secrets.token_urlsafe(32)
     with session_scope(engine, write=True) as session:
+        _sweep_idle(session)
         session.add(AuthSession(user_id=user_id, token_hash=token_hash(token), via=via))
     return token
+
+
+def _sweep_idle(session) -> None:  # noqa: ANN001
+    """Dead sessions go when new ones come, so the table holds live logins only."""
+    cutoff = utcnow() - timedelta(hours=SESSION_IDLE_HOURS)
+    session.execute(delete(AuthSession).where(AuthSession.last_seen_at <= cutoff))
 
 
 def issue_ticket(*, engine: Engine, user_id: int, via: str) -> str:
@@ -89,6 +96,7 @@ def redeem_ticket(*, engine: Engine, ticket: str) -> str | None:
         if row.expires_at <= utcnow() or user is None or not user.active:
             return None
         token = secrets.token_urlsafe(32)
+        _sweep_idle(session)
         session.add(AuthSession(user_id=row.user_id, token_hash=token_hash(token), via=row.via))
         return token
 

@@ -216,6 +216,12 @@ def test_a_session_idle_for_twelve_hours_is_dead_and_use_slides_it(engine):
     age(SESSION_IDLE_HOURS + 0.1)
     assert resolve_session(engine=engine, token=token) is None
     assert count_sessions(engine=engine, user_id=uid) == 0
+    # An idle session nobody comes back to is swept when a new one starts.
+    stale = start_session(engine=engine, user_id=uid, via="invite")
+    age(SESSION_IDLE_HOURS + 1)
+    start_session(engine=engine, user_id=uid, via="password")
+    assert count_sessions(engine=engine, user_id=uid) == 1
+    assert resolve_session(engine=engine, token=stale) is None
 
 
 def test_disable_revoke_and_password_change_end_sessions_at_once(engine):
