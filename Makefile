@@ -30,7 +30,7 @@ system-deps:
 
 demo: $(STAMP)
 	$(VENV)/bin/rmgap-annot seed-demo
-	$(VENV)/bin/streamlit run app.py
+	$(VENV)/bin/streamlit run server.py
 
 # pytest exits 5 when it collected nothing: a run with no tests is a broken run.
 test: $(STAMP)-test system-deps
@@ -45,5 +45,6 @@ bench: $(STAMP)-test
 	$(PY) bench/truth_speed.py
 	$(PY) bench/export_speed.py
 	$(PY) bench/load.py
+	$(PY) bench/login_storm.py
 	$(PY) bench/scoring.py
 	$(PY) bench/artifacts_speed.py

@@ -1,31 +1,73 @@
-"""Entry point: log in (password or personal invite link), then the pages a role may see.
+"""Page script: log in (password, personal invite link or SSO), then the pages a role may see.
 
-Annotators see only Annotate and Guidelines; researchers see the study
-pages. The menu is convenience only: every researcher page re-checks the
-role against the database (``require_researcher``).
+Started through ``server.py`` (``streamlit run server.py``), whose routes
+hold the login in an HttpOnly cookie; every rerun here looks that session up
+in the database (``resolve_session``), so a refresh keeps the login and a
+logout, disable, revoke or password change ends it at once. Annotators see
+only Annotate and Guidelines; researchers see the study pages. The menu is
+convenience only: every researcher page re-checks the role against the
+database (``require_researcher``).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import current_user_id, engine, log_in, log_out
-from rmgap_annot.accounts import authenticate, redeem_invite
+from pages.common import current_user_id, engine, log_in, log_out, session_token
+from rmgap_annot import sessions
+from rmgap_annot.accounts import authenticate
 from rmgap_annot.sso import sso_enabled, sso_options, user_for_identity
 
 st.set_page_config(page_title="rmgap-annot", layout="wide")
 
 
+def _resolve_session() -> None:
+    """Who this browser is, from its cookie's server-side session (every rerun).
+
+    Nothing but this puts a user into session state, so a session ended
+    anywhere (logout in another tab, disable, revoke, password change) logs
+    this browser out on its next click.
+    """
+    token = session_token()
+    who = sessions.resolve_session(engine=engine(), token=token) if token else None
+    if who is not None:
+        log_in(user_id=who.user_id, name=who.name, role=who.role)
+        st.session_state["session_bound"] = True
+    elif token or st.session_state.get("session_bound"):
+        log_out()
+
+
+def _go(url: str) -> None:
+    """Send the browser to one of server.py's routes, replacing the current history entry."""
+    st.html(f"<script>window.location.replace({url!r});</script>", unsafe_allow_javascript=True)
+    st.stop()
+
+
+def _hand_over(user_id: int, via: str) -> None:
+    """Give the browser a one-use ticket to trade for its HttpOnly session cookie.
+
+    The ticket travels in a POST body (never a URL), then the page reloads
+    in place and the new websocket carries the cookie.
+    """
+    ticket = sessions.issue_ticket(engine=engine(), user_id=user_id, via=via)
+    st.html(
+        "<script>fetch('/auth/session', {method: 'POST', credentials: 'same-origin', "
+        "headers: {'Content-Type': 'application/x-www-form-urlencoded'}, "
+        f"body: 'ticket=' + {ticket!r}}}).finally(() => window.location.replace(window.location.pathname));</script>",
+        unsafe_allow_javascript=True,
+    )
+    st.info("Logging in...")
+    st.stop()
+
+
 def _invite_login() -> None:
-    """A personal link logs its owner in; it stays in the URL so a refresh keeps working."""
+    """An old-style ``?invite=TOKEN`` that reached the script (server.py redirects these
+    before they get here): send it to the route that trades it for a cookie."""
     token = st.query_params.get("invite")
-    if not token or current_user_id() is not None:
-        return
-    result = redeem_invite(engine=engine(), token=token)
-    if result.ok:
-        log_in(user_id=result.user_id, name=result.name, role=result.role)
-    else:
-        st.session_state["login_error"] = result.message
+    if token and current_user_id() is None:
+        from urllib.parse import urlencode
+
+        _go("/auth/invite?" + urlencode({"token": token}))
 
 
 def _sso_login() -> None:
@@ -40,8 +82,7 @@ def _sso_login() -> None:
         engine=engine(), email=st.user.get("email"), email_verified=st.user.get("email_verified"), options=sso_options(st.secrets)
     )
     if result.ok:
-        log_in(user_id=result.user_id, name=result.name, role=result.role)
-        st.rerun()
+        _hand_over(result.user_id, "sso")
     st.error(result.message)
     st.button("Sign out of SSO", on_click=st.logout)
 
@@ -49,8 +90,11 @@ def _sso_login() -> None:
 def login_page() -> None:
     st.title("rmgap-annot")
     st.caption("Human validation of the RMGAP reward-model benchmark.")
-    if msg := st.session_state.pop("login_error", None):
-        st.error(msg)
+    if not sessions.ROUTES_MOUNTED:
+        st.warning("Logging in needs the app's own routes: start it with `streamlit run server.py`.")
+    if st.query_params.get("login") == "invite-refused":
+        st.error("This invite link is invalid, expired or revoked, or the account is disabled. "
+                 "Ask your researcher for a new one.")
     if sso_enabled(st.secrets):
         _sso_login()
         st.divider()
@@ -61,10 +105,30 @@ def login_page() -> None:
     if submitted:
         result = authenticate(engine=engine(), name=name, password=password)
         if result.ok:
-            log_in(user_id=result.user_id, name=result.name, role=result.role)
-            st.rerun()
+            _hand_over(result.user_id, "password")
         else:
             st.error(result.message)
+
+
+def change_password_form() -> None:
+    """The logged-in user's own password; their other browsers are logged out."""
+    from rmgap_annot.accounts import AccountError, change_own_password
+
+    with st.form("change_password", clear_on_submit=True):
+        current = st.text_input("Current password", type="password")
+        new = st.text_input("New password", type="password")
+        again = st.text_input("New password again", type="password")
+        if st.form_submit_button("Change password"):
+            if new != again:
+                st.error("The two new passwords differ.")
+                return
+            try:
+                change_own_password(engine=engine(), user_id=current_user_id(), current=current, new=new,
+                                    keep_session=session_token())
+            except AccountError as exc:
+                st.error(str(exc))
+            else:
+                st.success("Password changed; your other sessions were logged out.")
 
 
 def _page(path: str, title: str, icon: str, **kwargs) -> st.Page:  # noqa: ANN003
@@ -93,6 +157,7 @@ def annotator_pages() -> list[st.Page]:
     ]
 
 
+_resolve_session()
 _invite_login()
 if current_user_id() is None:
     nav = st.navigation([st.Page(login_page, title="Log in", icon=":material/login:")], position="hidden")
@@ -100,8 +165,12 @@ else:
     with st.sidebar:
         st.write(f"Logged in as **{st.session_state.get('user_name', '')}** ({st.session_state.get('role', '')})")
         if st.button("Log out"):
+            # Ended in the database first: the cookie is cleared by the route,
+            # but a copy of it is already worthless.
+            sessions.end_session(engine=engine(), token=session_token())
             log_out()
-            st.query_params.clear()
-            st.rerun()
+            _go("/auth/logout")
+        with st.expander("Change password"):
+            change_password_form()
     nav = st.navigation(researcher_pages() if st.session_state.get("role") == "researcher" else annotator_pages())
 nav.run()

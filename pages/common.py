@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rmgap_annot.accounts import AccessDenied, require_role
+from rmgap_annot.accounts import AccessDenied, require_active, require_role
 from rmgap_annot.catalog import list_benchmarks
 from rmgap_annot.db import get_engine, init_db
 from rmgap_annot.settings import resolve_db_url
@@ -33,6 +33,15 @@ def engine():  # noqa: ANN201
 
 def current_user_id() -> int | None:
     return st.session_state.get("user_id")
+
+
+def session_token() -> str | None:
+    """This browser's session token, from the HttpOnly cookie server.py set
+    (read on the websocket's opening request; the page's JavaScript never sees it)."""
+    from rmgap_annot.sessions import COOKIE_NAME
+
+    token = st.context.cookies.get(COOKIE_NAME)
+    return token if isinstance(token, str) and token else None  # (no cookies at all under AppTest)
 
 
 def require_researcher() -> int:
@@ -72,9 +81,15 @@ def log_out() -> None:
 
 
 def require_login() -> int:
-    """The logged-in user's id, or stop the page (annotator pages)."""
+    """The logged-in user's id, or stop the page (annotator pages).
+
+    Asks the database every time: a disabled account's open browser sees
+    nothing more.
+    """
     uid = current_user_id()
-    if uid is None:
-        st.error("Please log in.")
+    try:
+        require_active(engine=engine(), user_id=uid)
+    except AccessDenied as exc:
+        st.error(str(exc))
         st.stop()
     return uid

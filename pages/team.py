@@ -57,4 +57,17 @@ if users:
         st.code(accounts.invite_link(base, token), language=None)
     if c2.button("Revoke all their links"):
         n = accounts.revoke_invites(engine=eng, user_id=by_name[who])
-        st.success(f"Revoked {n} link(s) of {who}.")
+        st.success(f"Revoked {n} link(s) of {who}; their open sessions ended.")
+
+    st.subheader("Access")
+    st.caption("Disabling logs the person out of every browser at once and revokes their links; their labels stay.")
+    c3, c4 = st.columns(2)
+    if c3.button("Disable account"):
+        if by_name[who] == st.session_state.get("user_id"):
+            st.error("You cannot disable your own account here (use `rmgap-annot users disable`).")
+        else:
+            accounts.set_active(engine=eng, user_id=by_name[who], active=False)
+            st.success(f"Disabled {who}.")
+    if c4.button("Enable account"):
+        accounts.set_active(engine=eng, user_id=by_name[who], active=True)
+        st.success(f"Enabled {who} (send a new invite link if they use one).")

@@ -165,8 +165,13 @@ def submit_label(
         item = session.get(Item, item_id)
         if item is None:
             raise LabelError(f"no item with id {item_id}")
-        if session.get(User, user_id) is None:
+        user = session.get(User, user_id)
+        if user is None:
             raise LabelError(f"no user with id {user_id}")
+        if not user.active:
+            # Checked inside the write: a browser that was open when the
+            # account was disabled stores nothing more.
+            raise LabelError("this account is disabled; the label was not stored")
         keys = set(session.execute(select(Response.key).where(Response.record_pk == item.record_pk)).scalars())
         if choice_key is not None and choice_key not in keys:
             raise LabelError(f"unknown response key {choice_key!r} for item {item_id}")

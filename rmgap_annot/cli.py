@@ -160,8 +160,6 @@ def users_add_cmd(
         password = sys.stdin.readline().rstrip("\r\n")
     elif not no_password:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if password is not None and len(password) < 8:
-        fail("password must be at least 8 characters", 2)
     try:
         create_user(engine=ready_engine(ctx), name=name, role=role, password=password)
     except AccountError as exc:
@@ -215,7 +213,52 @@ def users_revoke_invites_cmd(ctx: typer.Context, name: str = typer.Argument(...,
 
     engine = ready_engine(ctx)
     n = revoke_invites(engine=engine, user_id=_user_id(engine, name))
-    typer.echo(f"Revoked {n} link(s) of {name!r}.")
+    typer.echo(f"Revoked {n} link(s) of {name!r}; their open sessions ended.")
+
+
+@users_app.command("disable")
+def users_disable_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Whose account to disable.")) -> None:
+    """Disable an account: its invite links are revoked and every open browser is logged out at once.
+
+    Past labels stay in the study.
+    """
+    from rmgap_annot.accounts import set_active
+
+    engine = ready_engine(ctx)
+    set_active(engine=engine, user_id=_user_id(engine, name), active=False)
+    typer.echo(f"Disabled {name!r}: links revoked, sessions ended.")
+
+
+@users_app.command("enable")
+def users_enable_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Whose account to enable again.")) -> None:
+    """Enable a disabled account (revoked links stay revoked: send a new one with `users invite`)."""
+    from rmgap_annot.accounts import set_active
+
+    engine = ready_engine(ctx)
+    set_active(engine=engine, user_id=_user_id(engine, name), active=True)
+    typer.echo(f"Enabled {name!r}.")
+
+
+@users_app.command("set-password")
+def users_set_password_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Whose password to set."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+) -> None:
+    """Set a user's password (prompted for, or read from stdin); ends all their sessions and lifts a lockout."""
+    from rmgap_annot.accounts import AccountError, set_password
+
+    engine = ready_engine(ctx)
+    uid = _user_id(engine, name)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        set_password(engine=engine, user_id=uid, password=password)
+    except AccountError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"Password of {name!r} set; their open sessions ended.")
 
 
 # --- study settings --------------------------------------------------------

@@ -106,6 +106,37 @@ class Invite(SQLModel, table=True):
     last_used_at: Optional[datetime] = None
 
 
+class AuthSession(SQLModel, table=True):
+    """A logged-in browser: the cookie carries a random token, only its sha256 is stored.
+
+    Every way in (password, invite link, SSO) ends here, so logout, disabling
+    an account, revoking its invites or changing its password ends the
+    browser's session by deleting these rows. Idle for SESSION_IDLE_HOURS, a
+    session is dead (sliding: ``last_seen_at`` moves while it is used).
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(index=True, unique=True)
+    via: str  # "password" | "invite" | "sso"
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+
+
+class LoginTicket(SQLModel, table=True):
+    """A one-use, one-minute ticket the page script hands its own browser.
+
+    The script cannot set an HttpOnly cookie; the browser posts this ticket
+    to ``/auth/session`` and gets the session cookie in the answer.
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    ticket_hash: str = Field(index=True, unique=True)
+    via: str
+    expires_at: datetime
+
+
 class Study(SQLModel, table=True):
     """The researcher's settings for labelling one benchmark."""
 

@@ -46,32 +46,76 @@ def labels(engine) -> list[Label]:
         return list(s.execute(select(Label).order_by(Label.id)).scalars())
 
 
-def test_login_with_password_shows_the_annotate_page(app_env):
-    create_user(engine=app_env, name="alice", role="annotator", password="correct horse")
+def _html(at: AppTest) -> str:
+    return "\n".join(h.proto.body for h in at.get("html"))
+
+
+def test_password_login_hands_the_browser_a_one_use_ticket(app_env):
+    """The script cannot set the HttpOnly cookie: it gives its browser a ticket for
+    server.py's /auth/session (the whole round trip runs in tests/e2e/test_sessions.py)."""
+    from rmgap_annot.models import LoginTicket
+
+    uid = create_user(engine=app_env, name="alice", role="annotator", password="correct horse")
     at = app().run()
     assert [t.label for t in at.text_input] == ["Username", "Password"]
     at.text_input[0].input("alice")
     at.text_input[1].input("wrong password")
     at.button[0].click().run()
     assert any("wrong password" in e.value for e in at.error)
+    assert "/auth/session" not in _html(at)
     at.text_input[1].input("correct horse")
     at.button[0].click().run()
     assert not at.exception
-    assert at.session_state["role"] == "annotator"
-    assert any(b.label == "Submit" for b in at.button)
+    assert "/auth/session" in _html(at)
+    assert "user_id" not in at.session_state  # logged in only once the cookie comes back
+    with session_scope(app_env) as s:
+        assert [t.user_id for t in s.execute(select(LoginTicket)).scalars()] == [uid]
 
 
-def test_invite_link_logs_in(app_env):
+def test_an_invite_link_reaching_the_script_is_sent_to_the_exchange_route(app_env):
     uid = create_user(engine=app_env, name="bob", role="annotator")
     token = create_invite(engine=app_env, user_id=uid)
     at = app()
     at.query_params["invite"] = token
     at.run()
-    assert at.session_state["user_id"] == uid
+    assert f"/auth/invite?token={token}" in _html(at)
+    assert "user_id" not in at.session_state
     bad = app()
-    bad.query_params["invite"] = "not-a-token"
+    bad.query_params["login"] = "invite-refused"
     bad.run()
     assert any("invalid" in e.value for e in bad.error)
+
+
+def test_team_page_disables_and_enables_an_account(app_env):
+    from rmgap_annot.accounts import user_id_by_name
+    from rmgap_annot.models import User
+    from rmgap_annot.sessions import resolve_session, start_session
+
+    rid = create_user(engine=app_env, name="res", role="researcher")
+    ann = create_user(engine=app_env, name="ann", role="annotator")
+    token = start_session(engine=app_env, user_id=ann, via="password")
+    team = page("pages/team.py", rid, "researcher").run()
+    person = next(sb for sb in team.selectbox if sb.label == "Person")
+    person.set_value("ann").run()
+    next(b for b in team.button if b.label == "Disable account").click().run()
+    assert not team.exception
+    with session_scope(app_env) as s:
+        assert s.get(User, ann).active is False
+    assert resolve_session(engine=app_env, token=token) is None
+    next(b for b in team.button if b.label == "Enable account").click().run()
+    with session_scope(app_env) as s:
+        assert s.get(User, user_id_by_name(engine=app_env, name="ann")).active is True
+
+
+def test_a_disabled_users_open_session_sees_no_page(app_env):
+    from rmgap_annot.accounts import set_active
+
+    uid = create_user(engine=app_env, name="ann", role="annotator")
+    set_active(engine=app_env, user_id=uid, active=False)
+    for path in ("pages/annotate.py", "pages/guidelines.py"):
+        at = page(path, uid, "annotator").run()
+        assert any("disabled" in e.value for e in at.error), path
+        assert not any(b.label == "Submit" for b in at.button)
 
 
 def test_annotate_submit_back_and_finish(app_env, benchmark_id):

@@ -1,4 +1,4 @@
-"""Real Chromium against a real `streamlit run app.py` on a temporary database.
+"""Real Chromium against a real `streamlit run server.py` (the app with its login routes) on a temporary database.
 
 Chromium is Debian's (`shutil.which("chromium")`), driven by Playwright for
 Python; `playwright install` is never used. Without the binary these tests
@@ -38,7 +38,7 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`streamlit run app.py` in a subprocess, on a free port, with its own database."""
+    """`streamlit run server.py` in a subprocess, on a free port, with its own database."""
 
     def __init__(self, db_url: str, log_path: Path):
         self.db_url = db_url
@@ -47,7 +47,7 @@ class AppServer:
         env = {**os.environ, "RMGAP_ANNOT_DB": db_url, "PYTHONPATH": str(ROOT)}
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", "server.py", "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", "127.0.0.1",
              "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,

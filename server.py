@@ -1,0 +1,124 @@
+"""The app as an ASGI application: ``app.py``'s pages plus the routes that own the login cookie.
+
+Start it with ``streamlit run server.py`` (Streamlit finds the ``st.App``
+below and serves it with uvicorn; every ``--server.*`` flag still applies).
+
+The page script cannot set an HttpOnly cookie, so these routes do:
+
+- ``POST /auth/session`` (body ``ticket=...``): the browser posts the one-use
+  ticket the page script gave it after a password or SSO login, and gets the
+  session cookie.
+- ``GET /auth/invite?token=...``: exchanges a personal invite link for a
+  session and answers 303 to ``/``, so the token is never left in the
+  address bar or the history. Old ``/?invite=TOKEN`` links are sent here
+  first (also with a 303).
+- ``GET /auth/logout``: ends the session and clears the cookie.
+
+The cookie is HttpOnly, SameSite=Strict, and Secure when the request came
+over https (directly or through a reverse proxy's ``X-Forwarded-Proto``).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode
+
+import streamlit as st
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from rmgap_annot import sessions
+from rmgap_annot.accounts import redeem_invite
+from rmgap_annot.db import get_engine
+from rmgap_annot.settings import resolve_db_url
+
+sessions.ROUTES_MOUNTED = True
+
+
+def _engine():  # noqa: ANN202
+    """The same process-wide engine the pages use (``rmgap_annot.db`` caches it per URL)."""
+    return get_engine(resolve_db_url())
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https"
+
+
+def _with_cookie(response: Response, request: Request, token: str) -> Response:
+    # No Max-Age: the browser drops it when it closes; the server ends it
+    # after SESSION_IDLE_HOURS idle either way.
+    response.set_cookie(sessions.COOKIE_NAME, token, path="/", httponly=True, samesite="strict", secure=_secure(request))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def session_from_ticket(request: Request) -> Response:
+    body = (await request.body()).decode("utf-8", "replace")
+    ticket = (parse_qs(body).get("ticket") or [""])[0]
+    token = await run_in_threadpool(lambda: sessions.redeem_ticket(engine=_engine(), ticket=ticket)) if ticket else None
+    if token is None:
+        return Response("This login has expired; log in again.", status_code=403, headers={"Cache-Control": "no-store"})
+    return _with_cookie(Response(status_code=204), request, token)
+
+
+def _exchange_invite(invite: str) -> str | None:
+    engine = _engine()
+    result = redeem_invite(engine=engine, token=invite)
+    if not result.ok:
+        return None
+    return sessions.start_session(engine=engine, user_id=result.user_id, via="invite")
+
+
+async def session_from_invite(request: Request) -> Response:
+    invite = request.query_params.get("token", "")
+    token = await run_in_threadpool(_exchange_invite, invite) if invite else None
+    if token is None:
+        # The login page explains; the token itself is not carried along.
+        return RedirectResponse("/?" + urlencode({"login": "invite-refused"}), status_code=303,
+                                headers={"Cache-Control": "no-store"})
+    return _with_cookie(RedirectResponse("/", status_code=303), request, token)
+
+
+async def logout(request: Request) -> Response:
+    token = request.cookies.get(sessions.COOKIE_NAME)
+    if token:
+        await run_in_threadpool(lambda: sessions.end_session(engine=_engine(), token=token))
+    response = RedirectResponse("/", status_code=303, headers={"Cache-Control": "no-store"})
+    response.delete_cookie(sessions.COOKIE_NAME, path="/", httponly=True, samesite="strict", secure=_secure(request))
+    # Streamlit's own SSO identity cookies too, or the login page would turn
+    # the still-known SSO identity straight into a new session.
+    for name in request.cookies:
+        if name.startswith("_streamlit_user"):
+            response.delete_cookie(name, path="/")
+    return response
+
+
+class InviteLinkRedirect:
+    """Sends ``/any-page?invite=TOKEN`` (the links already handed out) to ``/auth/invite``.
+
+    A 303 on the very first request means the browser never records the
+    address with the token in its history.
+    """
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] == "http" and scope["method"] == "GET" and b"invite=" in scope.get("query_string", b""):
+            query = parse_qs(scope["query_string"].decode("latin-1"))
+            if "invite" in query and not scope["path"].startswith(("/_stcore", "/static", "/media", "/auth/")):
+                target = "/auth/invite?" + urlencode({"token": query["invite"][0]})
+                await RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+ROUTES = [
+    Route("/auth/session", session_from_ticket, methods=["POST"]),
+    Route("/auth/invite", session_from_invite, methods=["GET"]),
+    Route("/auth/logout", logout, methods=["GET", "POST"]),
+]
+
+app = st.App("app.py", routes=ROUTES, middleware=[Middleware(InviteLinkRedirect)])
