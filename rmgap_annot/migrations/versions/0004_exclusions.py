@@ -6,7 +6,7 @@ keeps every exclusion as history (including again stamps ``included_at``).
 fit costs seconds and the report must not.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-25
 """
 from alembic import op
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
