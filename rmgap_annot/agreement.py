@@ -27,9 +27,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 from scipy import sparse
 
-DRAWS = 1000
-SEED = 0
-CONFIDENCE = 0.95
+from rmgap_annot.stats import bootstrap as bs
+from rmgap_annot.stats.bootstrap import CONFIDENCE, DRAWS, SEED  # noqa: F401 (re-exported: callers read them here)
 
 NO_PAIRS = "no item has two or more usable labels"
 ONE_VALUE = "every paired label has the same value, so alpha is undefined"
@@ -44,14 +43,7 @@ def resample_weights(n_units: int, *, draws: int = DRAWS, seed: int = SEED, stre
     ``stream`` separates independent resamplings (one per domain, items vs
     groups) so adding a domain never changes another domain's interval.
     """
-    if n_units == 0 or draws == 0:
-        return np.zeros((draws, n_units))
-    rng = np.random.default_rng([seed, stream])
-    # int32 draws are cheaper; the flat index needs int64 beyond 2**31 cells.
-    dtype = np.int32 if draws * n_units < 2**31 else np.int64
-    idx = rng.integers(0, n_units, size=(draws, n_units), dtype=dtype)
-    idx += (np.arange(draws, dtype=dtype) * n_units)[:, None]
-    return np.bincount(idx.ravel(), minlength=draws * n_units).reshape(draws, n_units).astype(np.float64)
+    return bs.multinomial_counts(n_units, draws=draws, seed=seed, stream=stream)
 
 
 def percentile_ci(values: np.ndarray, confidence: float = CONFIDENCE) -> Optional[list[float]]:
@@ -60,13 +52,7 @@ def percentile_ci(values: np.ndarray, confidence: float = CONFIDENCE) -> Optiona
     Draws where the statistic is undefined (e.g. a resample with one value
     only) are dropped; more than half undefined means no honest interval.
     """
-    values = np.asarray(values, dtype=float)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0 or finite.size < values.size / 2:
-        return None
-    tail = (1 - confidence) / 2 * 100
-    lo, hi = np.percentile(finite, [tail, 100 - tail])
-    return [float(lo), float(hi)]
+    return bs.percentile(values, confidence)
 
 
 # --- value counts -------------------------------------------------------------
@@ -208,9 +194,12 @@ def _result(alpha: float, boot: Optional[np.ndarray], n_items: int, n_values: in
         return out
     out["alpha"] = float(alpha)
     if boot is not None:
-        out["ci"] = percentile_ci(boot, confidence)
+        iv = bs.interval(float(alpha), boot, confidence=confidence)
+        out["ci"], out["ci_method"] = iv["ci"], iv["ci_method"]
         if out["ci"] is None:
             out["ci_reason"] = "too few resamples give a defined alpha"
+    else:
+        out["ci_reason"] = "no bootstrap (draws=0)"
     return out
 
 
@@ -224,8 +213,10 @@ def alpha_by_domain(
 ) -> dict[str, dict]:
     """Alpha, its interval and counts per domain plus ``All`` (pooled units).
 
-    ``All``'s interval resamples within each domain (stratified), reusing the
-    domains' draws: the domain mix stays that of the benchmark.
+    ``weights[d]``: unit weights (draws x units) of domain ``d``; the report
+    passes record-cluster draws expanded to items (``ClusterDraws.expand``),
+    so whole records are resampled. ``All``'s interval sums the domains'
+    draws (stratified): the domain mix stays that of the benchmark.
     """
     out: dict[str, dict] = {}
     total_obs = 0.0
@@ -360,21 +351,27 @@ def cohen_kappa_matrix(annotator: Sequence, unit: Sequence, value: Sequence, *, 
     table = np.full((n, n_units), -1, dtype=np.int64)
     table[a_codes, u_codes] = v_codes
     kappa: list[list[Optional[float]]] = [[None] * n for _ in range(n)]
+    reasons: list[list[Optional[str]]] = [[None] * n for _ in range(n)]
     shared: list[list[int]] = [[0] * n for _ in range(n)]
     has = table >= 0
     for i in range(n):
         shared[i][i] = int(has[i].sum())
         kappa[i][i] = 1.0 if shared[i][i] else None
+        if not shared[i][i]:
+            reasons[i][i] = "no decided label"
         for j in range(i + 1, n):
             both = has[i] & has[j]
             k_shared = int(both.sum())
             shared[i][j] = shared[j][i] = k_shared
             if k_shared < min_shared:
+                reasons[i][j] = reasons[j][i] = f"{k_shared} shared items (kappa needs {min_shared})"
                 continue
             k = cohen_kappa(table[i, both], table[j, both], n_values)
             if np.isfinite(k):
                 kappa[i][j] = kappa[j][i] = k
-    return {"annotators": names, "kappa": kappa, "n_shared": shared, "min_shared": min_shared}
+            else:
+                reasons[i][j] = reasons[j][i] = "both gave one and the same value on every shared item: chance agreement is 1, kappa undefined"
+    return {"annotators": names, "kappa": kappa, "reasons": reasons, "n_shared": shared, "min_shared": min_shared}
 
 
 def leave_one_out_alpha(unit_idx: np.ndarray, value_code: np.ndarray, rater: np.ndarray, *, n_units: int, n_values: int) -> dict:

@@ -23,8 +23,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from rmgap_annot import agreement as agr
+from rmgap_annot import human_metrics as hm
 from rmgap_annot.db import session_scope
-from rmgap_annot.human_metrics import human_accuracy, item_summary
+from rmgap_annot.human_metrics import item_summary
+from rmgap_annot.stats import bootstrap as bs
 from rmgap_annot.labels_frame import load_labels
 from rmgap_annot.models import Benchmark, Item, Label, Record, Response, User
 from rmgap_annot.settings import DOMAINS
@@ -66,8 +68,18 @@ def build_report(
     confidence: float = agr.CONFIDENCE,
     fast_seconds: float = FAST_SECONDS,
     include_scorers: bool = True,
+    adjust: str = "holm",
 ) -> dict:
-    """The whole report for one benchmark, intervals included (plain data)."""
+    """The whole report for one benchmark, intervals included (plain data).
+
+    Every interval resamples whole records within each domain: one set of
+    record draws per domain (``human_metrics.record_draws``) is expanded to
+    items, groups and labels, so alpha, accuracy, agreement and naturalness
+    move together draw by draw. ``adjust``: the multiplicity adjustment of
+    the scorers' p-values (holm, bh, none).
+    """
+    if adjust not in bs.ADJUST_METHODS:
+        raise ValueError(f"adjust must be one of {', '.join(bs.ADJUST_METHODS)}, not {adjust!r}")
     labels = load_labels(engine=engine, benchmark_id=benchmark_id)
     with session_scope(engine) as session:
         bench = session.get(Benchmark, benchmark_id)
@@ -79,14 +91,14 @@ def build_report(
         bench_name = bench.name
     summary = item_summary(labels)
     domain_units = {d: summary.index[summary["domain"] == d].to_numpy() for d in DOMAINS}
+    record_draws = hm.record_draws(summary, draws=draws, seed=seed)
     weights = {
-        d: agr.resample_weights(len(domain_units[d]), draws=draws, seed=seed, stream=i)
-        for i, d in enumerate(DOMAINS)
-        if draws and len(domain_units[d])
+        d: record_draws[d].expand(summary.loc[summary["domain"] == d, "record_id"].to_numpy()) for d in record_draws
     }
 
     report: dict[str, Any] = {}
     report["agreement"] = _agreement(labels, domain_units, weights, confidence)
+    report["agreement"]["percent_agreement"] = _percent_agreement_ci(report["agreement"]["percent_agreement"], summary, weights, confidence)
     report["agreement"]["summary"] = {
         "benchmark_id": benchmark_id,
         "benchmark": bench_name,
@@ -96,16 +108,20 @@ def build_report(
         "n_annotators": int(labels["user_id"].nunique()) if len(labels) else 0,
         "n_cant_decide": int(labels["choice_key"].isna().sum()) if len(labels) else 0,
     }
-    report["agreement"]["bootstrap"] = {
-        "draws": draws, "seed": seed, "confidence": confidence,
-        "method": "percentile bootstrap over items, resampled within each domain (All: stratified by domain)",
-    }
-    report["human"] = human_accuracy(summary=summary, labels=labels, item_weights=weights, draws=draws, seed=seed, confidence=confidence)
+    report["agreement"]["bootstrap"] = hm.bootstrap_info(draws=draws, seed=seed, confidence=confidence)
+    report["human"] = hm.human_accuracy(
+        summary=summary, labels=labels, draws_by_domain=record_draws, draws=draws, seed=seed, confidence=confidence
+    )
     report["naturalness"] = _naturalness(labels)
+    _naturalness_ci(report["naturalness"], labels, record_draws, confidence)
     report["position_bias"] = _position_bias(labels)
     report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
     report["items"] = _items(summary)
-    report["scorers"] = _scorers(engine, benchmark_id, report["human"], summary) if include_scorers else {}
+    report["scorers"] = (
+        _scorers(engine, benchmark_id, report["human"], summary, record_draws, draws=draws, seed=seed, confidence=confidence,
+                 adjust=adjust)
+        if include_scorers else {}
+    )
     return report
 
 
@@ -190,6 +206,84 @@ def _agreement(labels: pd.DataFrame, domain_units: dict, weights: dict, confiden
     )
     out["_loo"] = {str(rater_names[c]): a for c, a in loo.items()}
     return out
+
+
+def _percent_agreement_ci(percent: dict, summary: pd.DataFrame, weights: dict, confidence: float) -> dict:
+    """Record-clustered intervals for percent agreement (the mean over items with two or more decided labels).
+
+    An item's share of agreeing pairs is rebuilt from its vote counts, so it
+    is exactly ``agreement.percent_agreement``'s per-item term.
+    """
+    shares, ok, domain_boots = {}, {}, {}
+    for d in DOMAINS:
+        rows = summary[summary["domain"] == d]
+        m = rows["n_decided"].to_numpy(dtype=float)
+        sq = np.array([sum(v * v for v in votes.values()) for votes in rows["votes"]], dtype=float)
+        usable = m >= 2
+        share = np.where(usable, (sq - m) / np.where(usable, m * (m - 1), 1), 0.0)
+        shares[d], ok[d] = share, usable.astype(float)
+        entry = percent[d]
+        boot = None
+        if d in weights and entry.get("value") is not None:
+            w = weights[d]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boot = (w @ share) / (w @ ok[d])
+            domain_boots[d] = (w @ share, w @ ok[d])
+        entry.update(bs.interval(entry.get("value"), boot, confidence=confidence))
+        if entry["ci"] is not None:
+            entry.pop("ci_reason", None)
+    entry = percent[ALL]
+    boot = None
+    if domain_boots and entry.get("value") is not None:
+        num = sum(b[0] for b in domain_boots.values())
+        den = sum(b[1] for b in domain_boots.values())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = num / den
+    entry.update(bs.interval(entry.get("value"), boot, confidence=confidence))
+    if entry["ci"] is not None:
+        entry.pop("ci_reason", None)
+    return percent
+
+
+def _naturalness_ci(nat: dict, labels: pd.DataFrame, record_draws: dict, confidence: float) -> None:
+    """Record-clustered intervals of the mean rating and the share rated 4-5, per domain, All and role."""
+    if labels.empty:
+        for entry in (*nat["by_domain"].values(), *nat["by_role"].values()):
+            entry.update(ci_mean=None, ci_share_4_5=None, ci_reason="no naturalness ratings")
+        return
+    v = pd.to_numeric(labels["naturalness"], errors="coerce")
+    ok = v.between(1, 5)
+    frame = pd.DataFrame({"domain": labels["domain"], "record_id": labels["record_id"], "role": labels["role"],
+                          "v": v.where(ok, 0.0), "n": ok.astype(float), "top": (ok & (v >= 4)).astype(float)})
+    sums: dict = {}  # (domain, role) -> (w @ v, w @ n, w @ top)
+    for d in DOMAINS:
+        cd = record_draws.get(d)
+        part = frame[frame["domain"] == d]
+        if cd is None or part.empty:
+            continue
+        w = cd.expand(part["record_id"].to_numpy())
+        for role in ("base", "rewrite"):
+            sel = (part["role"] == role).to_numpy()
+            sums[(d, role)] = tuple(w[:, sel] @ part[c].to_numpy()[sel] for c in ("v", "n", "top"))
+
+    def fill(entry: dict, keys: list) -> None:
+        parts = [sums[k] for k in keys if k in sums]
+        if entry["n"] == 0 or not parts:
+            entry.update(ci_mean=None, ci_share_4_5=None, ci_reason=entry.get("reason") or "no bootstrap (draws=0)")
+            return
+        tv, tn, tt = (sum(p[i] for p in parts) for i in range(3))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            entry["ci_mean"] = bs.interval(entry["mean"], tv / tn, confidence=confidence)["ci"]
+            entry["ci_share_4_5"] = bs.interval(
+                entry["share_4_5"], tt / tn, confidence=confidence, successes=entry["share_4_5"] * entry["n"],
+                trials=entry["n"], n_clusters=int(frame.loc[frame["n"] > 0, "record_id"].nunique()),
+            )["ci"]
+
+    for d in DOMAINS:
+        fill(nat["by_domain"][d], [(d, "base"), (d, "rewrite")])
+    fill(nat["by_domain"][ALL], [(d, r) for d in DOMAINS for r in ("base", "rewrite")])
+    for r in ("base", "rewrite"):
+        fill(nat["by_role"][r], [(d, r) for d in DOMAINS])
 
 
 # --- naturalness, position bias ------------------------------------------------
@@ -326,12 +420,13 @@ def _items(summary: pd.DataFrame) -> list[dict]:
     return [dict(zip(names, row)) for row in zip(*columns.values())]
 
 
-def _scorers(engine: Engine, benchmark_id: int, human: dict, summary: pd.DataFrame) -> dict:
-    """The reward-model section, on the plurality picks this report already computed."""
+def _scorers(engine: Engine, benchmark_id: int, human: dict, summary: pd.DataFrame, record_draws: dict, **options) -> dict:  # noqa: ANN003
+    """The reward-model section, on the plurality picks and record draws this report already computed."""
     from rmgap_annot import comparison  # noqa: PLC0415
 
     return comparison.scorer_section(
-        engine=engine, benchmark_id=benchmark_id, human=human, picks=comparison.picks_from_summary(summary)
+        engine=engine, benchmark_id=benchmark_id, human=human, picks=comparison.picks_from_summary(summary),
+        human_draws=record_draws, **options,
     )
 
 

@@ -28,6 +28,8 @@ Public API (reused by the report and by the referee analyses):
   the point; for proportions (``successes=, trials=, design_effect=,
   n_clusters=``) a Wilson interval on the effective sample size when the
   bootstrap is degenerate (every draw the same, e.g. all items correct).
+- ``mean_of_strata_interval(point, boots, cis)``: interval of a plain mean
+  of strata (RMGAP's Avg), draw by draw.
 - ``clustering(y, cluster)``: within-cluster correlation (ANOVA ICC) of a
   per-unit outcome and the design effect 1 + (m_w - 1) ICC, m_w the
   size-weighted mean cluster size (Kish).
@@ -38,8 +40,10 @@ Public API (reused by the report and by the referee analyses):
   cluster sums, chi-square with 1 df. Paired human-vs-scorer BoN passes
   h - s per item (exactly Durkalski's test); a one-sample test against
   chance passes successes - chance * trials.
-- ``paired_difference(a, b, cluster, draws)`` and
-  ``versus_chance(successes, trials, chance, cluster, draws)``: point,
+- ``unit_weights(draws_by_stratum, cluster, stratum)``: unit weights for a
+  pooled (stratified) statistic over several strata.
+- ``paired_difference(a, b, cluster, weights)`` and
+  ``versus_chance(successes, trials, chance, cluster, weights)``: point,
   interval (same resampled clusters for both sides) and clustered p-value.
 - ``adjust(p_values, method)``: Holm (default), Benjamini-Hochberg or none,
   over a family; ``None`` entries stay ``None`` and are not counted.
@@ -198,6 +202,22 @@ def interval(
     return {"ci": ci, "ci_method": method}
 
 
+def mean_of_strata_interval(point: Optional[float], boots: list[np.ndarray], cis: list[Optional[list[float]]], confidence: float) -> dict:
+    """A plain mean of strata (RMGAP's Avg over domains): the strata's draws averaged draw by draw.
+
+    Degenerate (every stratum's draws constant, e.g. all correct): the mean
+    of the strata's own (fallback) interval bounds, so it is never [1, 1].
+    """
+    if point is None or not boots:
+        return interval(point, None)
+    out = interval(point, np.mean(np.vstack(boots), axis=0), confidence=confidence)
+    ci = out["ci"]
+    if ci is not None and ci[1] - ci[0] < 1e-12 and cis and all(c is not None for c in cis):
+        lo, hi = float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))
+        out = {"ci": [min(lo, point), max(hi, point)], "ci_method": "mean of the domains' intervals (the bootstrap was degenerate)"}
+    return out
+
+
 # --- clustering ---------------------------------------------------------------------
 
 
@@ -261,20 +281,41 @@ def clustered_score_test(difference: Sequence[float], cluster: Sequence) -> dict
     return {"statistic": x2, "p_value": float(sps.chi2.sf(x2, 1)), "test": TEST_NAME}
 
 
-def _weights(draws: Optional[ClusterDraws], cluster: np.ndarray) -> Optional[np.ndarray]:
-    return None if draws is None or draws.draws == 0 else draws.expand(cluster)
+def unit_weights(
+    draws: Mapping[Hashable, ClusterDraws], cluster: Sequence, stratum: Sequence
+) -> Optional[np.ndarray]:
+    """Weights (draws, n_units) for units from several strata: each column from its stratum's draws.
+
+    A pooled statistic computed with these is the stratified bootstrap.
+    None when there are no draws (``draws=0``).
+    """
+    cluster = np.asarray(cluster)
+    stratum = np.asarray(stratum, dtype=object)
+    if not draws:
+        return None
+    n_draws = next(iter(draws.values())).draws
+    if n_draws == 0:
+        return None
+    out = np.zeros((n_draws, len(cluster)))
+    for s in dict.fromkeys(stratum.tolist()):
+        sel = stratum == s
+        out[:, sel] = draws[s].expand(cluster[sel])
+    return out
 
 
 def paired_difference(
-    a: Sequence[float], b: Sequence[float], cluster: Sequence, draws: Optional[ClusterDraws], *, confidence: float = CONFIDENCE
+    a: Sequence[float], b: Sequence[float], cluster: Sequence, weights: Optional[np.ndarray], *, confidence: float = CONFIDENCE
 ) -> dict:
-    """mean(a) - mean(b) on the same units: cluster-bootstrap interval (same draws for both) and clustered p."""
+    """mean(a) - mean(b) on the same units: cluster-bootstrap interval (same draws for both) and clustered p.
+
+    ``weights``: (draws, n_units) from ``ClusterDraws.expand`` or ``unit_weights``; None: no interval.
+    """
     a, b, cluster = np.asarray(a, float), np.asarray(b, float), np.asarray(cluster)
     n = len(a)
     if n == 0:
         return {"difference": None, "ci": None, "p_value": None, "n_units": 0, "reason": "no units on both sides"}
     point = float(a.mean() - b.mean())
-    w = _weights(draws, cluster)
+    w = weights
     boot = None
     if w is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -291,16 +332,20 @@ def paired_difference(
 
 def versus_chance(
     successes: Sequence[float], trials: Sequence[float], chance: Sequence[float], cluster: Sequence,
-    draws: Optional[ClusterDraws], *, confidence: float = CONFIDENCE,
+    weights: Optional[np.ndarray], *, confidence: float = CONFIDENCE,
 ) -> dict:
-    """sum(successes) / sum(trials) against the trial-weighted chance level, clustered."""
+    """sum(successes) / sum(trials) against the trial-weighted chance level, clustered.
+
+    ``chance`` is per unit (a best-of-4 item 0.25, a pair 0.5, best-of-N 1/N):
+    the same call serves every benchmark format.
+    """
     s, t, c = (np.asarray(x, dtype=float) for x in (successes, trials, chance))
     cluster = np.asarray(cluster)
     if t.sum() <= 0:
         return {"value": None, "chance": None, "ci": None, "p_value": None, "n_units": int(len(t)), "reason": "no trials"}
     point = float(s.sum() / t.sum())
     level = float((c * t).sum() / t.sum())
-    w = _weights(draws, cluster)
+    w = weights
     boot = None
     if w is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
