@@ -422,17 +422,21 @@ def report_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (same seed, same intervals)."),
     draws: int = typer.Option(1000, "--draws", help="Bootstrap draws for the 95% intervals (0: no intervals)."),
+    adjust: str = typer.Option("holm", "--adjust", help="Multiplicity adjustment of the scorers' p-values: holm, bh or none."),
 ) -> None:
     """Agreement, human accuracy in RMGAP's metrics, naturalness, position bias, annotators, items."""
     import json
 
     from rmgap_annot.report import build_report, format_report
+    from rmgap_annot.stats.bootstrap import ADJUST_METHODS
 
+    if adjust not in ADJUST_METHODS:
+        fail(f"--adjust must be one of {', '.join(ADJUST_METHODS)}, not {adjust!r}", 2)
     engine = ready_engine(ctx)
     bench = chosen_benchmark(engine, benchmark)
     if draws < 0:
         fail("--draws must be 0 or more", 2)
-    report = build_report(engine=engine, benchmark_id=bench.id, seed=seed, draws=draws)
+    report = build_report(engine=engine, benchmark_id=bench.id, seed=seed, draws=draws, adjust=adjust)
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False) if as_json else format_report(report))
 
 

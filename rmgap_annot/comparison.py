@@ -129,6 +129,8 @@ def metric_intervals(
         its = by_domain.get(d, [])
         cd = draws_by_domain.get(d)
         g = [x for x in groups if x.domain == d]
+        if metrics["Consistency"][d] is None:
+            reasons["Consistency"][d] = "no group has all three prompts scored" if its else f"no {d} items"
         if g:
             top[d] = float(np.mean([x.top_consistent for x in g]))
         elif its:
@@ -178,6 +180,14 @@ def metric_intervals(
         present = [d for d in DOMAINS if d in boots[m]]
         iv = bs.mean_of_strata_interval(avg, [boots[m][d] for d in present], [ci[m][d] for d in present], confidence) if present else bs.interval(avg, None)
         ci[m]["Avg"], methods[m]["Avg"] = iv["ci"], iv["ci_method"]
+        if avg is None:
+            reasons[m]["Avg"] = "no domain has a value"
+        elif iv["ci"] is None:
+            reasons[m]["Avg"] = "no interval: no domain has bootstrap draws (draws=0)" if not present else f"no interval: {iv.get('ci_reason')}"
+    for m in ci:
+        for d in DOMAINS:
+            if ci[m][d] is None and (metrics[m][d] if m != "TopConsistency" else top[d]) is not None:
+                reasons[m].setdefault(d, "no interval: no bootstrap draws (draws=0)")
     return {"TopConsistency": top_avg, "ci": ci, "ci_method": methods, "reasons": reasons}
 
 
@@ -277,7 +287,8 @@ def compare_scorer(
     iv_lab = metric_intervals(list(labelled.values()), on_labelled, human_draws, confidence=confidence)
     vs_human, vs_chance = _tests(labelled, list(items.values()), picks, human_draws, scorer_draws, confidence)
     agreement = {**_per_domain_share(agree), "n_items": {d: len(agree[d]) for d in DOMAINS}}
-    agreement["reasons"] = {d: "no labelled item with a human pick and a scorer top pick" for d in DOMAINS if agreement[d] is None}
+    agreement["reasons"] = {d: "no labelled item with a human pick and a defined scorer outcome" for d in (*DOMAINS, "Avg")
+                            if agreement[d] is None}
     return {
         "Pair": everything["Pair"],
         "BoN": everything["BoN"],
@@ -386,32 +397,49 @@ def list_scorers(*, engine: Engine, benchmark_id: int) -> list[dict]:
     ]
 
 
-def side_by_side(*, engine: Engine, benchmark_id: int) -> dict:
+def side_by_side(*, engine: Engine, benchmark_id: int, draws: int = DRAWS, seed: int = SEED, adjust: str = "holm") -> dict:
     """Human vs each scorer on exactly the labelled items, as long-form rows.
 
-    ``metrics``: {who, metric, domain, value} for Pair/BoN/Consistency (the
-    human column from ``human_metrics``, the scorers' ``labelled_only``);
-    ``tests``: per scorer and domain, agreement with the plurality pick and
-    the exact McNemar test.
+    ``metrics``: {who, metric, domain, value, lo, hi} for Pair/BoN/
+    Consistency/TopConsistency (the human column from ``human_metrics``, the
+    scorers' ``labelled_only``), intervals resampling whole records;
+    ``tests``: per scorer and domain, agreement with the plurality pick, the
+    human-minus-scorer BoN difference with its record-clustered interval and
+    clustered p-value (raw and adjusted across scorers), and the scorer's BoN
+    against chance. The item-level McNemar p stays in the report JSON only.
     """
-    from rmgap_annot.human_metrics import human_accuracy, item_summary
+    from rmgap_annot.human_metrics import human_accuracy, item_summary, record_draws
 
     labels = load_labels(engine=engine, benchmark_id=benchmark_id)
-    human = human_accuracy(summary=item_summary(labels), labels=labels, draws=0) if len(labels) else None
-    sections = scorer_section(engine=engine, benchmark_id=benchmark_id)
+    summary = item_summary(labels)
+    rdraws = record_draws(summary, draws=draws, seed=seed)
+    human = human_accuracy(summary=summary, labels=labels, draws_by_domain=rdraws, draws=draws, seed=seed) if len(labels) else None
+    sections = scorer_section(engine=engine, benchmark_id=benchmark_id, human_draws=rdraws, draws=draws, seed=seed, adjust=adjust,
+                              picks=picks_from_summary(summary))
     rows: list[dict] = []
     domains = (*DOMAINS, "Avg")
-    for metric in ("Pair", "BoN", "Consistency"):
+
+    def row(who: str, metric: str, d: str, block: Mapping) -> dict:
+        ci = (block.get("ci") or {}).get(metric, {}).get(d) or [None, None]
+        return {"who": who, "metric": metric, "domain": d, "value": block[metric].get(d), "lo": ci[0], "hi": ci[1]}
+
+    for metric in ("Pair", "BoN", "Consistency", "TopConsistency"):
         if human is not None:
-            rows += [{"who": "human", "metric": metric, "domain": d, "value": human[metric].get(d)} for d in domains]
+            rows += [row("human", metric, d, human) for d in domains]
         for name, sec in sections.items():
-            rows += [{"who": name, "metric": metric, "domain": d, "value": sec["labelled_only"][metric].get(d)} for d in domains]
+            rows += [row(name, metric, d, sec["labelled_only"]) for d in domains]
     tests = []
     for name, sec in sections.items():
         for d in (*DOMAINS, "All"):
-            t = sec["mcnemar"][d]
+            t = sec["vs_human"][d]
+            chance = sec["vs_chance"]["BoN"][d]
+            ci = t.get("ci") or [None, None]
             agree = sec["agreement_with_human"].get(d if d != "All" else "Avg")
-            tests.append({"scorer": name, "domain": d, "items": t["n_items"], "human BoN": t["human_bon"], "scorer BoN": t["scorer_bon"],
-                          "human only right": t["human_only_correct"], "scorer only right": t["scorer_only_correct"],
-                          "McNemar p": t["p_value"], "top pick = human pick": agree})
-    return {"metrics": rows, "tests": tests, "n_labelled_items": int(labels["item_id"].nunique()) if len(labels) else 0}
+            tests.append({
+                "scorer": name, "domain": d, "items": t["n_units"], "human BoN": t.get("human_bon"), "scorer BoN": t.get("scorer_bon"),
+                "human - scorer": t.get("difference"), "lo": ci[0], "hi": ci[1], "p (clustered)": t.get("p_value"),
+                f"p ({adjust})": t.get("p_adjusted"), "scorer BoN vs chance p": chance.get("p_adjusted"),
+                "top pick = human pick": agree, "note": t.get("reason", ""),
+            })
+    return {"metrics": rows, "tests": tests, "n_labelled_items": int(labels["item_id"].nunique()) if len(labels) else 0,
+            "adjust": adjust}

@@ -246,6 +246,8 @@ def human_accuracy(
             reasons[m]["Avg"] = f"no interval: {iv['ci_reason']}"
     out["ci"] = cis
     out["ci_method"] = methods
+    if not draws:
+        out["ci_reason"] = "no intervals: the report was built with draws=0"
     out["n"] = counts
     out["reasons"] = reasons
     out["clustering"] = clusters
@@ -314,4 +316,10 @@ def ranking_mode_metrics(labels: pd.DataFrame) -> dict:
     if not items:
         return {"Pair": with_avg({}), "BoN": with_avg({}), "Consistency": with_avg({}), "reason": "no ranking-mode labels"}
     res = rmgap_metrics(items, complete_groups_only=True)
-    return {k: res[k] for k in ("Pair", "BoN", "Consistency", "n_items", "n_groups")}
+    out = {k: res[k] for k in ("Pair", "BoN", "Consistency", "n_items", "n_groups")}
+    out["reasons"] = {
+        m: {d: (f"no {d} item has ranking-mode labels" if m != "Consistency" else f"no {d} group has ranking-mode labels on all three prompts")
+            for d in (*DOMAINS, "Avg") if out[m].get(d) is None}
+        for m in ("Pair", "BoN", "Consistency")
+    }
+    return out

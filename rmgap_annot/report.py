@@ -90,30 +90,17 @@ def build_report(
         )
         bench_name = bench.name
     summary = item_summary(labels)
-    domain_units = {d: summary.index[summary["domain"] == d].to_numpy() for d in DOMAINS}
     record_draws = hm.record_draws(summary, draws=draws, seed=seed)
-    weights = {
-        d: record_draws[d].expand(summary.loc[summary["domain"] == d, "record_id"].to_numpy()) for d in record_draws
-    }
-
-    report: dict[str, Any] = {}
-    report["agreement"] = _agreement(labels, domain_units, weights, confidence)
-    report["agreement"]["percent_agreement"] = _percent_agreement_ci(report["agreement"]["percent_agreement"], summary, weights, confidence)
+    report: dict[str, Any] = label_sections(labels, summary, record_draws, draws=draws, seed=seed, confidence=confidence)
     report["agreement"]["summary"] = {
         "benchmark_id": benchmark_id,
         "benchmark": bench_name,
         "n_items": {d: int(item_counts.get(d, 0)) for d in DOMAINS},
-        "n_items_labelled": {d: int(len(domain_units[d])) for d in DOMAINS},
+        "n_items_labelled": {d: int((summary["domain"] == d).sum()) for d in DOMAINS},
         "n_labels": int(len(labels)),
         "n_annotators": int(labels["user_id"].nunique()) if len(labels) else 0,
         "n_cant_decide": int(labels["choice_key"].isna().sum()) if len(labels) else 0,
     }
-    report["agreement"]["bootstrap"] = hm.bootstrap_info(draws=draws, seed=seed, confidence=confidence)
-    report["human"] = hm.human_accuracy(
-        summary=summary, labels=labels, draws_by_domain=record_draws, draws=draws, seed=seed, confidence=confidence
-    )
-    report["naturalness"] = _naturalness(labels)
-    _naturalness_ci(report["naturalness"], labels, record_draws, confidence)
     report["position_bias"] = _position_bias(labels)
     report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
     report["items"] = _items(summary)
@@ -123,6 +110,28 @@ def build_report(
         if include_scorers else {}
     )
     return report
+
+
+def label_sections(
+    labels: pd.DataFrame, summary: pd.DataFrame, record_draws: dict, *, draws: int, seed: int, confidence: float
+) -> dict[str, Any]:
+    """``agreement``, ``human`` and ``naturalness`` from a labels frame: the report's statistics without a database.
+
+    Split out so the coverage simulation (tests, bench/coverage.py) checks the
+    very code the report runs. ``record_draws``: ``human_metrics.record_draws``.
+    """
+    domain_units = {d: summary.index[summary["domain"] == d].to_numpy() for d in DOMAINS}
+    weights = {d: record_draws[d].expand(summary.loc[summary["domain"] == d, "record_id"].to_numpy()) for d in record_draws}
+    out: dict[str, Any] = {}
+    out["agreement"] = _agreement(labels, domain_units, weights, confidence)
+    out["agreement"]["percent_agreement"] = _percent_agreement_ci(out["agreement"]["percent_agreement"], summary, weights, confidence)
+    out["agreement"]["bootstrap"] = hm.bootstrap_info(draws=draws, seed=seed, confidence=confidence)
+    out["human"] = hm.human_accuracy(
+        summary=summary, labels=labels, draws_by_domain=record_draws, draws=draws, seed=seed, confidence=confidence
+    )
+    out["naturalness"] = _naturalness(labels)
+    _naturalness_ci(out["naturalness"], labels, record_draws, confidence)
+    return out
 
 
 # --- agreement -----------------------------------------------------------------
@@ -491,9 +500,21 @@ def format_report(report: dict) -> str:
             f"{d:<12}{_fmt(ca['alpha']) + _fmt_ci(ca['ci']):>26}{_fmt(na['alpha']) + _fmt_ci(na['ci']):>28}{_fmt(pa, True):>10}"
         )
     h = report["human"]
-    lines += ["", "Human accuracy (RMGAP metrics, 95% intervals)", f"{'':<12}" + "".join(f"{m:>28}" for m in ("Pair", "BoN", "Consistency"))]
+    shown = ("Pair", "BoN", "Consistency", "TopConsistency")
+    lines += ["", "Human accuracy (RMGAP metrics; 95% intervals resample whole records)",
+              f"{'':<12}" + "".join(f"{m:>28}" for m in shown) + f"{'ICC':>8}{'deff':>7}"]
     for d in (*DOMAINS, "Avg"):
-        lines.append(f"{d:<12}" + "".join(f"{_fmt(h[m][d], True) + _fmt_ci(h['ci'][m][d], True):>28}" for m in ("Pair", "BoN", "Consistency")))
+        c = h["clustering"].get(d, {})
+        lines.append(f"{d:<12}" + "".join(f"{_fmt(h[m][d], True) + _fmt_ci(h['ci'][m][d], True):>28}" for m in shown)
+                     + f"{_fmt(c.get('icc')) if c else '':>8}{_fmt(c.get('design_effect')) if c else '':>7}")
+    for name, sec in (report.get("scorers") or {}).items():
+        t = sec["vs_human"]["All"]
+        ch = sec["vs_chance"]["BoN"]["All"]
+        lines.append(
+            f"{name[:30]}: human - scorer BoN {_fmt(t.get('difference'), True)}{_fmt_ci(t.get('ci'), True)} "
+            f"p={_fmt(t.get('p_value'))} adj={_fmt(t.get('p_adjusted'))}; BoN vs chance {_fmt(ch.get('value'), True)} "
+            f"p={_fmt(ch.get('p_value'))} adj={_fmt(ch.get('p_adjusted'))}"
+        )
     nat = report["naturalness"]["by_domain"]
     lines += ["", "Naturalness (share rated 4-5, mean)"]
     for d in (*DOMAINS, ALL):
