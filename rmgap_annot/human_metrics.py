@@ -52,7 +52,7 @@ def item_summary(labels: pd.DataFrame) -> pd.DataFrame:
     cols = [
         "item_id", "record_id", "domain", "group", "prompt_index", "role", "winner_key", "n_labels",
         "n_cant_decide", "n_decided", "votes", "plurality_pick", "tie", "agreement_share", "matches_winner",
-        "n_match", "pair_won", "pair_total", "n_rankings", "mean_naturalness", "n_naturalness",
+        "n_match", "pair_won", "pair_total", "n_rankings", "mean_naturalness", "n_naturalness", "votes_sq",
     ]
     if labels.empty:
         return pd.DataFrame(columns=cols).set_index("item_id", drop=False)
@@ -93,6 +93,8 @@ def item_summary(labels: pd.DataFrame) -> pd.DataFrame:
     for item_id, key, n in zip(vc["item_id"].tolist(), vc["choice_key"].tolist(), vc["n"].tolist()):
         votes.setdefault(item_id, {})[key] = int(n)
     out["votes"] = [votes.get(i, {}) for i in out.index]
+    # sum over keys of votes squared: the agreeing label pairs of an item are (votes_sq - n_decided) / 2
+    out["votes_sq"] = (vc["n"] ** 2).groupby(vc["item_id"]).sum().reindex(out.index).fillna(0).astype(int)
     out["item_id"] = out.index
     return out[cols]
 
@@ -157,7 +159,8 @@ def human_accuracy(
                         "ties", "no_pick")
     }
     clusters: dict[str, dict] = {}
-    borda_groups = group_outcomes(borda_items(labels))
+    borda = borda_items(labels)
+    borda_groups = group_outcomes(borda)
 
     def put(m: str, d: str, value: Optional[float], boot: Optional[np.ndarray], **proportion) -> None:  # noqa: ANN003
         point[m][d] = value
@@ -184,9 +187,12 @@ def human_accuracy(
                 reasons[m][d] = f"no labelled {d} items"
             clusters[d] = {**bs.clustering([], []), "reason": f"no labelled {d} items"}
             continue
-        cd = draws_by_domain.get(d)
+        cd = draws_by_domain.get(d) if draws else None
         rec = rows["record_id"].to_numpy()
-        w = cd.expand(rec) if cd is not None and draws else None
+        has_draws = cd is not None
+
+        def tot(values, cluster=rec):  # noqa: ANN001, ANN202 - per-draw weighted sum over this domain's records
+            return cd.total(cluster, values)
         correct = rows["matches_winner"].to_numpy(dtype=float)
         clusters[d] = bs.clustering(correct, rec)
         prop = {"design_effect": clusters[d]["design_effect"], "n_clusters": counts["records"][d]}
@@ -195,27 +201,26 @@ def human_accuracy(
                 put(m, d, None, None)
                 reasons[m][d] = "every label is Can't decide: no pick to score"
         else:
-            put("BoN", d, float(correct.mean()), (w @ correct) / n if w is not None else None,
+            put("BoN", d, float(correct.mean()), tot(correct) / n if has_draws else None,
                 successes=float(correct.sum()), trials=float(n), **prop)
             n_match = rows["n_match"].to_numpy(dtype=float)
             n_lab = rows["n_labels"].to_numpy(dtype=float)
-            put("label_accuracy", d, float(n_match.sum() / n_lab.sum()), _ratio(w @ n_match, w @ n_lab) if w is not None else None,
+            put("label_accuracy", d, float(n_match.sum() / n_lab.sum()), _ratio(tot(n_match), tot(n_lab)) if has_draws else None,
                 successes=float(n_match.sum()), trials=float(n_lab.sum()), **prop)
             consistent, group_rec, n_incomplete = _group_consistency(rows)
             counts["groups"][d] = len(consistent)
             counts["incomplete_groups"][d] = n_incomplete
             if len(consistent):
-                wg = cd.expand(group_rec) if w is not None else None
-                put("TopConsistency", d, float(consistent.mean()), (wg @ consistent) / len(consistent) if wg is not None else None,
+                put("TopConsistency", d, float(consistent.mean()), tot(consistent, group_rec) / len(consistent) if has_draws else None,
                     successes=float(consistent.sum()), trials=float(len(consistent)), n_clusters=len(np.unique(group_rec)))
             else:
                 put("TopConsistency", d, None, None)
                 reasons["TopConsistency"][d] = "no group has labels on all three of its prompts"
         won = rows["pair_won"].to_numpy(dtype=float)
-        tot = rows["pair_total"].to_numpy(dtype=float)
-        if tot.sum() > 0:
-            put("Pair", d, float(won.sum() / tot.sum()), _ratio(w @ won, w @ tot) if w is not None else None,
-                successes=float(won.sum()), trials=float(tot.sum()), **prop)
+        total = rows["pair_total"].to_numpy(dtype=float)
+        if total.sum() > 0:
+            put("Pair", d, float(won.sum() / total.sum()), _ratio(tot(won), tot(total)) if has_draws else None,
+                successes=float(won.sum()), trials=float(total.sum()), **prop)
         else:
             put("Pair", d, None, None)
             reasons["Pair"][d] = "no ranking-mode labels"
@@ -224,8 +229,7 @@ def human_accuracy(
         if full:
             flags = np.array([g.consistent for g in full], dtype=float)
             grec = np.array([g.record_id for g in full])
-            wg = cd.expand(grec) if w is not None else None
-            put("Consistency", d, float(flags.mean()), (wg @ flags) / len(flags) if wg is not None else None,
+            put("Consistency", d, float(flags.mean()), tot(flags, grec) / len(flags) if has_draws else None,
                 successes=float(flags.sum()), trials=float(len(flags)), n_clusters=len(np.unique(grec)))
         else:
             put("Consistency", d, None, None)
@@ -251,7 +255,7 @@ def human_accuracy(
     out["n"] = counts
     out["reasons"] = reasons
     out["clustering"] = clusters
-    out["ranking"] = ranking_mode_metrics(labels)
+    out["ranking"] = ranking_mode_metrics(labels, items=borda)
     out["bootstrap"] = bootstrap_info(draws=draws, seed=seed, confidence=confidence)
     return out
 
@@ -288,14 +292,16 @@ def borda_items(labels: pd.DataFrame) -> list[ScoredItem]:
     """
     if labels.empty:
         return []
+    ranked = labels["ranking"].map(lambda r: isinstance(r, (list, tuple))).to_numpy(dtype=bool)
+    if not ranked.any():
+        return []
+    labels = labels[ranked]
     scores: dict[int, dict[str, float]] = {}
     meta: dict[int, tuple] = {}
     for item_id, r, dom, rec, grp, pi, win in zip(
-        labels["item_id"], labels["ranking"], labels["domain"], labels["record_id"], labels["group"],
-        labels["prompt_index"], labels["winner_key"],
+        labels["item_id"].tolist(), labels["ranking"].tolist(), labels["domain"].tolist(), labels["record_id"].tolist(),
+        labels["group"].tolist(), labels["prompt_index"].tolist(), labels["winner_key"].tolist(),
     ):
-        if not isinstance(r, (list, tuple)):
-            continue
         s = scores.setdefault(item_id, {})
         for pos, key in enumerate(r):
             s[key] = s.get(key, 0.0) + (len(r) - pos)
@@ -306,13 +312,13 @@ def borda_items(labels: pd.DataFrame) -> list[ScoredItem]:
     ]
 
 
-def ranking_mode_metrics(labels: pd.DataFrame) -> dict:
+def ranking_mode_metrics(labels: pd.DataFrame, *, items: Optional[list[ScoredItem]] = None) -> dict:
     """RMGAP's metrics with each item's Borda counts as the "scores".
 
     Ties in the summed counts lose (Pair, BoN) and are broken by key
     (Consistency), exactly as for a reward model.
     """
-    items = borda_items(labels)
+    items = borda_items(labels) if items is None else items
     if not items:
         return {"Pair": with_avg({}), "BoN": with_avg({}), "Consistency": with_avg({}), "reason": "no ranking-mode labels"}
     res = rmgap_metrics(items, complete_groups_only=True)

@@ -227,7 +227,7 @@ def _percent_agreement_ci(percent: dict, summary: pd.DataFrame, weights: dict, c
     for d in DOMAINS:
         rows = summary[summary["domain"] == d]
         m = rows["n_decided"].to_numpy(dtype=float)
-        sq = np.array([sum(v * v for v in votes.values()) for votes in rows["votes"]], dtype=float)
+        sq = rows["votes_sq"].to_numpy(dtype=float)
         usable = m >= 2
         share = np.where(usable, (sq - m) / np.where(usable, m * (m - 1), 1), 0.0)
         shares[d], ok[d] = share, usable.astype(float)
@@ -264,16 +264,16 @@ def _naturalness_ci(nat: dict, labels: pd.DataFrame, record_draws: dict, confide
     ok = v.between(1, 5)
     frame = pd.DataFrame({"domain": labels["domain"], "record_id": labels["record_id"], "role": labels["role"],
                           "v": v.where(ok, 0.0), "n": ok.astype(float), "top": (ok & (v >= 4)).astype(float)})
-    sums: dict = {}  # (domain, role) -> (w @ v, w @ n, w @ top)
+    sums: dict = {}  # (domain, role) -> per-draw weighted sums of ratings, rating counts, ratings 4-5
     for d in DOMAINS:
         cd = record_draws.get(d)
         part = frame[frame["domain"] == d]
-        if cd is None or part.empty:
+        if cd is None or cd.draws == 0 or part.empty:
             continue
-        w = cd.expand(part["record_id"].to_numpy())
         for role in ("base", "rewrite"):
-            sel = (part["role"] == role).to_numpy()
-            sums[(d, role)] = tuple(w[:, sel] @ part[c].to_numpy()[sel] for c in ("v", "n", "top"))
+            sel = part[part["role"] == role]
+            rec = sel["record_id"].to_numpy()
+            sums[(d, role)] = tuple(cd.total(rec, sel[c].to_numpy()) for c in ("v", "n", "top"))
 
     def fill(entry: dict, keys: list) -> None:
         parts = [sums[k] for k in keys if k in sums]
@@ -416,7 +416,7 @@ def _items(summary: pd.DataFrame) -> list[dict]:
     """The item table as JSON-ready dicts (built column-wise: 13k rows must be quick)."""
     if summary.empty:
         return []
-    df = summary.drop(columns=["pair_won", "pair_total"])
+    df = summary.drop(columns=["pair_won", "pair_total", "votes_sq"])
     columns = {}
     for col in df.columns:
         values = df[col].tolist()

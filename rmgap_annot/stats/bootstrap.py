@@ -22,7 +22,8 @@ Public API (reused by the report and by the referee analyses):
 
 - ``ClusterDraws`` / ``cluster_draws(clusters, draws=, seed=, stream=)``:
   one stratum's draws; ``.expand(cluster_of_unit)`` gives unit weights
-  (draws x units). ``stratified_draws(cluster, stratum, ...)`` builds one
+  (draws x units), ``.total(cluster_of_unit, values)`` the weighted sum per
+  draw (cheapest: summed per cluster first). ``stratified_draws(cluster, stratum, ...)`` builds one
   per stratum. ``stream_for(name)``: the stable stream of a stratum name.
 - ``interval(point, boot, ...)``: percentile interval that always contains
   the point; for proportions (``successes=, trials=, design_effect=,
@@ -112,6 +113,11 @@ class ClusterDraws:
     def expand(self, cluster_of_unit: Sequence) -> np.ndarray:
         """Unit weights (draws, n_units): each unit counts as often as its cluster was drawn."""
         return self.weights[:, self.index(cluster_of_unit)]
+
+    def total(self, cluster_of_unit: Sequence, values: Sequence[float]) -> np.ndarray:
+        """sum over units of weight x value, per draw (draws,): summed per cluster first, so it costs draws x clusters."""
+        per_cluster = np.bincount(self.index(cluster_of_unit), weights=np.asarray(values, dtype=float), minlength=self.n_clusters)
+        return self.weights @ per_cluster
 
 
 def cluster_draws(clusters: Sequence, *, draws: int = DRAWS, seed: int = SEED, stream: int = 0) -> ClusterDraws:
