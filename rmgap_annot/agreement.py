@@ -97,6 +97,15 @@ def _weighted_rows(weights: np.ndarray, matrix: sparse.csr_matrix) -> np.ndarray
     return np.asarray(matrix.T @ np.ascontiguousarray(weights.T)).T
 
 
+def _wsum(weights, per_unit):  # noqa: ANN001, ANN202
+    """Per-draw weighted sums of per-unit terms: ``UnitDraws`` (record clusters) or a plain draws x units matrix."""
+    if isinstance(weights, bs.UnitDraws):
+        return weights.sum(per_unit)
+    if sparse.issparse(per_unit):
+        return _weighted_rows(weights, per_unit)
+    return weights @ per_unit
+
+
 def nominal_alpha_from_sums(disagreement: np.ndarray, n_v: np.ndarray) -> np.ndarray:
     """Alpha from total observed disagreement and marginals; vectorised over draws.
 
@@ -208,14 +217,15 @@ def alpha_by_domain(
     *,
     level: str,
     n_values: int,
-    weights: Mapping[str, np.ndarray] | None = None,
+    weights: Mapping[str, "np.ndarray | bs.UnitDraws"] | None = None,
     confidence: float = CONFIDENCE,
 ) -> dict[str, dict]:
     """Alpha, its interval and counts per domain plus ``All`` (pooled units).
 
-    ``weights[d]``: unit weights (draws x units) of domain ``d``; the report
-    passes record-cluster draws expanded to items (``ClusterDraws.expand``),
-    so whole records are resampled. ``All``'s interval sums the domains'
+    ``weights[d]``: domain ``d``'s draws, either unit weights (draws x units)
+    or ``stats.bootstrap.UnitDraws`` (the report: record-cluster draws bound
+    to items, so whole records are resampled and per-item terms are summed
+    per record before weighting). ``All``'s interval sums the domains'
     draws (stratified): the domain mix stays that of the benchmark.
     """
     out: dict[str, dict] = {}
@@ -234,8 +244,8 @@ def alpha_by_domain(
             alpha = nominal_alpha_from_sums(obs, stat)
             boot_obs = boot_stat = boot = None
             if w is not None:
-                boot_obs = w @ st.disagreement
-                boot_stat = _weighted_rows(w, st.pairable)
+                boot_obs = _wsum(w, st.disagreement)
+                boot_stat = _wsum(w, st.pairable)
                 boot = nominal_alpha_from_sums(boot_obs, boot_stat)
             n_items = st.n_pairable_units
             n_vals = int(stat.sum())
@@ -246,7 +256,7 @@ def alpha_by_domain(
             alpha = ordinal_alpha_from_coincidences(stat.reshape(n_values, n_values))
             boot_obs = boot_stat = boot = None
             if w is not None:
-                boot_stat = w @ per_unit
+                boot_stat = _wsum(w, per_unit)
                 boot = ordinal_alpha_from_coincidences(boot_stat.reshape(-1, n_values, n_values))
             m = np.asarray(counts.sum(axis=1)).ravel()
             n_items = int((m >= 2).sum())

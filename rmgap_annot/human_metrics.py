@@ -193,6 +193,7 @@ def human_accuracy(
 
         def tot(values, cluster=rec):  # noqa: ANN001, ANN202 - per-draw weighted sum over this domain's records
             return cd.total(cluster, values)
+
         correct = rows["matches_winner"].to_numpy(dtype=float)
         clusters[d] = bs.clustering(correct, rec)
         prop = {"design_effect": clusters[d]["design_effect"], "n_clusters": counts["records"][d]}
@@ -241,8 +242,12 @@ def human_accuracy(
     out: dict = {m: with_avg(point[m]) for m in point}
     for m in point:
         present = [d for d in DOMAINS if point[m][d] is not None]
-        iv = bs.mean_of_strata_interval(out[m]["Avg"], [boots[m][d] for d in present if d in boots[m]],
-                          [cis[m][d] for d in present], confidence) if draws else bs.interval(out[m]["Avg"], None)
+        if draws:
+            iv = bs.mean_of_strata_interval(
+                out[m]["Avg"], [boots[m][d] for d in present if d in boots[m]], [cis[m][d] for d in present], confidence
+            )
+        else:
+            iv = bs.interval(out[m]["Avg"], None)
         cis[m]["Avg"], methods[m]["Avg"] = iv["ci"], iv["ci_method"]
         if out[m]["Avg"] is None:
             reasons[m]["Avg"] = "no domain has a value"

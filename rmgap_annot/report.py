@@ -121,7 +121,7 @@ def label_sections(
     very code the report runs. ``record_draws``: ``human_metrics.record_draws``.
     """
     domain_units = {d: summary.index[summary["domain"] == d].to_numpy() for d in DOMAINS}
-    weights = {d: record_draws[d].expand(summary.loc[summary["domain"] == d, "record_id"].to_numpy()) for d in record_draws}
+    weights = {d: record_draws[d].bind(summary.loc[summary["domain"] == d, "record_id"].to_numpy()) for d in record_draws}
     out: dict[str, Any] = {}
     out["agreement"] = _agreement(labels, domain_units, weights, confidence)
     out["agreement"]["percent_agreement"] = _percent_agreement_ci(out["agreement"]["percent_agreement"], summary, weights, confidence)
@@ -234,10 +234,9 @@ def _percent_agreement_ci(percent: dict, summary: pd.DataFrame, weights: dict, c
         entry = percent[d]
         boot = None
         if d in weights and entry.get("value") is not None:
-            w = weights[d]
+            domain_boots[d] = (weights[d].sum(share), weights[d].sum(ok[d]))
             with np.errstate(invalid="ignore", divide="ignore"):
-                boot = (w @ share) / (w @ ok[d])
-            domain_boots[d] = (w @ share, w @ ok[d])
+                boot = domain_boots[d][0] / domain_boots[d][1]
         entry.update(bs.interval(entry.get("value"), boot, confidence=confidence))
         if entry["ci"] is not None:
             entry.pop("ci_reason", None)

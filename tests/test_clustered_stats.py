@@ -41,6 +41,20 @@ def test_cluster_draws_expand_whole_clusters_within_strata():
         draws["S"].expand(["zzz"])
 
 
+def test_bound_draws_sum_per_cluster_equals_the_expanded_weights():
+    from scipy import sparse
+
+    rng = np.random.default_rng(4)
+    cluster = rng.integers(0, 30, 400)
+    cd = bs.cluster_draws(cluster, draws=50, seed=9)
+    bound = cd.bind(cluster)
+    w = cd.expand(cluster)
+    v = rng.random(400)
+    m = sparse.random(400, 6, density=0.3, random_state=1, format="csr")
+    assert np.allclose(bound.sum(v), w @ v) and np.allclose(cd.total(cluster, v), w @ v)
+    assert np.allclose(bound.sum(m), w @ m.toarray()) and np.allclose(bound.sum(m.toarray()), w @ m.toarray())
+
+
 def test_icc_and_design_effect_known_cases():
     rec = np.repeat(np.arange(10), 12)
     identical = np.repeat(np.arange(10) % 2, 12).astype(float)  # every item of a record alike
