@@ -108,7 +108,8 @@ def _per_domain_share(flags: Mapping[str, list[bool]]) -> dict:
 
 
 def metric_intervals(
-    items: Sequence[ScoredItem], metrics: Mapping, draws_by_domain: Mapping[str, bs.ClusterDraws], *, confidence: float
+    items: Sequence[ScoredItem], metrics: Mapping, draws_by_domain: Mapping[str, bs.ClusterDraws], *, confidence: float,
+    outcomes: Optional[Mapping[int, Optional[tuple]]] = None,
 ) -> dict:
     """Record-clustered intervals of Pair, BoN, Consistency, TopConsistency per domain and Avg.
 
@@ -141,24 +142,22 @@ def metric_intervals(
             for m in ci:
                 ci[m][d], methods[m][d] = None, None
             continue
-        outcomes = [item_outcomes(it) for it in its]
-        valid = [o is not None for o in outcomes]
+        outs = [item_outcomes(it) if outcomes is None else outcomes[id(it)] for it in its]
         rec = np.array([it.record_id for it in its])
-        w = cd.expand(rec)
-        won = np.array([o[0] if o else 0 for o in outcomes], dtype=float)
-        tot = np.array([o[1] if o else 0 for o in outcomes], dtype=float)
-        best = np.array([float(o[2]) if o else 0.0 for o in outcomes], dtype=float)
-        ok = np.array(valid, dtype=float)
+        w = cd.bind(rec)
+        won = np.array([o[0] if o else 0 for o in outs], dtype=float)
+        tot = np.array([o[1] if o else 0 for o in outs], dtype=float)
+        best = np.array([float(o[2]) if o else 0.0 for o in outs], dtype=float)
+        ok = np.array([o is not None for o in outs], dtype=float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            draws = {"Pair": (w @ won) / (w @ tot), "BoN": (w @ best) / (w @ ok)}
+            draws = {"Pair": w.sum(won) / w.sum(tot), "BoN": w.sum(best) / w.sum(ok)}
         info = bs.clustering(best[ok > 0], rec[ok > 0])
         proportions = {"Pair": (won.sum(), tot.sum()), "BoN": (best.sum(), ok.sum())}
         grec = np.array([x.record_id for x in g])
-        wg = cd.expand(grec) if g else None
         for m, attr in (("Consistency", "consistent"), ("TopConsistency", "top_consistent")):
             if g:
                 flags = np.array([getattr(x, attr) for x in g], dtype=float)
-                draws[m] = (wg @ flags) / len(flags)
+                draws[m] = cd.total(grec, flags) / len(flags)
                 proportions[m] = (flags.sum(), float(len(flags)))
         values = {**{m: metrics[m][d] for m in METRIC_NAMES}, "TopConsistency": top[d]}
         for m in ci:
@@ -204,11 +203,12 @@ def _draws_over(items: Sequence[ScoredItem], *, draws: int, seed: int) -> dict[s
 def _tests(
     labelled: Mapping[int, ScoredItem], everything: Sequence[ScoredItem], picks: Mapping[int, Optional[str]],
     human_draws: Mapping[str, bs.ClusterDraws], scorer_draws: Mapping[str, bs.ClusterDraws], confidence: float,
+    outcomes: Mapping[int, Optional[tuple]],
 ) -> tuple[dict, dict]:
     """(human minus scorer BoN, scorer against chance) per domain and All, clustered by record."""
     pairs = []  # (domain, record, human correct, scorer correct)
     for item_id, it in labelled.items():
-        outcome = item_outcomes(it)
+        outcome = outcomes[id(it)]
         if outcome is not None:
             pairs.append((it.domain, it.record_id, float(picks[item_id] == it.winner_key), float(outcome[2])))
     vs_human: dict[str, dict] = {}
@@ -222,13 +222,13 @@ def _tests(
             continue
         dom = np.array([p[0] for p in rows], dtype=object)
         rec = np.array([p[1] for p in rows])
-        w = bs.unit_weights({k: v for k, v in human_draws.items()}, rec, dom) if human_draws else None
+        w = bs.bind_strata(human_draws, rec, dom)
         vs_human[d] = bs.paired_difference([p[2] for p in rows], [p[3] for p in rows], rec, w, confidence=confidence)
         vs_human[d]["human_bon"] = vs_human[d].pop("a")
         vs_human[d]["scorer_bon"] = vs_human[d].pop("b")
     rows = []  # (domain, record, bon, won, total, n responses)
     for it in everything:
-        o = item_outcomes(it)
+        o = outcomes[id(it)]
         if o is not None:
             rows.append((it.domain, it.record_id, float(o[2]), float(o[0]), float(o[1]), len(it.scores)))
     vs_chance: dict[str, dict[str, dict]] = {"BoN": {}, "Pair": {}}
@@ -244,7 +244,7 @@ def _tests(
             continue
         dom = np.array([r[0] for r in part], dtype=object)
         rec = np.array([r[1] for r in part])
-        w = bs.unit_weights(scorer_draws, rec, dom) if scorer_draws else None
+        w = bs.bind_strata(scorer_draws, rec, dom)
         ones = np.ones(len(part))
         vs_chance["BoN"][d] = bs.versus_chance([r[2] for r in part], ones, [1 / r[5] for r in part], rec, w, confidence=confidence)
         vs_chance["Pair"][d] = bs.versus_chance([r[3] for r in part], [r[4] for r in part], np.full(len(part), 0.5), rec, w,
@@ -266,6 +266,7 @@ def compare_scorer(
     everything = rmgap_metrics(items.values(), complete_groups_only=len(items) < n_benchmark_items)
     labelled = {i: it for i, it in items.items() if i in picks}
     on_labelled = rmgap_metrics(labelled.values(), complete_groups_only=True)
+    outcomes = {id(it): item_outcomes(it) for it in items.values()}  # computed once: 13k items x 24 scorers add up
     if human_draws is None:
         human_draws = _draws_over(list(labelled.values()), draws=draws, seed=seed)
     scorer_draws = _draws_over(list(items.values()), draws=draws, seed=seed)
@@ -273,7 +274,7 @@ def compare_scorer(
     human_ok: dict[str, list[bool]] = defaultdict(list)
     scorer_ok: dict[str, list[bool]] = defaultdict(list)
     for item_id, it in labelled.items():
-        outcome = item_outcomes(it)
+        outcome = outcomes[id(it)]
         if outcome is None:
             continue
         pick = picks[item_id]
@@ -283,9 +284,9 @@ def compare_scorer(
         scorer_ok[it.domain].append(bool(outcome[2]))
     mcnemar = {d: mcnemar_exact(human_ok[d], scorer_ok[d]) for d in DOMAINS}
     mcnemar["All"] = mcnemar_exact(sum((human_ok[d] for d in DOMAINS), []), sum((scorer_ok[d] for d in DOMAINS), []))
-    iv_all = metric_intervals(list(items.values()), everything, scorer_draws, confidence=confidence)
-    iv_lab = metric_intervals(list(labelled.values()), on_labelled, human_draws, confidence=confidence)
-    vs_human, vs_chance = _tests(labelled, list(items.values()), picks, human_draws, scorer_draws, confidence)
+    iv_all = metric_intervals(list(items.values()), everything, scorer_draws, confidence=confidence, outcomes=outcomes)
+    iv_lab = metric_intervals(list(labelled.values()), on_labelled, human_draws, confidence=confidence, outcomes=outcomes)
+    vs_human, vs_chance = _tests(labelled, list(items.values()), picks, human_draws, scorer_draws, confidence, outcomes)
     agreement = {**_per_domain_share(agree), "n_items": {d: len(agree[d]) for d in DOMAINS}}
     agreement["reasons"] = {d: "no labelled item with a human pick and a defined scorer outcome" for d in (*DOMAINS, "Avg")
                             if agreement[d] is None}

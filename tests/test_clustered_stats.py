@@ -53,6 +53,9 @@ def test_bound_draws_sum_per_cluster_equals_the_expanded_weights():
     m = sparse.random(400, 6, density=0.3, random_state=1, format="csr")
     assert np.allclose(bound.sum(v), w @ v) and np.allclose(cd.total(cluster, v), w @ v)
     assert np.allclose(bound.sum(m), w @ m.toarray()) and np.allclose(bound.sum(m.toarray()), w @ m.toarray())
+    stratum = np.where(cluster < 10, "S", "T")
+    by_stratum = bs.stratified_draws(cluster, stratum, draws=50, seed=9)
+    assert np.allclose(bs.bind_strata(by_stratum, cluster, stratum).sum(v), bs.unit_weights(by_stratum, cluster, stratum) @ v)
 
 
 def test_icc_and_design_effect_known_cases():

@@ -44,7 +44,8 @@ Public API (reused by the report and by the referee analyses):
   h - s per item (exactly Durkalski's test); a one-sample test against
   chance passes successes - chance * trials.
 - ``unit_weights(draws_by_stratum, cluster, stratum)``: unit weights for a
-  pooled (stratified) statistic over several strata.
+  pooled (stratified) statistic over several strata; ``bind_strata`` the
+  same without a draws x units matrix (what the report uses).
 - ``paired_difference(a, b, cluster, weights)`` and
   ``versus_chance(successes, trials, chance, cluster, weights)``: point,
   interval (same resampled clusters for both sides) and clustered p-value.
@@ -346,12 +347,52 @@ def unit_weights(
     return out
 
 
+@dataclass(frozen=True)
+class StrataDraws:
+    """Several strata's ``UnitDraws`` over one list of units: a pooled (stratified) weighted sum."""
+
+    parts: tuple  # ((unit positions, UnitDraws), ...)
+    n_draws: int
+
+    @property
+    def draws(self) -> int:
+        return self.n_draws
+
+    def sum(self, per_unit) -> np.ndarray:  # noqa: ANN001
+        per_unit = np.asarray(per_unit, dtype=float)
+        return sum(u.sum(per_unit[pos]) for pos, u in self.parts)
+
+
+def bind_strata(draws: Mapping[Hashable, ClusterDraws], cluster: Sequence, stratum: Sequence) -> Optional[StrataDraws]:
+    """Like ``unit_weights`` without building draws x units: sums go through each stratum's clusters."""
+    if not draws:
+        return None
+    n_draws = next(iter(draws.values())).draws
+    if n_draws == 0:
+        return None
+    cluster = np.asarray(cluster)
+    stratum = np.asarray(stratum, dtype=object)
+    parts = []
+    for s in dict.fromkeys(stratum.tolist()):
+        pos = np.flatnonzero(stratum == s)
+        parts.append((pos, draws[s].bind(cluster[pos])))
+    return StrataDraws(tuple(parts), n_draws)
+
+
+def _wsum(weights, values: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """Per-draw weighted sum for a draws x units matrix, ``UnitDraws`` or ``StrataDraws``."""
+    if isinstance(weights, np.ndarray):
+        return weights @ values
+    return weights.sum(values)
+
+
 def paired_difference(
     a: Sequence[float], b: Sequence[float], cluster: Sequence, weights: Optional[np.ndarray], *, confidence: float = CONFIDENCE
 ) -> dict:
     """mean(a) - mean(b) on the same units: cluster-bootstrap interval (same draws for both) and clustered p.
 
-    ``weights``: (draws, n_units) from ``ClusterDraws.expand`` or ``unit_weights``; None: no interval.
+    ``weights``: (draws, n_units) from ``ClusterDraws.expand`` / ``unit_weights``, or the
+    cheaper ``ClusterDraws.bind`` / ``bind_strata``; None: no interval.
     """
     a, b, cluster = np.asarray(a, float), np.asarray(b, float), np.asarray(cluster)
     n = len(a)
@@ -362,7 +403,7 @@ def paired_difference(
     boot = None
     if w is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
-            boot = (w @ (a - b)) / w.sum(axis=1)
+            boot = _wsum(w, a - b) / _wsum(w, np.ones(n))
     out = {"difference": point, "a": float(a.mean()), "b": float(b.mean()), "n_units": int(n),
            "n_clusters": int(len(np.unique(cluster)))}
     out.update(interval(point, boot, confidence=confidence))
@@ -392,7 +433,7 @@ def versus_chance(
     boot = None
     if w is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
-            boot = (w @ s) / (w @ t)
+            boot = _wsum(w, s) / _wsum(w, t)
     info = clustering(s / np.where(t > 0, t, 1), cluster)
     out = {"value": point, "chance": level, "difference": point - level, "n_units": int(len(t)),
            "n_clusters": int(len(np.unique(cluster)))}
