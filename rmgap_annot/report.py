@@ -3,7 +3,9 @@
 ``build_report`` is the one entry point: the CLI prints it, the Results page
 draws it, the export writes it into the dataset card and report.html. It
 reads labels through ``labels_frame`` only, and every statistic comes from
-``agreement`` / ``human_metrics`` (a page never computes one).
+``agreement`` / ``human_metrics`` / ``comparison``, every interval and test
+from ``stats.bootstrap`` (whole records resampled within domains; a page
+never computes a statistic).
 
 Top-level keys: ``agreement``, ``human``, ``naturalness``, ``position_bias``,
 ``annotators``, ``items``, ``scorers``. Undefined numbers are ``None`` with a
@@ -254,9 +256,9 @@ def _percent_agreement_ci(percent: dict, summary: pd.DataFrame, weights: dict, c
 
 
 def _naturalness_ci(nat: dict, labels: pd.DataFrame, record_draws: dict, confidence: float) -> None:
-    """Record-clustered intervals of the mean rating and the share rated 4-5, per domain, All and role."""
+    """Record-clustered intervals of the mean rating and the share rated 4-5, per domain, All, role and both."""
     if labels.empty:
-        for entry in (*nat["by_domain"].values(), *nat["by_role"].values()):
+        for entry in (*nat["by_domain"].values(), *nat["by_role"].values(), *(e for dr in nat["by_domain_role"].values() for e in dr.values())):
             entry.update(ci_mean=None, ci_share_4_5=None, ci_reason="no naturalness ratings")
         return
     v = pd.to_numeric(labels["naturalness"], errors="coerce")
@@ -292,6 +294,9 @@ def _naturalness_ci(nat: dict, labels: pd.DataFrame, record_draws: dict, confide
     fill(nat["by_domain"][ALL], [(d, r) for d in DOMAINS for r in ("base", "rewrite")])
     for r in ("base", "rewrite"):
         fill(nat["by_role"][r], [(d, r) for d in DOMAINS])
+    for d in DOMAINS:
+        for r in ("base", "rewrite"):
+            fill(nat["by_domain_role"][d][r], [(d, r)])
 
 
 # --- naturalness, position bias ------------------------------------------------

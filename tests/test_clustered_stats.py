@@ -103,6 +103,9 @@ def test_interval_fallback_and_containment():
     # with a design effect: n / deff
     iv = bs.interval(0.0, np.zeros(500), successes=0, trials=120, design_effect=4.0, n_clusters=10)
     assert iv["ci"] == [0.0, pytest.approx(bs.wilson(0, 30)[1])]
+    # every cluster at the same inner proportion (a prompt-blind scorer: 3 of 12 per record) is no boundary case
+    iv = bs.interval(0.25, np.full(500, 0.25), successes=30, trials=120, design_effect=None, n_clusters=10)
+    assert iv["ci"] == [0.25, 0.25] and "same proportion" in iv["ci_method"]
     # a percentile interval that misses its estimate is widened to hold it
     iv = bs.interval(0.9, np.linspace(0.1, 0.5, 1000))
     assert iv["ci"][0] <= 0.9 <= iv["ci"][1] and "widened" in iv["ci_method"]

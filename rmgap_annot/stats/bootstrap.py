@@ -30,7 +30,7 @@ Public API (reused by the report and by the referee analyses):
 - ``interval(point, boot, ...)``: percentile interval that always contains
   the point; for proportions (``successes=, trials=, design_effect=,
   n_clusters=``) a Wilson interval on the effective sample size when the
-  bootstrap is degenerate (every draw the same, e.g. all items correct).
+  bootstrap is degenerate at 0 or 1 (e.g. all items correct).
 - ``mean_of_strata_interval(point, boots, cis)``: interval of a plain mean
   of strata (RMGAP's Avg), draw by draw.
 - ``clustering(y, cluster)``: within-cluster correlation (ANOVA ICC) of a
@@ -225,9 +225,11 @@ def interval(
     """``{"ci": [lo, hi] | None, "ci_method": ..., "ci_reason"?: ...}`` for one estimate.
 
     Percentile interval of the cluster bootstrap, widened to contain the point
-    (a percentile interval of a skewed ratio can miss it). A proportion whose
-    draws are all equal (all correct, all wrong) gets a Wilson interval on the
-    effective sample size instead of [1, 1].
+    (a percentile interval of a skewed ratio can miss it). A proportion of 0
+    or 1 whose draws are all equal (all correct, all wrong) gets a Wilson
+    interval on the effective sample size instead of [1, 1]. Degenerate
+    draws strictly inside (0, 1) mean every cluster has the same proportion
+    (a prompt-blind scorer's 3 of 12 per record): kept, and said so.
     """
     if point is None or boot is None:
         return {"ci": None, "ci_method": None, "ci_reason": "no estimate" if point is None else "no bootstrap (draws=0)"}
@@ -235,7 +237,10 @@ def interval(
     if ci is None:
         return {"ci": None, "ci_method": None, "ci_reason": TOO_FEW}
     method = "cluster bootstrap percentile"
-    if ci[1] - ci[0] < 1e-12 and successes is not None and trials:
+    at_boundary = successes is not None and bool(trials) and (successes <= 0 or successes >= trials)
+    if ci[1] - ci[0] < 1e-12 and not at_boundary:
+        method += f" ({DEGENERATE}: every cluster has the same proportion)"
+    if ci[1] - ci[0] < 1e-12 and at_boundary:
         n_eff, how = effective_n(trials, design_effect, n_clusters or 0)
         fallback = wilson(successes / trials * n_eff, n_eff, confidence)
         if fallback is not None:
