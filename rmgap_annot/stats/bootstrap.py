@@ -25,8 +25,9 @@ Public API (reused by the report and by the referee analyses):
   (draws x units), ``.total(cluster_of_unit, values)`` the weighted sum per
   draw (cheapest: summed per cluster first); ``.bind(cluster_of_unit)``
   gives ``UnitDraws``, whose ``sum(per_unit)`` does the same for vectors
-  and units x V matrices (alpha's coincidence terms). ``stratified_draws(cluster, stratum, ...)`` builds one
-  per stratum. ``stream_for(name)``: the stable stream of a stratum name.
+  and units x V matrices (alpha's coincidence terms).
+  ``stratified_draws(cluster, stratum, ...)`` builds one per stratum;
+  ``stream_for(name)`` is the stable stream of a stratum name.
 - ``interval(point, boot, ...)``: percentile interval that always contains
   the point; for proportions (``successes=, trials=, design_effect=,
   n_clusters=``) a Wilson interval on the effective sample size when the
@@ -44,8 +45,9 @@ Public API (reused by the report and by the referee analyses):
   h - s per item (exactly Durkalski's test); a one-sample test against
   chance passes successes - chance * trials.
 - ``unit_weights(draws_by_stratum, cluster, stratum)``: unit weights for a
-  pooled (stratified) statistic over several strata; ``bind_strata`` the
-  same without a draws x units matrix (what the report uses).
+  pooled (stratified) statistic over several strata; ``bind_strata`` gives
+  ``StrataDraws``, the same without a draws x units matrix (what the report
+  uses). Every function taking ``weights`` accepts any of the three.
 - ``paired_difference(a, b, cluster, weights)`` and
   ``versus_chance(successes, trials, chance, cluster, weights)``: point,
   interval (same resampled clusters for both sides) and clustered p-value.
