@@ -37,7 +37,7 @@ test: $(STAMP)-test system-deps
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
-# Every figure quoted in the README's Performance section (about ten minutes).
+# Every figure quoted in the README's Performance and coverage sections (about twenty minutes).
 bench: $(STAMP)-test
 	$(PY) bench/import_speed.py
 	$(PY) bench/annotation_latency.py
@@ -48,3 +48,4 @@ bench: $(STAMP)-test
 	$(PY) bench/login_storm.py
 	$(PY) bench/scoring.py
 	$(PY) bench/artifacts_speed.py
+	$(PY) bench/coverage.py

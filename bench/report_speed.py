@@ -3,7 +3,7 @@
 13,164 items (RMGAP's 1,097 records, synthetic texts) in a temporary SQLite
 file, 3 labels per item from 12 annotators (about 40,000 labels, bulk
 inserted, some "Can't decide", display orders and timings), then
-``build_report`` with 1,000 bootstrap draws. Prints the figures quoted in
+``build_report`` with 1,000 record-bootstrap draws. Prints the figures quoted in
 the README (section perf-analytics).
 
     .venv/bin/python bench/report_speed.py

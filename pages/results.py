@@ -220,8 +220,8 @@ if summary["n_labels"] == 0:
 st.caption(
     f"{summary['n_labels']:,} labels by {summary['n_annotators']} annotators on "
     f"{sum(summary['n_items_labelled'].values()):,} of {sum(summary['n_items'].values()):,} items; "
-    f"{summary['n_cant_decide']:,} Can't decide (missing in agreement). Intervals: 95% percentile bootstrap, "
-    f"{report['agreement']['bootstrap']['draws']} draws, seed {report['agreement']['bootstrap']['seed']}."
+    f"{summary['n_cant_decide']:,} Can't decide (missing in agreement). Intervals: 95% percentile bootstrap resampling "
+    f"whole records within each domain, {report['agreement']['bootstrap']['draws']} draws, seed {report['agreement']['bootstrap']['seed']}."
 )
 
 c1, c2 = st.columns(2)
@@ -288,18 +288,24 @@ with tab_agree:
 
 with tab_human:
     h = report["human"]
-    metric = st.radio("Metric", ["BoN", "Pair", "Consistency", "label_accuracy"], horizontal=True)
+    metric = st.radio("Metric", ["BoN", "Pair", "Consistency", "TopConsistency", "label_accuracy"], horizontal=True)
     rows = []
     for d in (*DOMAINS, "Avg"):
         ci = h["ci"][metric][d] or [None, None]
-        rows.append({"domain": d, metric: h[metric][d], "lo": ci[0], "hi": ci[1], "note": h["reasons"][metric].get(d, "")})
+        c = h["clustering"].get(d, {})
+        rows.append({"domain": d, metric: h[metric][d], "lo": ci[0], "hi": ci[1], "within-record ICC": c.get("icc"),
+                     "design effect": c.get("design_effect"), "note": h["reasons"][metric].get(d, "")})
     chart = interval_chart(rows, metric, f"human {metric}")
     if chart is not None:
         st.altair_chart(chart, use_container_width=True)
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     st.caption(
         "BoN: the plurality pick is the designated winner (a tie or no pick is wrong). Pair: ranking-mode labels only. "
-        "Consistency: the three paraphrased prompts of a group get the same plurality pick. Avg: the plain mean of the domains, as RMGAP computes it."
+        "Consistency (RMGAP's rule): the three paraphrased prompts of a group get the identical full ranking, from ranking-mode "
+        "labels' Borda order (n/a without them). TopConsistency: the three prompts get the same plurality pick. "
+        "Avg: the plain mean of the domains, as RMGAP computes it. Within-record ICC: how alike the correctness of one "
+        "record's items is; the design effect is how much wider that makes an interval than independent items would "
+        "(squared)."
     )
     if report.get("scorers"):
         st.subheader("Reward models on the same items")

@@ -88,10 +88,12 @@ data = side_by_side(engine=eng, benchmark_id=benchmark_id)
 if not data["metrics"]:
     st.info("Needs labels and at least one scorer.")
     st.stop()
-st.caption(f"{data['n_labelled_items']} labelled items. Pair, BoN and Consistency as RMGAP defines them; "
-           "Consistency counts only groups whose three prompts are all labelled.")
+st.caption(f"{data['n_labelled_items']} labelled items. Pair, BoN and Consistency as RMGAP defines them (Consistency: "
+           "identical full rankings on a group's three prompts; for people, from ranking-mode labels' Borda order). "
+           "TopConsistency: the same top pick on all three prompts, for people and models alike. Groups count only when "
+           "all three prompts are labelled.")
 frame = pd.DataFrame(data["metrics"])
-for metric in ("BoN", "Pair", "Consistency"):
+for metric in ("BoN", "Pair", "Consistency", "TopConsistency"):
     part = frame[frame["metric"] == metric]
     # float dtype, so a metric that is undefined (None) shows as "n/a", not "None".
     table = part.pivot(index="who", columns="domain", values="value")[["Chat", "Writing", "Reasoning", "Safety", "Avg"]].astype(float)
@@ -111,11 +113,13 @@ for metric in ("BoN", "Pair", "Consistency"):
     )
     st.altair_chart(chart)
 
-st.markdown("**Does the scorer pick what people pick?** Agreement of the scorer's top pick with the human plurality pick, "
-            "and an exact McNemar test of human-majority vs scorer BoN correctness on the same items.")
+st.markdown("**Do people and the scorer differ?** Human-majority BoN minus scorer BoN on the same items, with a 95% interval "
+            "that resamples whole records and a clustered McNemar test (Durkalski), p-values adjusted across scorers "
+            f"({data['adjust']}); the scorer's BoN against chance (0.25); agreement of its top pick with the human pick.")
 tests = pd.DataFrame(data["tests"])
 if len(tests):
+    pct = {c: "{:.1%}" for c in ("human BoN", "scorer BoN", "human - scorer", "lo", "hi", "top pick = human pick")}
     st.dataframe(
-        tests.style.format({"human BoN": "{:.1%}", "scorer BoN": "{:.1%}", "top pick = human pick": "{:.1%}", "McNemar p": "{:.3g}"}, na_rep="n/a"),
+        tests.style.format({**pct, **{c: "{:.3g}" for c in tests.columns if c.startswith(("p ", "scorer BoN vs"))}}, na_rep="n/a"),
         hide_index=True, width="stretch",
     )

@@ -27,9 +27,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 from scipy import sparse
 
-DRAWS = 1000
-SEED = 0
-CONFIDENCE = 0.95
+from rmgap_annot.stats import bootstrap as bs
+from rmgap_annot.stats.bootstrap import CONFIDENCE, DRAWS, SEED  # noqa: F401 (re-exported: callers read them here)
 
 NO_PAIRS = "no item has two or more usable labels"
 ONE_VALUE = "every paired label has the same value, so alpha is undefined"
@@ -44,14 +43,7 @@ def resample_weights(n_units: int, *, draws: int = DRAWS, seed: int = SEED, stre
     ``stream`` separates independent resamplings (one per domain, items vs
     groups) so adding a domain never changes another domain's interval.
     """
-    if n_units == 0 or draws == 0:
-        return np.zeros((draws, n_units))
-    rng = np.random.default_rng([seed, stream])
-    # int32 draws are cheaper; the flat index needs int64 beyond 2**31 cells.
-    dtype = np.int32 if draws * n_units < 2**31 else np.int64
-    idx = rng.integers(0, n_units, size=(draws, n_units), dtype=dtype)
-    idx += (np.arange(draws, dtype=dtype) * n_units)[:, None]
-    return np.bincount(idx.ravel(), minlength=draws * n_units).reshape(draws, n_units).astype(np.float64)
+    return bs.multinomial_counts(n_units, draws=draws, seed=seed, stream=stream)
 
 
 def percentile_ci(values: np.ndarray, confidence: float = CONFIDENCE) -> Optional[list[float]]:
@@ -60,13 +52,7 @@ def percentile_ci(values: np.ndarray, confidence: float = CONFIDENCE) -> Optiona
     Draws where the statistic is undefined (e.g. a resample with one value
     only) are dropped; more than half undefined means no honest interval.
     """
-    values = np.asarray(values, dtype=float)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0 or finite.size < values.size / 2:
-        return None
-    tail = (1 - confidence) / 2 * 100
-    lo, hi = np.percentile(finite, [tail, 100 - tail])
-    return [float(lo), float(hi)]
+    return bs.percentile(values, confidence)
 
 
 # --- value counts -------------------------------------------------------------
@@ -109,6 +95,15 @@ def _weighted_rows(weights: np.ndarray, matrix: sparse.csr_matrix) -> np.ndarray
     if matrix.shape[1] <= 256:
         return weights @ matrix.toarray()
     return np.asarray(matrix.T @ np.ascontiguousarray(weights.T)).T
+
+
+def _wsum(weights, per_unit):  # noqa: ANN001, ANN202
+    """Per-draw weighted sums of per-unit terms: ``UnitDraws`` (record clusters) or a plain draws x units matrix."""
+    if isinstance(weights, bs.UnitDraws):
+        return weights.sum(per_unit)
+    if sparse.issparse(per_unit):
+        return _weighted_rows(weights, per_unit)
+    return weights @ per_unit
 
 
 def nominal_alpha_from_sums(disagreement: np.ndarray, n_v: np.ndarray) -> np.ndarray:
@@ -208,9 +203,12 @@ def _result(alpha: float, boot: Optional[np.ndarray], n_items: int, n_values: in
         return out
     out["alpha"] = float(alpha)
     if boot is not None:
-        out["ci"] = percentile_ci(boot, confidence)
+        iv = bs.interval(float(alpha), boot, confidence=confidence)
+        out["ci"], out["ci_method"] = iv["ci"], iv["ci_method"]
         if out["ci"] is None:
             out["ci_reason"] = "too few resamples give a defined alpha"
+    else:
+        out["ci_reason"] = "no bootstrap (draws=0)"
     return out
 
 
@@ -219,13 +217,16 @@ def alpha_by_domain(
     *,
     level: str,
     n_values: int,
-    weights: Mapping[str, np.ndarray] | None = None,
+    weights: Mapping[str, "np.ndarray | bs.UnitDraws"] | None = None,
     confidence: float = CONFIDENCE,
 ) -> dict[str, dict]:
     """Alpha, its interval and counts per domain plus ``All`` (pooled units).
 
-    ``All``'s interval resamples within each domain (stratified), reusing the
-    domains' draws: the domain mix stays that of the benchmark.
+    ``weights[d]``: domain ``d``'s draws, either unit weights (draws x units)
+    or ``stats.bootstrap.UnitDraws`` (the report: record-cluster draws bound
+    to items, so whole records are resampled and per-item terms are summed
+    per record before weighting). ``All``'s interval sums the domains'
+    draws (stratified): the domain mix stays that of the benchmark.
     """
     out: dict[str, dict] = {}
     total_obs = 0.0
@@ -243,8 +244,8 @@ def alpha_by_domain(
             alpha = nominal_alpha_from_sums(obs, stat)
             boot_obs = boot_stat = boot = None
             if w is not None:
-                boot_obs = w @ st.disagreement
-                boot_stat = _weighted_rows(w, st.pairable)
+                boot_obs = _wsum(w, st.disagreement)
+                boot_stat = _wsum(w, st.pairable)
                 boot = nominal_alpha_from_sums(boot_obs, boot_stat)
             n_items = st.n_pairable_units
             n_vals = int(stat.sum())
@@ -255,7 +256,7 @@ def alpha_by_domain(
             alpha = ordinal_alpha_from_coincidences(stat.reshape(n_values, n_values))
             boot_obs = boot_stat = boot = None
             if w is not None:
-                boot_stat = w @ per_unit
+                boot_stat = _wsum(w, per_unit)
                 boot = ordinal_alpha_from_coincidences(boot_stat.reshape(-1, n_values, n_values))
             m = np.asarray(counts.sum(axis=1)).ravel()
             n_items = int((m >= 2).sum())
@@ -360,21 +361,27 @@ def cohen_kappa_matrix(annotator: Sequence, unit: Sequence, value: Sequence, *, 
     table = np.full((n, n_units), -1, dtype=np.int64)
     table[a_codes, u_codes] = v_codes
     kappa: list[list[Optional[float]]] = [[None] * n for _ in range(n)]
+    reasons: list[list[Optional[str]]] = [[None] * n for _ in range(n)]
     shared: list[list[int]] = [[0] * n for _ in range(n)]
     has = table >= 0
     for i in range(n):
         shared[i][i] = int(has[i].sum())
         kappa[i][i] = 1.0 if shared[i][i] else None
+        if not shared[i][i]:
+            reasons[i][i] = "no decided label"
         for j in range(i + 1, n):
             both = has[i] & has[j]
             k_shared = int(both.sum())
             shared[i][j] = shared[j][i] = k_shared
             if k_shared < min_shared:
+                reasons[i][j] = reasons[j][i] = f"{k_shared} shared items (kappa needs {min_shared})"
                 continue
             k = cohen_kappa(table[i, both], table[j, both], n_values)
             if np.isfinite(k):
                 kappa[i][j] = kappa[j][i] = k
-    return {"annotators": names, "kappa": kappa, "n_shared": shared, "min_shared": min_shared}
+            else:
+                reasons[i][j] = reasons[j][i] = "both gave one and the same value on every shared item: chance agreement is 1, kappa undefined"
+    return {"annotators": names, "kappa": kappa, "reasons": reasons, "n_shared": shared, "min_shared": min_shared}
 
 
 def leave_one_out_alpha(unit_idx: np.ndarray, value_code: np.ndarray, rater: np.ndarray, *, n_units: int, n_values: int) -> dict:

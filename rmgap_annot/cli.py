@@ -472,14 +472,18 @@ def report_cmd(
     exclude: Optional[str] = typer.Option(None, "--exclude", help="What-if: also leave out these annotators (NAME[,NAME]); nothing is stored."),
     fit_truth: bool = typer.Option(False, "--fit-truth", help="Fit Dawid-Skene and MACE now if not cached for these labels (seconds)."),
     resample: str = typer.Option("records", "--resample", help="records, or annotators: add two-way record x annotator intervals (slower)."),
+    adjust: str = typer.Option("holm", "--adjust", help="Multiplicity adjustment of the scorers' p-values: holm, bh or none."),
 ) -> None:
     """Agreement, human accuracy in RMGAP's metrics, naturalness, position bias, annotators, items."""
     import json
 
     from rmgap_annot.exclusions import ExclusionError, check_names, parse_names
     from rmgap_annot.report import build_report, format_report
+    from rmgap_annot.stats.bootstrap import ADJUST_METHODS
     from rmgap_annot.stats.report_text import format_extras
 
+    if adjust not in ADJUST_METHODS:
+        fail(f"--adjust must be one of {', '.join(ADJUST_METHODS)}, not {adjust!r}", 2)
     engine = ready_engine(ctx)
     bench = chosen_benchmark(engine, benchmark)
     if draws < 0:
@@ -491,7 +495,7 @@ def report_cmd(
     except ExclusionError as exc:
         fail(f"--exclude: {exc}", 2)
     report = build_report(engine=engine, benchmark_id=bench.id, seed=seed, draws=draws, exclude=what_if,
-                          fit_truth=fit_truth, resample=resample)
+                          fit_truth=fit_truth, resample=resample, adjust=adjust)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
     else:

@@ -865,7 +865,14 @@ def write_report_html(
             parts.append(svg_intervals(rows_a, title=title, lo=lo, hi=1.0))
         human = analytics.get("human") or {}
         scorers = analytics.get("scorers") or {}
-        for metric in ("Pair", "BoN", "Consistency"):
+        titles = {
+            "Pair": "Pair accuracy against the designated winners",
+            "BoN": "BoN accuracy against the designated winners",
+            "Consistency": "Consistency (RMGAP's rule: identical full rankings on a group's three prompts; "
+                           "people: Borda order of ranking-mode labels, n/a without them)",
+            "TopConsistency": "TopConsistency (the same top pick on a group's three prompts; people: plurality pick)",
+        }
+        for metric in ("Pair", "BoN", "Consistency", "TopConsistency"):
             columns: dict[str, Mapping] = {}
             if isinstance(human.get(metric), Mapping):
                 columns["humans"] = human[metric]
@@ -874,7 +881,7 @@ def write_report_html(
                     if isinstance(s, Mapping) and isinstance(s.get(metric), Mapping):
                         columns[str(name)] = s[metric]
             if columns:
-                parts.append(_metric_table(f"{metric} accuracy against the designated winners", columns))
+                parts.append(_metric_table(titles[metric], columns))
                 avg_rows = [(n, _num(v.get("Avg")), None, None) for n, v in columns.items()]
                 parts.append(svg_intervals(avg_rows, title=f"{metric}, average over domains", lo=0.0, hi=1.0))
         parts += _naturalness_and_position(analytics)

@@ -12,16 +12,21 @@ reported as Pair / BoN / Consistency per domain with RMGAP's plain-mean
 - **label accuracy**: the share of single labels that pick the winner.
 - **Pair** (ranking mode only): over every ranking label, the share of
   (winner, other) pairs the annotator ordered winner first.
-- **Consistency**: among groups whose three prompts all have labels, the
+- **Consistency** (RMGAP's rule, like for like with the scorers): the share
+  of groups whose three prompts get the identical full ranking, the ranking
+  being the ranking-mode labels' Borda order (``ranking_mode_metrics``);
+  null with a reason without ranking-mode labels on all three prompts.
+- **TopConsistency**: among groups whose three prompts all have labels, the
   share whose three plurality picks are the same response (no pick or a tie
-  on any prompt makes the group inconsistent, like RMGAP's NaN items).
+  on any prompt makes the group inconsistent, like RMGAP's NaN items). Until
+  issue 11 this was called ``Consistency``.
 - ``ranking``: in ranking mode the labels' Borda counts are scored exactly as
-  a reward model's scores are (``metrics.rmgap_metrics``), which gives the
-  full-ranking Consistency too.
+  a reward model's scores are (``metrics.rmgap_metrics``).
 
-Intervals are percentile bootstrap intervals: items resampled within each
-domain for Pair, BoN and label accuracy, groups for Consistency; the Avg
-interval averages the domains draw by draw.
+Intervals resample whole records within each domain (``stats.bootstrap``):
+an item, a group and a label all follow their record. The Avg interval
+averages the domains draw by draw. ``clustering`` gives per domain the
+within-record correlation of item correctness and the design effect.
 """
 
 from __future__ import annotations
@@ -31,11 +36,10 @@ from typing import Mapping, Optional
 import numpy as np
 import pandas as pd
 
-from rmgap_annot.agreement import CONFIDENCE, DRAWS, SEED, percentile_ci, resample_weights
-from rmgap_annot.metrics import ScoredItem, rmgap_metrics, with_avg
+from rmgap_annot.metrics import ScoredItem, group_outcomes, rmgap_metrics, with_avg
 from rmgap_annot.settings import DOMAINS
-
-GROUP_STREAM_OFFSET = 100  # group resamplings use streams 100+, items use 0+
+from rmgap_annot.stats import bootstrap as bs
+from rmgap_annot.stats.bootstrap import CONFIDENCE, DRAWS, SEED
 
 
 def item_summary(labels: pd.DataFrame) -> pd.DataFrame:
@@ -48,7 +52,7 @@ def item_summary(labels: pd.DataFrame) -> pd.DataFrame:
     cols = [
         "item_id", "record_id", "domain", "group", "prompt_index", "role", "winner_key", "n_labels",
         "n_cant_decide", "n_decided", "votes", "plurality_pick", "tie", "agreement_share", "matches_winner",
-        "n_match", "pair_won", "pair_total", "n_rankings", "mean_naturalness", "n_naturalness",
+        "n_match", "pair_won", "pair_total", "n_rankings", "mean_naturalness", "n_naturalness", "votes_sq",
     ]
     if labels.empty:
         return pd.DataFrame(columns=cols).set_index("item_id", drop=False)
@@ -89,6 +93,8 @@ def item_summary(labels: pd.DataFrame) -> pd.DataFrame:
     for item_id, key, n in zip(vc["item_id"].tolist(), vc["choice_key"].tolist(), vc["n"].tolist()):
         votes.setdefault(item_id, {})[key] = int(n)
     out["votes"] = [votes.get(i, {}) for i in out.index]
+    # sum over keys of votes squared: the agreeing label pairs of an item are (votes_sq - n_decided) / 2
+    out["votes_sq"] = (vc["n"] ** 2).groupby(vc["item_id"]).sum().reindex(out.index).fillna(0).astype(int)
     out["item_id"] = out.index
     return out[cols]
 
@@ -111,128 +117,220 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
+def record_draws(summary: pd.DataFrame, *, draws: int = DRAWS, seed: int = SEED) -> dict[str, bs.ClusterDraws]:
+    """Per domain, bootstrap draws over the records with a labelled item (the resampling unit)."""
+    if not draws or summary.empty:
+        return {}
+    return {
+        d: bs.cluster_draws(summary.loc[summary["domain"] == d, "record_id"].to_numpy(), draws=draws, seed=seed,
+                            stream=bs.stream_for(d))
+        for d in DOMAINS
+        if (summary["domain"] == d).any()
+    }
+
+
+HUMAN_METRICS = ("Pair", "BoN", "Consistency", "TopConsistency", "label_accuracy")
+
+
 def human_accuracy(
     *,
     summary: pd.DataFrame,
     labels: pd.DataFrame,
-    item_weights: Mapping[str, np.ndarray] | None = None,
+    draws_by_domain: Mapping[str, bs.ClusterDraws] | None = None,
     draws: int = DRAWS,
     seed: int = SEED,
     confidence: float = CONFIDENCE,
 ) -> dict:
     """The report's ``human`` section.
 
-    ``summary`` is ``item_summary``'s frame; ``item_weights[d]`` are bootstrap
-    weights whose columns follow ``summary``'s rows of domain ``d`` in order
-    (None: computed here with the same seed). ``draws=0`` skips intervals.
+    ``summary`` is ``item_summary``'s frame; ``draws_by_domain[d]`` are the
+    record-cluster draws of domain ``d`` (``record_draws``; None: computed
+    here with the same seed). ``draws=0`` skips intervals.
     """
-    point: dict[str, dict[str, Optional[float]]] = {m: {} for m in ("Pair", "BoN", "Consistency", "label_accuracy")}
+    if draws_by_domain is None:
+        draws_by_domain = record_draws(summary, draws=draws, seed=seed)
+    point: dict[str, dict[str, Optional[float]]] = {m: {} for m in HUMAN_METRICS}
     boots: dict[str, dict[str, np.ndarray]] = {m: {} for m in point}
+    cis: dict[str, dict[str, Optional[list[float]]]] = {m: {} for m in point}
+    methods: dict[str, dict[str, Optional[str]]] = {m: {} for m in point}
     reasons: dict[str, dict[str, str]] = {m: {} for m in point}
     counts: dict[str, dict[str, int]] = {
-        k: {} for k in ("items", "labels", "ranking_labels", "groups", "incomplete_groups", "ties", "no_pick")
+        k: {} for k in ("items", "records", "labels", "ranking_labels", "groups", "incomplete_groups", "ranking_groups",
+                        "ties", "no_pick")
     }
-    for di, d in enumerate(DOMAINS):
+    clusters: dict[str, dict] = {}
+    borda = borda_items(labels)
+    borda_groups = group_outcomes(borda)
+
+    def put(m: str, d: str, value: Optional[float], boot: Optional[np.ndarray], **proportion) -> None:  # noqa: ANN003
+        point[m][d] = value
+        if boot is not None:
+            boots[m][d] = boot
+        iv = bs.interval(value, boot, confidence=confidence, **proportion)
+        cis[m][d], methods[m][d] = iv["ci"], iv["ci_method"]
+        if iv["ci"] is None and value is not None and draws:
+            reasons[m].setdefault(d, f"no interval: {iv['ci_reason']}")
+
+    for d in DOMAINS:
         rows = summary[summary["domain"] == d]
         n = len(rows)
         counts["items"][d] = n
+        counts["records"][d] = int(rows["record_id"].nunique())
         counts["labels"][d] = int(rows["n_labels"].sum())
         counts["ranking_labels"][d] = int(rows["n_rankings"].sum())
         counts["ties"][d] = int(rows["tie"].sum())
         counts["no_pick"][d] = int(((rows["n_decided"] == 0)).sum())
+        counts["groups"][d] = counts["incomplete_groups"][d] = counts["ranking_groups"][d] = 0
         if n == 0:
             for m in point:
-                point[m][d] = None
+                put(m, d, None, None)
                 reasons[m][d] = f"no labelled {d} items"
-            counts["groups"][d] = counts["incomplete_groups"][d] = 0
+            clusters[d] = {**bs.clustering([], []), "reason": f"no labelled {d} items"}
             continue
-        w = item_weights.get(d) if item_weights is not None else None
-        if w is None and draws:
-            w = resample_weights(n, draws=draws, seed=seed, stream=di)
+        cd = draws_by_domain.get(d) if draws else None
+        rec = rows["record_id"].to_numpy()
+        has_draws = cd is not None
+
+        def tot(values, cluster=rec):  # noqa: ANN001, ANN202 - per-draw weighted sum over this domain's records
+            return cd.total(cluster, values)
+
         correct = rows["matches_winner"].to_numpy(dtype=float)
-        point["BoN"][d] = float(correct.mean())
-        n_match = rows["n_match"].to_numpy(dtype=float)
-        n_lab = rows["n_labels"].to_numpy(dtype=float)
-        point["label_accuracy"][d] = float(n_match.sum() / n_lab.sum())
+        clusters[d] = bs.clustering(correct, rec)
+        prop = {"design_effect": clusters[d]["design_effect"], "n_clusters": counts["records"][d]}
+        if rows["n_decided"].sum() == 0:
+            for m in ("BoN", "label_accuracy", "TopConsistency"):
+                put(m, d, None, None)
+                reasons[m][d] = "every label is Can't decide: no pick to score"
+        else:
+            put("BoN", d, float(correct.mean()), tot(correct) / n if has_draws else None,
+                successes=float(correct.sum()), trials=float(n), **prop)
+            n_match = rows["n_match"].to_numpy(dtype=float)
+            n_lab = rows["n_labels"].to_numpy(dtype=float)
+            put("label_accuracy", d, float(n_match.sum() / n_lab.sum()), _ratio(tot(n_match), tot(n_lab)) if has_draws else None,
+                successes=float(n_match.sum()), trials=float(n_lab.sum()), **prop)
+            consistent, group_rec, n_incomplete = _group_consistency(rows)
+            counts["groups"][d] = len(consistent)
+            counts["incomplete_groups"][d] = n_incomplete
+            if len(consistent):
+                put("TopConsistency", d, float(consistent.mean()), tot(consistent, group_rec) / len(consistent) if has_draws else None,
+                    successes=float(consistent.sum()), trials=float(len(consistent)), n_clusters=len(np.unique(group_rec)))
+            else:
+                put("TopConsistency", d, None, None)
+                reasons["TopConsistency"][d] = "no group has labels on all three of its prompts"
         won = rows["pair_won"].to_numpy(dtype=float)
-        tot = rows["pair_total"].to_numpy(dtype=float)
-        if tot.sum() > 0:
-            point["Pair"][d] = float(won.sum() / tot.sum())
+        total = rows["pair_total"].to_numpy(dtype=float)
+        if total.sum() > 0:
+            put("Pair", d, float(won.sum() / total.sum()), _ratio(tot(won), tot(total)) if has_draws else None,
+                successes=float(won.sum()), trials=float(total.sum()), **prop)
         else:
-            point["Pair"][d] = None
+            put("Pair", d, None, None)
             reasons["Pair"][d] = "no ranking-mode labels"
-        if w is not None and draws:
-            boots["BoN"][d] = (w @ correct) / n
-            boots["label_accuracy"][d] = _ratio(w @ n_match, w @ n_lab)
-            if point["Pair"][d] is not None:
-                boots["Pair"][d] = _ratio(w @ won, w @ tot)
-
-        consistent, n_incomplete = _group_consistency(rows)
-        counts["groups"][d] = len(consistent)
-        counts["incomplete_groups"][d] = n_incomplete
-        if len(consistent):
-            point["Consistency"][d] = float(consistent.mean())
-            if draws:
-                wg = resample_weights(len(consistent), draws=draws, seed=seed, stream=GROUP_STREAM_OFFSET + di)
-                boots["Consistency"][d] = (wg @ consistent) / len(consistent)
+        full = [g for g in borda_groups if g.domain == d]
+        counts["ranking_groups"][d] = len(full)
+        if full:
+            flags = np.array([g.consistent for g in full], dtype=float)
+            grec = np.array([g.record_id for g in full])
+            put("Consistency", d, float(flags.mean()), tot(flags, grec) / len(flags) if has_draws else None,
+                successes=float(flags.sum()), trials=float(len(flags)), n_clusters=len(np.unique(grec)))
         else:
-            point["Consistency"][d] = None
-            reasons["Consistency"][d] = "no group has labels on all three of its prompts"
+            put("Consistency", d, None, None)
+            reasons["Consistency"][d] = (
+                "RMGAP's Consistency needs full rankings: no group has ranking-mode labels on all three prompts"
+                if counts["ranking_labels"][d] else "RMGAP's Consistency needs full rankings: no ranking-mode labels (see TopConsistency)"
+            )
 
-    out: dict = {m: with_avg(point[m]) for m in ("Pair", "BoN", "Consistency")}
-    out["label_accuracy"] = with_avg(point["label_accuracy"])
-    ci: dict[str, dict[str, Optional[list[float]]]] = {}
+    out: dict = {m: with_avg(point[m]) for m in point}
     for m in point:
-        ci[m] = {d: (percentile_ci(boots[m][d], confidence) if d in boots[m] else None) for d in DOMAINS}
-        present = [boots[m][d] for d in DOMAINS if d in boots[m]]
-        ci[m]["Avg"] = percentile_ci(np.nanmean(np.vstack(present), axis=0), confidence) if present else None
-        if out[m if m != "label_accuracy" else "label_accuracy"]["Avg"] is None:
+        present = [d for d in DOMAINS if point[m][d] is not None]
+        if draws:
+            iv = bs.mean_of_strata_interval(
+                out[m]["Avg"], [boots[m][d] for d in present if d in boots[m]], [cis[m][d] for d in present], confidence
+            )
+        else:
+            iv = bs.interval(out[m]["Avg"], None)
+        cis[m]["Avg"], methods[m]["Avg"] = iv["ci"], iv["ci_method"]
+        if out[m]["Avg"] is None:
             reasons[m]["Avg"] = "no domain has a value"
-    out["ci"] = ci
+        elif iv["ci"] is None and draws:
+            reasons[m]["Avg"] = f"no interval: {iv['ci_reason']}"
+    out["ci"] = cis
+    out["ci_method"] = methods
+    if not draws:
+        out["ci_reason"] = "no intervals: the report was built with draws=0"
     out["n"] = counts
     out["reasons"] = reasons
-    out["ranking"] = ranking_mode_metrics(labels)
-    out["bootstrap"] = {"draws": draws, "seed": seed, "confidence": confidence, "method": "percentile; items (groups for Consistency) resampled within each domain"}
+    out["clustering"] = clusters
+    out["ranking"] = ranking_mode_metrics(labels, items=borda)
+    out["bootstrap"] = bootstrap_info(draws=draws, seed=seed, confidence=confidence)
     return out
 
 
-def _group_consistency(rows: pd.DataFrame) -> tuple[np.ndarray, int]:
-    """1/0 per complete group (all three prompts labelled), and the count of incomplete groups."""
+def bootstrap_info(*, draws: int, seed: int, confidence: float) -> dict:
+    """What was resampled (``bootstrap.method`` in the JSON)."""
+    return {
+        "draws": draws, "seed": seed, "confidence": confidence, "unit": "record",
+        "method": "percentile bootstrap over whole records, resampled within each domain (All and Avg: stratified by "
+                  "domain); a record's items, groups and labels enter every draw together. Proportions whose draws are all "
+                  "equal get a Wilson interval on the effective sample size (n / design effect; records where that is "
+                  "undefined); every interval contains its estimate.",
+    }
+
+
+def _group_consistency(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
+    """TopConsistency: 1/0 per complete group (all three prompts labelled), its record, and the incomplete count."""
     if rows.empty:
-        return np.zeros(0), 0
+        return np.zeros(0), np.zeros(0, dtype=object), 0
     g = rows.groupby(["record_id", "group"], sort=True)
     n_prompts = g["prompt_index"].nunique()
     n_picks = g["plurality_pick"].nunique(dropna=True)
     has_none = g["plurality_pick"].count() < g.size()
     complete = n_prompts == 3
     consistent = (n_picks == 1) & ~has_none
-    return consistent[complete].to_numpy(dtype=float), int((~complete).sum())
+    records = consistent.index.get_level_values("record_id").to_numpy()
+    return consistent[complete].to_numpy(dtype=float), records[complete.to_numpy()], int((~complete).sum())
 
 
-def ranking_mode_metrics(labels: pd.DataFrame) -> dict:
-    """RMGAP's metrics with each item's Borda counts as the "scores".
+def borda_items(labels: pd.DataFrame) -> list[ScoredItem]:
+    """Each ranking-labelled item with its labels' summed Borda counts as scores.
 
-    Each ranking gives the response in place p (0-based) of n a count of
-    n - p; ties in the summed counts lose (Pair, BoN) and are broken by key
-    (Consistency), exactly as for a reward model.
+    A ranking gives the response in place p (0-based) of n a count of n - p.
     """
-    if labels.empty or not labels["ranking"].map(lambda r: isinstance(r, (list, tuple))).any():
-        return {"Pair": with_avg({}), "BoN": with_avg({}), "Consistency": with_avg({}), "reason": "no ranking-mode labels"}
+    if labels.empty:
+        return []
+    ranked = labels["ranking"].map(lambda r: isinstance(r, (list, tuple))).to_numpy(dtype=bool)
+    if not ranked.any():
+        return []
+    labels = labels[ranked]
     scores: dict[int, dict[str, float]] = {}
     meta: dict[int, tuple] = {}
     for item_id, r, dom, rec, grp, pi, win in zip(
-        labels["item_id"], labels["ranking"], labels["domain"], labels["record_id"], labels["group"],
-        labels["prompt_index"], labels["winner_key"],
+        labels["item_id"].tolist(), labels["ranking"].tolist(), labels["domain"].tolist(), labels["record_id"].tolist(),
+        labels["group"].tolist(), labels["prompt_index"].tolist(), labels["winner_key"].tolist(),
     ):
-        if not isinstance(r, (list, tuple)):
-            continue
         s = scores.setdefault(item_id, {})
         for pos, key in enumerate(r):
             s[key] = s.get(key, 0.0) + (len(r) - pos)
         meta[item_id] = (dom, rec, grp, pi, win)
-    items = [
+    return [
         ScoredItem(domain=m[0], record_id=m[1], group=m[2], prompt_index=m[3], winner_key=m[4], scores=scores[i])
         for i, m in meta.items()
     ]
+
+
+def ranking_mode_metrics(labels: pd.DataFrame, *, items: Optional[list[ScoredItem]] = None) -> dict:
+    """RMGAP's metrics with each item's Borda counts as the "scores".
+
+    Ties in the summed counts lose (Pair, BoN) and are broken by key
+    (Consistency), exactly as for a reward model.
+    """
+    items = borda_items(labels) if items is None else items
+    if not items:
+        return {"Pair": with_avg({}), "BoN": with_avg({}), "Consistency": with_avg({}), "reason": "no ranking-mode labels"}
     res = rmgap_metrics(items, complete_groups_only=True)
-    return {k: res[k] for k in ("Pair", "BoN", "Consistency", "n_items", "n_groups")}
+    out = {k: res[k] for k in ("Pair", "BoN", "Consistency", "n_items", "n_groups")}
+    out["reasons"] = {
+        m: {d: (f"no {d} item has ranking-mode labels" if m != "Consistency" else f"no {d} group has ranking-mode labels on all three prompts")
+            for d in (*DOMAINS, "Avg") if out[m].get(d) is None}
+        for m in ("Pair", "BoN", "Consistency")
+    }
+    return out

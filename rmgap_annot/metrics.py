@@ -10,7 +10,15 @@ Definitions follow RMGAP's evaluator exactly (see shared/rmgap-format.md):
   skipped item counts as inconsistent.
 Per domain, then "Avg" = the plain mean over the domains present. A domain
 with no items is ``None`` (RMGAP would print 0.0; None cannot be mistaken
-for a measured zero).
+for a measured zero). A domain whose items all have a NaN score gets the
+0.0 RMGAP's evaluator writes (and averages into Avg), marked in
+``defined`` / ``reasons``, so both the RMGAP-compatible and the honest
+reading are there.
+
+``TopConsistency`` (not RMGAP's): the share of groups whose three prompts
+get the same unique top pick; a tie at the top or a NaN is no pick, and
+no pick makes the group inconsistent. It compares with the human
+plurality-pick consistency, which cannot see full rankings.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from rmgap_annot.settings import DOMAINS
 
 PROMPTS_PER_GROUP = 3
 METRIC_NAMES = ("Pair", "BoN", "Consistency")
+ALL_NAN = "every item in this domain has a NaN score: RMGAP's evaluator writes 0.0 (and averages it into Avg)"
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,42 @@ def _has_nan(scores: Mapping[str, float]) -> bool:
 def ranking(scores: Mapping[str, float]) -> tuple[str, ...]:
     """Full ranking, best first; ties broken by response key (as RMGAP does)."""
     return tuple(k for k, _ in sorted(scores.items(), key=lambda kv: (-float(kv[1]), str(kv[0]))))
+
+
+def top_pick(scores: Mapping[str, float]) -> Optional[str]:
+    """The unique highest-scored key; None on a tie at the top or any NaN."""
+    if _has_nan(scores) or not scores:
+        return None
+    values = sorted(((float(v), k) for k, v in scores.items()), reverse=True)
+    if len(values) > 1 and values[0][0] == values[1][0]:
+        return None
+    return values[0][1]
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """One complete group (all its prompts present): the unit of Consistency."""
+
+    domain: str
+    record_id: str
+    group: int
+    consistent: bool  # RMGAP: identical full rankings, no NaN
+    top_consistent: bool  # the same unique top pick on every prompt
+
+
+def group_outcomes(items: Iterable[ScoredItem]) -> list[GroupOutcome]:
+    """Consistency and TopConsistency per group whose prompts are all present."""
+    groups: dict[tuple, list[ScoredItem]] = defaultdict(list)
+    for it in items:
+        groups[(it.domain, it.record_id, it.group)].append(it)
+    out = []
+    for (d, rid, g), members in groups.items():
+        if len(members) != PROMPTS_PER_GROUP:
+            continue
+        rankings = {None if _has_nan(m.scores) else ranking(m.scores) for m in members}
+        tops = {top_pick(m.scores) for m in members}
+        out.append(GroupOutcome(d, rid, g, None not in rankings and len(rankings) == 1, None not in tops and len(tops) == 1))
+    return out
 
 
 def item_outcomes(item: ScoredItem) -> Optional[tuple[int, int, bool]]:
@@ -98,9 +143,18 @@ def rmgap_metrics(items: Iterable[ScoredItem], *, complete_groups_only: bool = F
 
     pair, bon_acc, cons = {}, {}, {}
     n_groups: dict[str, int] = {}
+    defined: dict[str, dict[str, bool]] = {m: {} for m in ("Pair", "BoN")}
+    reasons: dict[str, dict[str, str]] = {m: {} for m in ("Pair", "BoN")}
     for d in DOMAINS:
         pair[d] = pair_won[d] / pair_total[d] if pair_total[d] else None
         bon_acc[d] = sum(bon[d]) / len(bon[d]) if bon[d] else None
+        for m, values in (("Pair", pair), ("BoN", bon_acc)):
+            defined[m][d] = values[d] is not None
+            if values[d] is None and n_items[d]:
+                values[d] = 0.0
+                reasons[m][d] = ALL_NAN
+            elif values[d] is None:
+                reasons[m][d] = f"no {d} items"
         flags = []
         for rankings in groups[d].values():
             if len(rankings) != PROMPTS_PER_GROUP:
@@ -118,4 +172,6 @@ def rmgap_metrics(items: Iterable[ScoredItem], *, complete_groups_only: bool = F
         "n_items": {d: n_items[d] for d in DOMAINS},
         "n_groups": n_groups,
         "n_nan_items": n_nan,
+        "defined": defined,
+        "reasons": reasons,
     }

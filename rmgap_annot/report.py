@@ -3,7 +3,9 @@
 ``build_report`` is the one entry point: the CLI prints it, the Results page
 draws it, the export writes it into the dataset card and report.html. It
 reads labels through ``labels_frame`` only, and every statistic comes from
-``agreement`` / ``human_metrics`` (a page never computes one).
+``agreement`` / ``human_metrics`` / ``comparison``, every interval and test
+from ``stats.bootstrap`` (whole records resampled within domains; a page
+never computes a statistic).
 
 Top-level keys: ``agreement``, ``human``, ``naturalness``, ``position_bias``,
 ``annotators``, ``items``, ``scorers``, plus ``exclusions`` and
@@ -25,9 +27,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from rmgap_annot import agreement as agr
+from rmgap_annot import human_metrics as hm
 from rmgap_annot.db import session_scope
 from rmgap_annot.exclusions import counted_labels, exclusions_key
-from rmgap_annot.human_metrics import human_accuracy, item_summary
+from rmgap_annot.human_metrics import item_summary
+from rmgap_annot.stats import bootstrap as bs
 from rmgap_annot.models import Benchmark, Item, Label, Record, Response, User
 from rmgap_annot.settings import DOMAINS
 
@@ -72,14 +76,24 @@ def build_report(
     exclude: Sequence[str] = (),
     fit_truth: bool = False,
     resample: str = "records",
+    adjust: str = "holm",
 ) -> dict:
     """The whole report for one benchmark, intervals included (plain data).
 
-    ``exclude``: one-off what-if exclusions on top of the stored ones.
-    ``fit_truth``: fit Dawid-Skene and MACE now if not cached (seconds);
-    otherwise ``truth_inference`` shows cached fits or says how to fit.
-    ``resample="annotators"``: add two-way record x annotator intervals.
+    Every interval resamples whole records within each domain: one set of
+    record draws per domain (``human_metrics.record_draws``) is expanded to
+    items, groups and labels, so alpha, accuracy, agreement and naturalness
+    move together draw by draw. ``adjust``: the multiplicity adjustment of
+    the scorers' p-values (holm, bh, none). ``exclude``: one-off what-if
+    exclusions on top of the stored ones. ``fit_truth``: fit Dawid-Skene and
+    MACE now if not cached (seconds); otherwise ``truth_inference`` shows
+    cached fits or says how to fit. ``resample="annotators"``: add two-way
+    record x annotator intervals.
     """
+    if adjust not in bs.ADJUST_METHODS:
+        raise ValueError(f"adjust must be one of {', '.join(bs.ADJUST_METHODS)}, not {adjust!r}")
+    if resample not in ("records", "annotators"):
+        raise ValueError(f"resample must be 'records' or 'annotators', not {resample!r}")
     counted = counted_labels(engine=engine, benchmark_id=benchmark_id, what_if=exclude)
     labels = counted.labels
     with session_scope(engine) as session:
@@ -91,36 +105,27 @@ def build_report(
         )
         bench_name = bench.name
     summary = item_summary(labels)
-    domain_units = {d: summary.index[summary["domain"] == d].to_numpy() for d in DOMAINS}
-    weights = {
-        d: agr.resample_weights(len(domain_units[d]), draws=draws, seed=seed, stream=i)
-        for i, d in enumerate(DOMAINS)
-        if draws and len(domain_units[d])
-    }
-
-    report: dict[str, Any] = {}
-    report["agreement"] = _agreement(labels, domain_units, weights, confidence)
+    record_draws = hm.record_draws(summary, draws=draws, seed=seed)
+    report: dict[str, Any] = label_sections(labels, summary, record_draws, draws=draws, seed=seed, confidence=confidence)
     report["agreement"]["summary"] = {
         "benchmark_id": benchmark_id,
         "benchmark": bench_name,
         "n_items": {d: int(item_counts.get(d, 0)) for d in DOMAINS},
-        "n_items_labelled": {d: int(len(domain_units[d])) for d in DOMAINS},
+        "n_items_labelled": {d: int((summary["domain"] == d).sum()) for d in DOMAINS},
         "n_labels": int(len(labels)),
         "n_annotators": int(labels["user_id"].nunique()) if len(labels) else 0,
         "n_cant_decide": int(labels["choice_key"].isna().sum()) if len(labels) else 0,
     }
-    report["agreement"]["bootstrap"] = {
-        "draws": draws, "seed": seed, "confidence": confidence,
-        "method": "percentile bootstrap over items, resampled within each domain (All: stratified by domain)",
-    }
-    report["human"] = human_accuracy(summary=summary, labels=labels, item_weights=weights, draws=draws, seed=seed, confidence=confidence)
-    report["naturalness"] = _naturalness(labels)
     report["position_bias"] = _position_bias(labels)
     report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
     report["items"] = _items(summary)
-    report["scorers"] = _scorers(engine, benchmark_id, report["human"], summary) if include_scorers else {}
+    report["scorers"] = (
+        _scorers(engine, benchmark_id, report["human"], summary, record_draws, draws=draws, seed=seed, confidence=confidence,
+                 adjust=adjust)
+        if include_scorers else {}
+    )
     _extras(report, engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, counted=counted,
-            draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample, weights=weights)
+            draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample, record_draws=record_draws)
     return report
 
 
@@ -128,21 +133,41 @@ def build_report(
 
 
 def _extras(report: dict, *, engine: Engine, benchmark_id: int, labels: pd.DataFrame, summary: pd.DataFrame, counted,
-            draws: int, seed: int, confidence: float, fit_truth: bool, resample: str, weights: dict) -> None:  # noqa: ANN001
+            draws: int, seed: int, confidence: float, fit_truth: bool, resample: str, record_draws: dict) -> None:  # noqa: ANN001
     """``exclusions``, ``truth_inference`` and (on request) ``annotator_resampling``."""
     from rmgap_annot.stats import truth  # noqa: PLC0415
 
     report["exclusions"] = counted.section()
     report["truth_inference"] = truth.report_section(
         engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, excluded=counted.excluded_names,
-        fit=fit_truth, draws=draws, seed=seed, confidence=confidence, weights=weights,
+        fit=fit_truth, draws=draws, seed=seed, confidence=confidence, record_draws=record_draws,
     )
     if resample == "annotators":
         from rmgap_annot.stats import twoway  # noqa: PLC0415
 
         report["annotator_resampling"] = twoway.two_way_section(labels, draws=draws, seed=seed, confidence=confidence)
-    elif resample != "records":
-        raise ValueError(f"resample must be 'records' or 'annotators', not {resample!r}")
+
+
+def label_sections(
+    labels: pd.DataFrame, summary: pd.DataFrame, record_draws: dict, *, draws: int, seed: int, confidence: float
+) -> dict[str, Any]:
+    """``agreement``, ``human`` and ``naturalness`` from a labels frame: the report's statistics without a database.
+
+    Split out so the coverage simulation (tests, bench/coverage.py) checks the
+    very code the report runs. ``record_draws``: ``human_metrics.record_draws``.
+    """
+    domain_units = {d: summary.index[summary["domain"] == d].to_numpy() for d in DOMAINS}
+    weights = {d: record_draws[d].bind(summary.loc[summary["domain"] == d, "record_id"].to_numpy()) for d in record_draws}
+    out: dict[str, Any] = {}
+    out["agreement"] = _agreement(labels, domain_units, weights, confidence)
+    out["agreement"]["percent_agreement"] = _percent_agreement_ci(out["agreement"]["percent_agreement"], summary, weights, confidence)
+    out["agreement"]["bootstrap"] = hm.bootstrap_info(draws=draws, seed=seed, confidence=confidence)
+    out["human"] = hm.human_accuracy(
+        summary=summary, labels=labels, draws_by_domain=record_draws, draws=draws, seed=seed, confidence=confidence
+    )
+    out["naturalness"] = _naturalness(labels)
+    _naturalness_ci(out["naturalness"], labels, record_draws, confidence)
+    return out
 
 
 # --- agreement -----------------------------------------------------------------
@@ -226,6 +251,86 @@ def _agreement(labels: pd.DataFrame, domain_units: dict, weights: dict, confiden
     )
     out["_loo"] = {str(rater_names[c]): a for c, a in loo.items()}
     return out
+
+
+def _percent_agreement_ci(percent: dict, summary: pd.DataFrame, weights: dict, confidence: float) -> dict:
+    """Record-clustered intervals for percent agreement (the mean over items with two or more decided labels).
+
+    An item's share of agreeing pairs is rebuilt from its vote counts, so it
+    is exactly ``agreement.percent_agreement``'s per-item term.
+    """
+    shares, ok, domain_boots = {}, {}, {}
+    for d in DOMAINS:
+        rows = summary[summary["domain"] == d]
+        m = rows["n_decided"].to_numpy(dtype=float)
+        sq = rows["votes_sq"].to_numpy(dtype=float)
+        usable = m >= 2
+        share = np.where(usable, (sq - m) / np.where(usable, m * (m - 1), 1), 0.0)
+        shares[d], ok[d] = share, usable.astype(float)
+        entry = percent[d]
+        boot = None
+        if d in weights and entry.get("value") is not None:
+            domain_boots[d] = (weights[d].sum(share), weights[d].sum(ok[d]))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boot = domain_boots[d][0] / domain_boots[d][1]
+        entry.update(bs.interval(entry.get("value"), boot, confidence=confidence))
+        if entry["ci"] is not None:
+            entry.pop("ci_reason", None)
+    entry = percent[ALL]
+    boot = None
+    if domain_boots and entry.get("value") is not None:
+        num = sum(b[0] for b in domain_boots.values())
+        den = sum(b[1] for b in domain_boots.values())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = num / den
+    entry.update(bs.interval(entry.get("value"), boot, confidence=confidence))
+    if entry["ci"] is not None:
+        entry.pop("ci_reason", None)
+    return percent
+
+
+def _naturalness_ci(nat: dict, labels: pd.DataFrame, record_draws: dict, confidence: float) -> None:
+    """Record-clustered intervals of the mean rating and the share rated 4-5, per domain, All, role and both."""
+    if labels.empty:
+        for entry in (*nat["by_domain"].values(), *nat["by_role"].values(), *(e for dr in nat["by_domain_role"].values() for e in dr.values())):
+            entry.update(ci_mean=None, ci_share_4_5=None, ci_reason="no naturalness ratings")
+        return
+    v = pd.to_numeric(labels["naturalness"], errors="coerce")
+    ok = v.between(1, 5)
+    frame = pd.DataFrame({"domain": labels["domain"], "record_id": labels["record_id"], "role": labels["role"],
+                          "v": v.where(ok, 0.0), "n": ok.astype(float), "top": (ok & (v >= 4)).astype(float)})
+    sums: dict = {}  # (domain, role) -> per-draw weighted sums of ratings, rating counts, ratings 4-5
+    for d in DOMAINS:
+        cd = record_draws.get(d)
+        part = frame[frame["domain"] == d]
+        if cd is None or cd.draws == 0 or part.empty:
+            continue
+        for role in ("base", "rewrite"):
+            sel = part[part["role"] == role]
+            rec = sel["record_id"].to_numpy()
+            sums[(d, role)] = tuple(cd.total(rec, sel[c].to_numpy()) for c in ("v", "n", "top"))
+
+    def fill(entry: dict, keys: list) -> None:
+        parts = [sums[k] for k in keys if k in sums]
+        if entry["n"] == 0 or not parts:
+            entry.update(ci_mean=None, ci_share_4_5=None, ci_reason=entry.get("reason") or "no bootstrap (draws=0)")
+            return
+        tv, tn, tt = (sum(p[i] for p in parts) for i in range(3))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            entry["ci_mean"] = bs.interval(entry["mean"], tv / tn, confidence=confidence)["ci"]
+            entry["ci_share_4_5"] = bs.interval(
+                entry["share_4_5"], tt / tn, confidence=confidence, successes=entry["share_4_5"] * entry["n"],
+                trials=entry["n"], n_clusters=int(frame.loc[frame["n"] > 0, "record_id"].nunique()),
+            )["ci"]
+
+    for d in DOMAINS:
+        fill(nat["by_domain"][d], [(d, "base"), (d, "rewrite")])
+    fill(nat["by_domain"][ALL], [(d, r) for d in DOMAINS for r in ("base", "rewrite")])
+    for r in ("base", "rewrite"):
+        fill(nat["by_role"][r], [(d, r) for d in DOMAINS])
+    for d in DOMAINS:
+        for r in ("base", "rewrite"):
+            fill(nat["by_domain_role"][d][r], [(d, r)])
 
 
 # --- naturalness, position bias ------------------------------------------------
@@ -349,7 +454,7 @@ def _items(summary: pd.DataFrame) -> list[dict]:
     """The item table as JSON-ready dicts (built column-wise: 13k rows must be quick)."""
     if summary.empty:
         return []
-    df = summary.drop(columns=["pair_won", "pair_total"])
+    df = summary.drop(columns=["pair_won", "pair_total", "votes_sq"])
     columns = {}
     for col in df.columns:
         values = df[col].tolist()
@@ -362,12 +467,13 @@ def _items(summary: pd.DataFrame) -> list[dict]:
     return [dict(zip(names, row)) for row in zip(*columns.values())]
 
 
-def _scorers(engine: Engine, benchmark_id: int, human: dict, summary: pd.DataFrame) -> dict:
-    """The reward-model section, on the plurality picks this report already computed."""
+def _scorers(engine: Engine, benchmark_id: int, human: dict, summary: pd.DataFrame, record_draws: dict, **options) -> dict:  # noqa: ANN003
+    """The reward-model section, on the plurality picks and record draws this report already computed."""
     from rmgap_annot import comparison  # noqa: PLC0415
 
     return comparison.scorer_section(
-        engine=engine, benchmark_id=benchmark_id, human=human, picks=comparison.picks_from_summary(summary)
+        engine=engine, benchmark_id=benchmark_id, human=human, picks=comparison.picks_from_summary(summary),
+        human_draws=record_draws, **options,
     )
 
 
@@ -432,9 +538,21 @@ def format_report(report: dict) -> str:
             f"{d:<12}{_fmt(ca['alpha']) + _fmt_ci(ca['ci']):>26}{_fmt(na['alpha']) + _fmt_ci(na['ci']):>28}{_fmt(pa, True):>10}"
         )
     h = report["human"]
-    lines += ["", "Human accuracy (RMGAP metrics, 95% intervals)", f"{'':<12}" + "".join(f"{m:>28}" for m in ("Pair", "BoN", "Consistency"))]
+    shown = ("Pair", "BoN", "Consistency", "TopConsistency")
+    lines += ["", "Human accuracy (RMGAP metrics; 95% intervals resample whole records)",
+              f"{'':<12}" + "".join(f"{m:>28}" for m in shown) + f"{'ICC':>8}{'deff':>7}"]
     for d in (*DOMAINS, "Avg"):
-        lines.append(f"{d:<12}" + "".join(f"{_fmt(h[m][d], True) + _fmt_ci(h['ci'][m][d], True):>28}" for m in ("Pair", "BoN", "Consistency")))
+        c = h["clustering"].get(d, {})
+        lines.append(f"{d:<12}" + "".join(f"{_fmt(h[m][d], True) + _fmt_ci(h['ci'][m][d], True):>28}" for m in shown)
+                     + f"{_fmt(c.get('icc')) if c else '':>8}{_fmt(c.get('design_effect')) if c else '':>7}")
+    for name, sec in (report.get("scorers") or {}).items():
+        t = sec["vs_human"]["All"]
+        ch = sec["vs_chance"]["BoN"]["All"]
+        lines.append(
+            f"{name[:30]}: human - scorer BoN {_fmt(t.get('difference'), True)}{_fmt_ci(t.get('ci'), True)} "
+            f"p={_fmt(t.get('p_value'))} adj={_fmt(t.get('p_adjusted'))}; BoN vs chance {_fmt(ch.get('value'), True)} "
+            f"p={_fmt(ch.get('p_value'))} adj={_fmt(ch.get('p_adjusted'))}"
+        )
     nat = report["naturalness"]["by_domain"]
     lines += ["", "Naturalness (share rated 4-5, mean)"]
     for d in (*DOMAINS, ALL):

@@ -125,8 +125,16 @@ def test_bootstrap_interval_is_reproducible(engine, benchmark_id):
     r3 = build_report(engine=engine, benchmark_id=benchmark_id, draws=300, seed=6)["agreement"]
     for section in ("choice_alpha", "naturalness_alpha"):
         assert r1[section]["All"]["ci"] == r2[section]["All"]["ci"]
-        assert r1[section]["All"]["ci"] != r3[section]["All"]["ci"]
         assert r1[section]["All"]["alpha"] == r3[section]["All"]["alpha"]
+    # Two records per domain give few distinct resamples, so intervals may
+    # coincide across seeds; the draws themselves must not.
+    from rmgap_annot.human_metrics import item_summary, record_draws
+    from rmgap_annot.labels_frame import load_labels
+
+    summary = item_summary(load_labels(engine=engine, benchmark_id=benchmark_id))
+    d5, d6 = record_draws(summary, draws=300, seed=5), record_draws(summary, draws=300, seed=6)
+    assert all((d5[d].weights == record_draws(summary, draws=300, seed=5)[d].weights).all() for d in d5)
+    assert any((d5[d].weights != d6[d].weights).any() for d in d5)
 
 
 def test_bootstrap_weights_resample_units():

@@ -29,7 +29,7 @@ def test_page_shows_side_by_side_and_starts_a_job(engine, benchmark_id, db_url, 
     at.run()
     assert not at.exception, at.exception
     shown = " ".join(str(m.value) for m in at.markdown)
-    assert "**BoN**" in shown and "McNemar" in shown
+    assert "**BoN**" in shown and "**TopConsistency**" in shown and "clustered McNemar" in shown
     assert any("human" in str(df.value) for df in at.dataframe)
 
     at.text_input[0].input("random")

@@ -1,1 +1,1 @@
-"""Statistics over labels and scores: intervals, tests, truth inference, planning, artifact checks."""
+"""Statistics over labels and scores: record-clustered intervals, tests, multiplicity, truth inference, planning, artifact checks."""

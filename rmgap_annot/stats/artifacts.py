@@ -41,9 +41,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.agreement import CONFIDENCE, DRAWS, SEED, percentile_ci, resample_weights
+from rmgap_annot.agreement import CONFIDENCE, DRAWS, SEED, percentile_ci
 from rmgap_annot.benchmark import InputFileError, LineError, read_text
 from rmgap_annot.settings import DOMAINS, get_settings
+from rmgap_annot.stats import bootstrap as bs
 
 # Bump when a feature or the model changes: old cache files are then ignored.
 ALGO_VERSION = "artifacts-3"
@@ -332,14 +333,12 @@ def _record_bootstrap(group_strata: np.ndarray, *, draws: int, seed: int) -> np.
     """How often each group (record) appears in each draw, shape (draws, n_groups).
 
     Groups are resampled with replacement within their stratum (domain), so a
-    domain keeps its size and items sharing a record move together.
-    Coordinator: switch to rmgap_annot.stats.bootstrap once it lands.
+    domain keeps its size and items sharing a record move together: the
+    report's own stratified cluster bootstrap (``stats.bootstrap``), one
+    group per unit.
     """
-    out = np.zeros((draws, len(group_strata)))
-    for s in np.unique(group_strata):
-        cols = np.flatnonzero(group_strata == s)
-        out[:, cols] = resample_weights(len(cols), draws=draws, seed=seed, stream=int(s))
-    return out
+    groups = np.arange(len(group_strata))
+    return bs.unit_weights(bs.stratified_draws(groups, group_strata, draws=draws, seed=seed), groups, group_strata)
 
 
 def ordered_domains(domains: Sequence[str]) -> list[str]:
@@ -878,9 +877,10 @@ def _with_people(*, engine: Engine, benchmark_id: int, fitted: dict, info: dict,
     from scipy.stats import spearmanr
 
     from rmgap_annot.human_metrics import human_accuracy, item_summary
-    from rmgap_annot.labels_frame import load_labels
+    from rmgap_annot.exclusions import counted_labels
 
-    labels = load_labels(engine=engine, benchmark_id=benchmark_id)
+    # Excluded annotators count nowhere, here included.
+    labels = counted_labels(engine=engine, benchmark_id=benchmark_id).labels
     summary = item_summary(labels)
     result: dict[str, Any] = {**info, "cached": cached, **fitted}
     result["shallow_cue"] = {k: v for k, v in fitted["shallow_cue"].items() if not k.startswith("_")}

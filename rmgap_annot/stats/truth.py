@@ -29,7 +29,8 @@ run); ``rmgap-annot report --fit-truth`` or the Results page's button fits,
 and ``export-verified --aggregate`` fits when it must.
 
 **Intervals hold the aggregation fixed**: each item's aggregated answer is
-computed once, and only the items (see :func:`bon_interval`) are resampled.
+computed once, and only whole records (the report's record draws, see
+:func:`bon_by_aggregate`) are resampled.
 The uncertainty of the fit itself is not in them.
 """
 
@@ -51,6 +52,7 @@ from rmgap_annot.db import session_scope
 from rmgap_annot.metrics import with_avg
 from rmgap_annot.models import Record, Response, TruthFit
 from rmgap_annot.settings import DOMAINS
+from rmgap_annot.stats import bootstrap as bs
 
 PLURALITY = "plurality"
 DAWID_SKENE = "dawid-skene"
@@ -244,59 +246,55 @@ def aggregated_picks(
 # --- intervals (ONE place to switch to the record bootstrap) ---------------------------
 
 
-def bon_interval(
-    correct: np.ndarray, record_ids: np.ndarray, *, draws: int, seed: int, stream: int, weights: Optional[np.ndarray] = None,
-) -> Optional[np.ndarray]:
-    """Bootstrap draws of a domain's BoN from per-item correctness (n_items, n_aggregations) -> (draws, n_aggregations).
-
-    THE one place to switch to the record-clustered bootstrap
-    (``rmgap_annot.stats.bootstrap``): ``record_ids`` (one per item) is
-    passed for that. Today it uses the same item resampling and streams as
-    the human BoN in ``human_metrics`` (or the report's own ``weights`` for
-    this domain, which are those), so the plurality row equals ``human.ci.BoN``.
-    """
-    from rmgap_annot.agreement import resample_weights  # noqa: PLC0415
-
-    n = correct.shape[0]
-    if n == 0 or not draws:
-        return None
-    w = weights if weights is not None else resample_weights(n, draws=draws, seed=seed, stream=stream)
-    return (w @ correct) / n
-
-
 def bon_by_aggregate(
     summary: pd.DataFrame, picks: Mapping[str, Mapping[int, Optional[str]]], *, draws: int, seed: int, confidence: float,
-    weights: Optional[Mapping[str, np.ndarray]] = None,
+    record_draws: Optional[Mapping[str, "bs.ClusterDraws"]] = None,
 ) -> tuple[dict, dict]:
-    """BoN per domain and Avg under each aggregation, and its intervals (one resampling shared by all)."""
-    from rmgap_annot.agreement import percentile_ci  # noqa: PLC0415
+    """BoN per domain and Avg under each aggregation, with record-clustered intervals.
+
+    One resampling shared by all aggregations: the report's own record draws
+    (``human_metrics.record_draws``), so the plurality row equals
+    ``human.ci.BoN`` and the rows move together draw by draw. The interval
+    rule (percentile, Wilson fallback at 0 or 1) is ``stats.bootstrap.interval``.
+    """
+    from rmgap_annot.human_metrics import record_draws as make_record_draws  # noqa: PLC0415
 
     methods = list(picks)
+    if draws and record_draws is None:
+        record_draws = make_record_draws(summary, draws=draws, seed=seed)
     point: dict[str, dict[str, Optional[float]]] = {m: {} for m in methods}
     boots: dict[str, dict[str, np.ndarray]] = {m: {} for m in methods}
-    for di, d in enumerate(DOMAINS):
+    cis: dict[str, dict[str, Optional[list]]] = {m: {} for m in methods}
+    for d in DOMAINS:
         rows = summary[summary["domain"] == d]
         if rows.empty:
             for m in methods:
-                point[m][d] = None
+                point[m][d] = cis[m][d] = None
             continue
         ids = rows["item_id"].astype(np.int64)
         winner = rows["winner_key"].to_numpy(dtype=object)
-        correct = np.column_stack([
-            (ids.map(picks[m]).to_numpy(dtype=object) == winner).astype(float) for m in methods
-        ])
-        b = bon_interval(correct, rows["record_id"].to_numpy(), draws=draws, seed=seed, stream=di,
-                         weights=(weights or {}).get(d))
-        for j, m in enumerate(methods):
-            point[m][d] = float(correct[:, j].mean())
-            if b is not None:
-                boots[m][d] = b[:, j]
-    values, cis = {}, {}
+        rec = rows["record_id"].to_numpy()
+        cd = (record_draws or {}).get(d) if draws else None
+        n = len(rows)
+        for m in methods:
+            correct = (ids.map(picks[m]).to_numpy(dtype=object) == winner).astype(float)
+            point[m][d] = float(correct.mean())
+            boot = cd.total(rec, correct) / n if cd is not None else None
+            if boot is not None:
+                boots[m][d] = boot
+            clus = bs.clustering(correct, rec)
+            cis[m][d] = bs.interval(point[m][d], boot, confidence=confidence, successes=float(correct.sum()), trials=float(n),
+                                    design_effect=clus["design_effect"], n_clusters=int(len(np.unique(rec))))["ci"]
+    values = {}
     for m in methods:
         values[m] = with_avg(point[m])
-        ci = {d: (percentile_ci(boots[m][d], confidence) if d in boots[m] else None) for d in DOMAINS}
-        ci["Avg"] = percentile_ci(np.nanmean(np.vstack(list(boots[m].values())), axis=0), confidence) if boots[m] else None
-        cis[m] = ci
+        present = [d for d in DOMAINS if point[m][d] is not None]
+        if draws and present:
+            cis[m]["Avg"] = bs.mean_of_strata_interval(
+                values[m]["Avg"], [boots[m][d] for d in present if d in boots[m]], [cis[m][d] for d in present], confidence
+            )["ci"]
+        else:
+            cis[m]["Avg"] = None
     return values, cis
 
 
@@ -305,7 +303,7 @@ def bon_by_aggregate(
 
 def report_section(
     *, engine: Engine, benchmark_id: int, labels: pd.DataFrame, summary: pd.DataFrame, excluded: list[str],
-    fit: bool, draws: int, seed: int, confidence: float, weights: Optional[Mapping[str, np.ndarray]] = None,
+    fit: bool, draws: int, seed: int, confidence: float, record_draws: Optional[Mapping] = None,
 ) -> dict:
     """``report --json``'s ``truth_inference`` (reads cached fits; fits only when ``fit``)."""
     out: dict = {
@@ -313,7 +311,8 @@ def report_section(
         "status": {PLURALITY: {"fitted": True, "note": "no fit needed"}},
         "interval_note": INTERVAL_NOTE,
         "bootstrap": {"draws": draws, "seed": seed, "confidence": confidence,
-                      "method": "percentile bootstrap over items within each domain, aggregation held fixed"},
+                      "unit": "record",
+                      "method": "cluster bootstrap: whole records resampled within each domain (Avg: mean of domains draw by draw); aggregation held fixed"},
         "excluded_annotators": list(excluded),
     }
     if labels.empty:
@@ -337,7 +336,7 @@ def report_section(
         out["status"][method] = {"fitted": True, "fitted_at": found["fitted_at"], "seconds": found["seconds"],
                                  "fingerprint": found["fingerprint"], "settings": found["settings"],
                                  "crowd_kit": found["crowd_kit"]}
-    out["BoN"], out["ci"] = bon_by_aggregate(summary, picks, draws=draws, seed=seed, confidence=confidence, weights=weights)
+    out["BoN"], out["ci"] = bon_by_aggregate(summary, picks, draws=draws, seed=seed, confidence=confidence, record_draws=record_draws)
     for method in FITTED:
         if method not in fits:
             out["BoN"][method] = {d: None for d in (*DOMAINS, "Avg")}
