@@ -345,8 +345,31 @@ def report_section(
     out["disagreements"] = _disagreements(summary, picks, fits) if fits else []
     out["n_disagreements"] = len(out["disagreements"]) if fits else None
     if not fits:
-        out["disagreements_reason"] = "no fitted aggregation to compare with plurality yet"
+        out["disagreements_reason"] = out["n_disagreements_reason"] = "no fitted aggregation to compare with plurality yet"
+    out["reasons"] = _null_reasons(summary, out, draws=draws)
     return out
+
+
+def _null_reasons(summary: pd.DataFrame, out: Mapping, *, draws: int) -> dict:
+    """Per aggregation and domain, why its BoN or interval is null (every null in the report says why)."""
+    reasons: dict[str, dict[str, str]] = {}
+    for m in out["methods"]:
+        for d in (*DOMAINS, "Avg"):
+            value, ci = out["BoN"].get(m, {}).get(d), (out["ci"].get(m) or {}).get(d)
+            if value is not None and ci is not None:
+                continue
+            if not out["status"][m]["fitted"]:
+                why = out["status"][m]["reason"]
+            elif d != "Avg" and not (summary["domain"] == d).any():
+                why = f"no labelled {d} items"
+            elif value is None:
+                why = "no domain has a value"
+            elif not draws:
+                why = "no intervals: the report was built with draws=0"
+            else:
+                why = "no interval: too few records resampled"
+            reasons.setdefault(m, {})[d] = why
+    return reasons
 
 
 def _competence(labels: pd.DataFrame, fits: Mapping[str, dict]) -> list[dict]:
