@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import current_user_id, engine, log_in, log_out
+from pages.common import current_user_id, engine, log_in, log_out, run_guarded
 from rmgap_annot.accounts import authenticate, redeem_invite
 from rmgap_annot.sso import sso_enabled, sso_options, user_for_identity
 
 st.set_page_config(page_title="rmgap-annot", layout="wide")
+# Every run first checks the database (there, current, the same file as at
+# start); otherwise the page says what to do and nothing else runs.
+if not run_guarded(engine):
+    st.stop()
 
 
 def _invite_login() -> None:
@@ -93,7 +97,7 @@ def annotator_pages() -> list[st.Page]:
     ]
 
 
-_invite_login()
+run_guarded(_invite_login)
 if current_user_id() is None:
     nav = st.navigation([st.Page(login_page, title="Log in", icon=":material/login:")], position="hidden")
 else:
@@ -104,4 +108,5 @@ else:
             st.query_params.clear()
             st.rerun()
     nav = st.navigation(researcher_pages() if st.session_state.get("role") == "researcher" else annotator_pages())
-nav.run()
+# No traceback reaches a browser: an error id on the page, the traceback in the server log.
+run_guarded(nav.run)

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from rmgap_annot.assignment import release_lease
 from rmgap_annot.db import session_scope
+from rmgap_annot.db_guard import ensure_unchanged
 from rmgap_annot.models import Item, Label, Response, Study, User, utcnow
 
 LETTERS = ("A", "B", "C", "D")
@@ -162,6 +163,9 @@ def submit_label(
         reason = None
     now = utcnow()
     with session_scope(engine, write=True) as session:
+        # Inside the write turn: a file deleted or replaced since the app
+        # started would take this label into a file nobody will read.
+        ensure_unchanged(engine)
         item = session.get(Item, item_id)
         if item is None:
             raise LabelError(f"no item with id {item_id}")

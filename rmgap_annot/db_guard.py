@@ -1,0 +1,128 @@
+"""Is the database the app is writing to still the one it started with?
+
+A SQLite file deleted or replaced under a running app went unnoticed: its
+open connections kept writing into the unlinked file, so labels were
+acknowledged and then lost, and on the next start an empty database was
+silently created in its place. So:
+
+- Only ``rmgap-annot init`` and ``seed-demo`` create a database. The app and
+  the other commands refuse a missing SQLite file (connecting to one would
+  create it), and the app refuses a schema behind this version's migrations
+  (``init`` upgrades it), so several app processes on one PostgreSQL database
+  never race to migrate.
+- The first check on an engine records the SQLite file's identity (device
+  and inode). Every later check (each page run, and inside each label write's
+  transaction) compares it with the file now at that path: gone, or another
+  file, and nothing more is accepted until the app is restarted on a database
+  someone chose.
+
+The identity lives in a module-level mapping, not in ``st.cache_*``: any
+browser session can make Streamlit clear its caches, which would make the
+check forget what it is guarding. One ``os.stat`` per check; the schema query
+runs only until it succeeds once per engine. A file overwritten in place
+(``cp backup.sqlite live.sqlite``) keeps its inode and is not detected; the
+README's restore steps say to stop the app first.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from rmgap_annot.db import _sqlite_file, current_revision, head_revision
+
+INIT_HINT = "run `rmgap-annot init`"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database is missing, replaced, or not at this version's schema; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    device: int
+    inode: int
+
+
+@dataclass
+class _Guarded:
+    path: Path | None
+    identity: FileIdentity | None
+    schema_ok: bool = False
+
+
+_guarded: "weakref.WeakKeyDictionary[Engine, _Guarded]" = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def _identity(path: Path) -> FileIdentity | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return FileIdentity(st.st_dev, st.st_ino)
+
+
+def require_existing_file(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist (connecting would create an empty one)."""
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        raise DatabaseUnavailable(f"There is no database at {path}: {INIT_HINT} to create it (or `rmgap-annot seed-demo` for the demo).")
+
+
+def _record(engine: Engine) -> _Guarded:
+    with _lock:
+        state = _guarded.get(engine)
+        if state is None:
+            path = _sqlite_file(_url(engine))
+            if path is not None:
+                require_existing_file(_url(engine))
+            state = _Guarded(path=path, identity=_identity(path) if path is not None else None)
+            _guarded[engine] = state
+        return state
+
+
+def ensure_unchanged(engine: Engine) -> None:
+    """Raise when the engine's SQLite file is gone or is another file than at the first check."""
+    state = _record(engine)
+    if state.path is None:
+        return
+    now = _identity(state.path)
+    if now is None:
+        raise DatabaseUnavailable(
+            f"The database file {state.path} has been deleted or moved while the app was running. "
+            "Your last answer was NOT saved and nothing more can be saved: tell your researcher "
+            "(they restore the database and restart the app)."
+        )
+    if now != state.identity:
+        raise DatabaseUnavailable(
+            f"The database file {state.path} has been replaced by another file while the app was running. "
+            "Your last answer was NOT saved and nothing more can be saved: tell your researcher "
+            "(they restart the app on the database they mean to use)."
+        )
+
+
+def ensure_ready(engine: Engine) -> None:
+    """What the app checks on every page run: the file is the same, and the schema is this version's."""
+    ensure_unchanged(engine)
+    state = _guarded[engine]
+    if state.schema_ok:
+        return
+    current, head = current_revision(_url(engine)), head_revision()
+    if current is None:
+        raise DatabaseUnavailable(f"The database has no rmgap-annot schema yet: {INIT_HINT}.")
+    if current != head:
+        raise DatabaseUnavailable(
+            f"The database is at schema revision {current}, but this version of rmgap-annot needs {head}: "
+            f"{INIT_HINT} to upgrade it (it never drops data), then restart the app."
+        )
+    state.schema_ok = True
