@@ -57,6 +57,7 @@ class _Guarded:
 
 
 _guarded: "weakref.WeakKeyDictionary[Engine, _Guarded]" = weakref.WeakKeyDictionary()
+_seen_files: set[Path] = set()  # every SQLite file this process has guarded: a missing one was deleted, not never made
 _lock = threading.Lock()
 
 
@@ -72,10 +73,20 @@ def _identity(path: Path) -> FileIdentity | None:
     return FileIdentity(st.st_dev, st.st_ino)
 
 
+def _gone(path: Path) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"The database file {path} has been deleted or moved while the app was running. "
+        "If you just submitted an answer, it was NOT saved, and nothing more can be saved: tell your researcher "
+        "(they restore the database and restart the app)."
+    )
+
+
 def require_existing_file(url: str) -> None:
     """Refuse a SQLite URL whose file does not exist (connecting would create an empty one)."""
     path = _sqlite_file(url)
     if path is not None and not path.exists():
+        if path in _seen_files:
+            raise _gone(path)
         raise DatabaseUnavailable(f"There is no database at {path}: {INIT_HINT} to create it (or `rmgap-annot seed-demo` for the demo).")
 
 
@@ -88,6 +99,8 @@ def _record(engine: Engine) -> _Guarded:
                 require_existing_file(_url(engine))
             state = _Guarded(path=path, identity=_identity(path) if path is not None else None)
             _guarded[engine] = state
+            if path is not None:
+                _seen_files.add(path)
         return state
 
 
@@ -98,15 +111,11 @@ def ensure_unchanged(engine: Engine) -> None:
         return
     now = _identity(state.path)
     if now is None:
-        raise DatabaseUnavailable(
-            f"The database file {state.path} has been deleted or moved while the app was running. "
-            "Your last answer was NOT saved and nothing more can be saved: tell your researcher "
-            "(they restore the database and restart the app)."
-        )
+        raise _gone(state.path)
     if now != state.identity:
         raise DatabaseUnavailable(
             f"The database file {state.path} has been replaced by another file while the app was running. "
-            "Your last answer was NOT saved and nothing more can be saved: tell your researcher "
+            "If you just submitted an answer, it was NOT saved, and nothing more can be saved: tell your researcher "
             "(they restart the app on the database they mean to use)."
         )
 
