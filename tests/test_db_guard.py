@@ -31,6 +31,11 @@ def test_a_deleted_database_file_stops_label_writes(engine, db_url, benchmark_id
     ensure_ready(engine)  # the app's first page run
     _label(engine, uid, benchmark_id)
     item = next_item(engine=engine, user_id=uid, benchmark_id=benchmark_id)
+    # Any browser session can make Streamlit clear its caches: the check must not forget.
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{_path(db_url)}{suffix}").unlink(missing_ok=True)
     # The engine's open connections would still write into the unlinked file.
