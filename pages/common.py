@@ -19,6 +19,20 @@ from rmgap_annot.db_guard import DatabaseUnavailable, ensure_ready, require_exis
 from rmgap_annot.errors import message_for, report_unexpected
 from rmgap_annot.settings import resolve_db_url
 
+try:
+    # Streamlit's legacy multipage mode (a folder named pages/ next to the
+    # entry script) is on until st.navigation first runs in the process: the
+    # first request after a restart to a URL such as /home runs pages/home.py
+    # without app.py (no guard, no database check; every file of pages/ in
+    # the menu). Any page importing this module ends that mode for the
+    # process, so at most that one run skips app.py (the page's own login and
+    # role checks still run).
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+except (ImportError, AttributeError):  # a later Streamlit without the legacy mode
+    pass
+
 
 def engine():  # noqa: ANN201
     """The process-wide engine (``db.get_engine``), once the database is checked.

@@ -120,3 +120,21 @@ def test_a_failing_researcher_page_shows_an_error_id(server, browser):
     assert b"error id" in received
     assert not [leak for leak in (*LEAKS, b"not a timestamp", b"ValueError") if leak in received]
     page.close()
+
+
+def test_after_a_restart_pages_run_through_app_py_guard(server, browser):
+    """Streamlit's legacy pages/ mode runs a sub-page's file without app.py until st.navigation runs.
+
+    The first request of a fresh server to /home is served that way (the
+    page's own login check still refuses); from then on every page must run
+    through app.py (its guard, its database check), even if nobody opened /.
+    """
+    first = browser.new_page(viewport={"width": 1400, "height": 1000})
+    first.goto(server.url + "home")
+    first.get_by_text("Please log in.").wait_for(timeout=WAIT_MS)
+    later = browser.new_page(viewport={"width": 1400, "height": 1000})
+    later.goto(server.url + "team")
+    later.get_by_role("textbox", name="Username").wait_for(timeout=WAIT_MS)  # app.py's login page
+    assert later.get_by_text("reward models", exact=True).count() == 0  # no menu of every file in pages/
+    first.close()
+    later.close()
