@@ -166,7 +166,7 @@ def submit_label(
     with session_scope(engine, write=True) as session:
         # Inside the write turn: a file deleted or replaced since the app
         # started would take this label into a file nobody will read.
-        ensure_unchanged(engine)
+        ensure_unchanged(engine, session=session)
         item = session.get(Item, item_id)
         if item is None:
             raise LabelError(f"no item with id {item_id}")

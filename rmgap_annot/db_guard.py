@@ -10,11 +10,13 @@ silently created in its place. So:
   create it), and the app refuses a schema behind this version's migrations
   (``init`` upgrades it), so several app processes on one PostgreSQL database
   never race to migrate.
-- The first check on an engine records the SQLite file's identity (device
-  and inode). Every later check (each page run, and inside each label write's
-  transaction) compares it with the file now at that path: gone, or another
-  file, and nothing more is accepted until the app is restarted on a database
-  someone chose.
+- The first check on an engine records the database's identity: a SQLite
+  file's device and inode; a PostgreSQL database's OID (a database dropped
+  and created again under the same name gets a new one, and the engine's
+  pool would silently reconnect to it). Every later check (each page run,
+  and inside each label write's transaction) compares: gone, or another
+  database, and nothing more is accepted until the app is restarted on a
+  database someone chose.
 
 The identity lives in a module-level mapping, not in ``st.cache_*``: any
 browser session can make Streamlit clear its caches, which would make the
@@ -32,7 +34,10 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 
 from rmgap_annot.db import _sqlite_file, current_revision, head_revision
 
@@ -53,7 +58,29 @@ class FileIdentity:
 class _Guarded:
     path: Path | None
     identity: FileIdentity | None
+    pg_oid: int | None = None
     schema_ok: bool = False
+
+
+_PG_OID = text("SELECT oid FROM pg_database WHERE datname = current_database()")
+
+
+def _is_postgres(engine: Engine) -> bool:
+    return engine.url.get_backend_name() == "postgresql"
+
+
+def _pg_oid(bind: Engine | Connection | Session) -> int:
+    if isinstance(bind, Engine):
+        try:
+            with bind.connect() as conn:
+                return int(conn.execute(_PG_OID).scalar_one())
+        except OperationalError:
+            # The driver's text can name hosts and users: the page gets a plain message.
+            raise DatabaseUnavailable(
+                "The database cannot be reached: is PostgreSQL running, and does the database exist? "
+                f"Create it, then {INIT_HINT}."
+            ) from None
+    return int(bind.execute(_PG_OID).scalar_one())
 
 
 _guarded: "weakref.WeakKeyDictionary[Engine, _Guarded]" = weakref.WeakKeyDictionary()
@@ -97,16 +124,29 @@ def _record(engine: Engine) -> _Guarded:
             path = _sqlite_file(_url(engine))
             if path is not None:
                 require_existing_file(_url(engine))
-            state = _Guarded(path=path, identity=_identity(path) if path is not None else None)
+            state = _Guarded(path=path, identity=_identity(path) if path is not None else None,
+                             pg_oid=_pg_oid(engine) if _is_postgres(engine) else None)
             _guarded[engine] = state
             if path is not None:
                 _seen_files.add(path)
         return state
 
 
-def ensure_unchanged(engine: Engine) -> None:
-    """Raise when the engine's SQLite file is gone or is another file than at the first check."""
+def ensure_unchanged(engine: Engine, *, session: Session | None = None) -> None:
+    """Raise when the engine's database is gone or is another one than at the first check.
+
+    ``session``: run the PostgreSQL check on that transaction's connection
+    (no second connection per label write).
+    """
     state = _record(engine)
+    if state.pg_oid is not None:
+        if _pg_oid(session if session is not None else engine) != state.pg_oid:
+            raise DatabaseUnavailable(
+                "The database has been dropped and created again while the app was running. "
+                "If you just submitted an answer, it was NOT saved, and nothing more can be saved: tell your researcher "
+                "(they restart the app on the database they mean to use)."
+            )
+        return
     if state.path is None:
         return
     now = _identity(state.path)

@@ -79,3 +79,40 @@ def test_labels_keep_flowing_while_the_file_stays(engine, benchmark_id):
         _label(engine, uid, benchmark_id)
     with session_scope(engine) as s:
         assert s.execute(select(func.count()).select_from(Label)).scalar_one() == 3
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_dropped_and_created_again_stops_label_writes(pg_server, pg_url, small_file):
+    """The engine's pool reconnects to a database of the same name: without the OID check, labels went there."""
+    from sqlalchemy.engine import make_url
+
+    from rmgap_annot.benchmark import import_benchmark
+
+    def fill() -> tuple[int, int]:
+        init_db(pg_url)
+        eng = get_engine(pg_url)
+        bid = import_benchmark(engine=eng, path=small_file, name="small").benchmark_id
+        return create_user(engine=eng, name="ann", role="annotator"), bid
+
+    engine = get_engine(pg_url)
+    uid, bid = fill()
+    ensure_ready(engine)
+    _label(engine, uid, bid)
+    name = make_url(pg_url).database
+    pg_server._admin_exec(f'DROP DATABASE "{name}" WITH (FORCE)')  # noqa: SLF001 - the operator's mistake
+    pg_server._admin_exec(f'CREATE DATABASE "{name}"')  # noqa: SLF001
+    assert fill() == (uid, bid)  # the same ids again: only the database's identity tells them apart
+    with pytest.raises(DatabaseUnavailable, match="dropped and created again"):
+        _label(engine, uid, bid)
+    with session_scope(engine) as s:
+        assert s.execute(select(func.count()).select_from(Label)).scalar_one() == 0
+
+
+@pytest.mark.postgres
+def test_an_unreachable_postgresql_database_gives_a_plain_message(pg_url):
+    from sqlalchemy.engine import make_url
+
+    missing = make_url(pg_url).set(database="rmgap_no_such_db").render_as_string(hide_password=False)
+    with pytest.raises(DatabaseUnavailable, match="cannot be reached") as info:
+        ensure_ready(get_engine(missing))
+    assert "rmgap_no_such_db" not in str(info.value)
