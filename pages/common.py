@@ -50,7 +50,7 @@ def engine():  # noqa: ANN201
         eng = get_engine(url)
         ensure_ready(eng)
     except DatabaseUnavailable as exc:
-        st.error(str(exc))
+        st.error(exc.public)
         st.stop()
     return eng
 
@@ -115,7 +115,7 @@ def run_guarded(step: Callable[[], object]) -> bool:
     try:
         step()
     except DatabaseUnavailable as exc:
-        st.error(str(exc))
+        st.error(exc.public)
     except Exception as exc:  # noqa: BLE001 - the whole point: nothing unexpected reaches the browser raw
         st.error(message_for(report_unexpected(exc)))
     else:

@@ -45,7 +45,16 @@ INIT_HINT = "run `rmgap-annot init`"
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The database is missing, replaced, or not at this version's schema; the message says what to do."""
+    """The database is missing, replaced, or not at this version's schema; the message says what to do.
+
+    ``str(exc)`` is for the operator (the CLI prints it; it may name the
+    file). ``public`` is what a page shows: the login page is open to
+    anyone, so it never names a server path.
+    """
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public if public is not None else message
 
 
 @dataclass(frozen=True)
@@ -100,12 +109,20 @@ def _identity(path: Path) -> FileIdentity | None:
     return FileIdentity(st.st_dev, st.st_ino)
 
 
+_NOT_SAVED = ("If you just submitted an answer, it was NOT saved, and nothing more can be saved: "
+              "tell your researcher ({fix}).")
+
+
 def _gone(path: Path) -> DatabaseUnavailable:
-    return DatabaseUnavailable(
-        f"The database file {path} has been deleted or moved while the app was running. "
-        "If you just submitted an answer, it was NOT saved, and nothing more can be saved: tell your researcher "
-        "(they restore the database and restart the app)."
-    )
+    what = "has been deleted or moved while the app was running."
+    rest = _NOT_SAVED.format(fix="they restore the database and restart the app")
+    return DatabaseUnavailable(f"The database file {path} {what} {rest}", public=f"The database file {what} {rest}")
+
+
+def _replaced(path: Path) -> DatabaseUnavailable:
+    what = "has been replaced by another file while the app was running."
+    rest = _NOT_SAVED.format(fix="they restart the app on the database they mean to use")
+    return DatabaseUnavailable(f"The database file {path} {what} {rest}", public=f"The database file {what} {rest}")
 
 
 def require_existing_file(url: str) -> None:
@@ -114,7 +131,8 @@ def require_existing_file(url: str) -> None:
     if path is not None and not path.exists():
         if path in _seen_files:
             raise _gone(path)
-        raise DatabaseUnavailable(f"There is no database at {path}: {INIT_HINT} to create it (or `rmgap-annot seed-demo` for the demo).")
+        fix = f"{INIT_HINT} to create it (or `rmgap-annot seed-demo` for the demo)."
+        raise DatabaseUnavailable(f"There is no database at {path}: {fix}", public=f"There is no database yet: {fix}")
 
 
 def _record(engine: Engine) -> _Guarded:
@@ -143,8 +161,7 @@ def ensure_unchanged(engine: Engine, *, session: Session | None = None) -> None:
         if _pg_oid(session if session is not None else engine) != state.pg_oid:
             raise DatabaseUnavailable(
                 "The database has been dropped and created again while the app was running. "
-                "If you just submitted an answer, it was NOT saved, and nothing more can be saved: tell your researcher "
-                "(they restart the app on the database they mean to use)."
+                + _NOT_SAVED.format(fix="they restart the app on the database they mean to use")
             )
         return
     if state.path is None:
@@ -153,11 +170,7 @@ def ensure_unchanged(engine: Engine, *, session: Session | None = None) -> None:
     if now is None:
         raise _gone(state.path)
     if now != state.identity:
-        raise DatabaseUnavailable(
-            f"The database file {state.path} has been replaced by another file while the app was running. "
-            "If you just submitted an answer, it was NOT saved, and nothing more can be saved: tell your researcher "
-            "(they restart the app on the database they mean to use)."
-        )
+        raise _replaced(state.path)
 
 
 def ensure_ready(engine: Engine) -> None:

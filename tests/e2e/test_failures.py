@@ -98,6 +98,7 @@ def test_a_failing_label_write_then_a_deleted_database_file(server, browser):
     page.reload()  # a fresh page run says the same; nothing recreates the file
     page.get_by_text("has been deleted or moved", exact=False).first.wait_for(timeout=WAIT_MS)
     assert not db_file(server).exists()
+    assert page.get_by_text(str(db_file(server)), exact=False).count() == 0  # no server path on the page
 
     received = b"\n".join(frames)
     assert b"The user's request" in received  # the capture sees the page
