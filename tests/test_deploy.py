@@ -76,3 +76,18 @@ def test_backup_script_dumps_postgresql(pg_url, tmp_path, monkeypatch):
     assert res.returncode == 0, res.stderr
     (dump,) = tmp_path.glob("rmgap-*.dump")
     assert dump.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
+
+
+def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path):
+    analyze = shutil.which("systemd-analyze") or pytest.skip("systemd-analyze is not installed")
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    (srv / ".venv").symlink_to(Path(sys.executable).parent.parent)  # a venv with streamlit and rmgap-annot
+    (srv / "deploy").symlink_to(DEPLOY)
+    units = tmp_path / "units"
+    units.mkdir()
+    for name in ("rmgap-annot@.service", "rmgap-annot-backup.service", "rmgap-annot-backup.timer"):
+        (units / name).write_text((DEPLOY / name).read_text().replace("/srv/rmgap-annot", str(srv)))
+    res = subprocess.run([analyze, "verify", "rmgap-annot@8501.service", "rmgap-annot-backup.service", "rmgap-annot-backup.timer"],
+                         cwd=units, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and not res.stderr.strip(), res.stderr
