@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 
 def test_torch_is_a_range_in_the_package_and_pinned_only_for_the_makefile():
