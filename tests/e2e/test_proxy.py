@@ -1,14 +1,17 @@
-"""deploy/rmgap-locations.conf in a real nginx in front of two app servers.
+"""deploy/rmgap-locations.conf in a real nginx, and deploy/Caddyfile in a real Caddy, in front of two app servers.
 
 The proxy is what closes the Streamlit endpoints that Streamlit cannot turn
 off (/_stcore/metrics answers anyone on the app's own port); the page and
 its websocket must still work through it. Also checks that deploy/nginx.conf
 as shipped passes ``nginx -t`` (with a throwaway certificate in place of the
-real one). Skips without nginx (``make test`` installs it as root).
+real one). Skips without nginx (``make test`` installs it as root) or
+Caddy (``apt-get install caddy``; not installed by ``make test``, since its
+package starts a server on port 80).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -137,3 +140,57 @@ http {{ include {tmp_path}/site.conf; }}
 """)
     res = subprocess.run([nginx, "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+@pytest.fixture(scope="module")
+def caddy_proxied(tmp_path_factory):
+    caddy = shutil.which("caddy") or pytest.skip("caddy is not installed")
+    folder = tmp_path_factory.mktemp("caddy")
+
+    def prepare(engine):  # noqa: ANN001
+        records = make_records({"Chat": 1, "Writing": 1}, seed=4, long_text=False)
+        import_benchmark(engine=engine, path=write_jsonl(folder / "b.jsonl", records), name="caddy")
+        create_user(engine=engine, name="ann", role="annotator", password=PASSWORD)
+
+    first = start_server(tmp_path_factory, prepare)
+    second = AppServer(first.db_url, folder / "second.log")
+    port = free_port()
+    # The shipped file, served over plain HTTP on a free port (no certificate in a test).
+    conf = (DEPLOY / "Caddyfile").read_text()
+    conf = conf.replace("annot.example.org {", f"{{\n\tadmin off\n}}\n\nhttp://127.0.0.1:{port} {{", 1)
+    conf = conf.replace("reverse_proxy 127.0.0.1:8501 127.0.0.1:8502", f"reverse_proxy 127.0.0.1:{first.port} 127.0.0.1:{second.port}")
+    conf = conf.replace("/var/log/caddy/rmgap-annot.access.log", str(folder / "access.log"))
+    (folder / "Caddyfile").write_text(conf)
+    env = {**os.environ, "HOME": str(folder), "XDG_DATA_HOME": str(folder), "XDG_CONFIG_HOME": str(folder)}
+    log = open(folder / "caddy.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([caddy, "run", "--config", str(folder / "Caddyfile"), "--adapter", "caddyfile"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while status(url + "_stcore/health") != 200:  # noqa: PLR2004
+        if time.monotonic() > deadline or proc.poll() is not None:
+            log.flush()
+            raise RuntimeError((folder / "caddy.log").read_text()[-3000:])
+        time.sleep(0.2)
+    yield url, first
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+    second.stop()
+    first.stop()
+
+
+def test_the_caddyfile_blocks_what_streamlit_cannot_turn_off_and_serves_the_app(caddy_proxied, browser):
+    url, app = caddy_proxied
+    assert status(app.url + "_stcore/metrics") == 200  # noqa: PLR2004
+    for path in ("_stcore/metrics", "_stcore/script-health-check", "_stcore/agent/openapi.json", "app/static/x.txt"):
+        assert status(url + path) == 404, path  # noqa: PLR2004
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    log_in(page, url, "ann", PASSWORD)  # the websocket through Caddy
+    settle(page)
+    form = page.locator("[data-testid='stForm']")
+    form.get_by_text("Response D", exact=True).click()
+    form.get_by_text("4: ", exact=False).first.click()
+    form.get_by_role("button", name="Submit").click()
+    page.get_by_text("1 of ", exact=False).first.wait_for(timeout=WAIT_MS)
+    page.close()
