@@ -13,13 +13,14 @@ STAMP  := $(VENV)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# torch is pinned to the CPU wheel on the machines' disk (see pyproject.toml).
-$(STAMP): pyproject.toml | $(PY)
-	$(PIP) install -q --disable-pip-version-check -e .
+# torch is pinned to the CPU wheel on the machines' disk by constraints.txt
+# (pyproject.toml asks only for a range, so GPU machines keep their CUDA build).
+$(STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e .
 	touch $@
 
-$(STAMP)-test: pyproject.toml | $(PY)
-	$(PIP) install -q --disable-pip-version-check -e '.[test]'
+$(STAMP)-test: pyproject.toml constraints.txt | $(PY)
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
 install: $(STAMP)

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import current_user_id, engine, log_in, log_out, session_token
+from pages.common import current_user_id, engine, log_in, log_out, run_guarded, session_token
 from rmgap_annot import sessions
 from rmgap_annot.accounts import authenticate
 from rmgap_annot.sso import sso_enabled, sso_options, user_for_identity
 
 st.set_page_config(page_title="rmgap-annot", layout="wide")
+# Every run first checks the database (there, current, the same file as at
+# start); otherwise the page says what to do and nothing else runs.
+if not run_guarded(engine):
+    st.stop()
 
 
 def _resolve_session() -> None:
@@ -157,8 +161,8 @@ def annotator_pages() -> list[st.Page]:
     ]
 
 
-_resolve_session()
-_invite_login()
+run_guarded(_resolve_session)
+run_guarded(_invite_login)
 if current_user_id() is None:
     nav = st.navigation([st.Page(login_page, title="Log in", icon=":material/login:")], position="hidden")
 else:
@@ -173,4 +177,5 @@ else:
         with st.expander("Change password"):
             change_password_form()
     nav = st.navigation(researcher_pages() if st.session_state.get("role") == "researcher" else annotator_pages())
-nav.run()
+# No traceback reaches a browser: an error id on the page, the traceback in the server log.
+run_guarded(nav.run)

@@ -26,20 +26,35 @@ import streamlit as st
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from rmgap_annot import sessions
 from rmgap_annot.accounts import redeem_invite
 from rmgap_annot.db import get_engine
+from rmgap_annot.db_guard import DatabaseUnavailable, ensure_ready, require_existing_file
 from rmgap_annot.settings import resolve_db_url
 
 sessions.ROUTES_MOUNTED = True
 
 
 def _engine():  # noqa: ANN202
-    """The same process-wide engine the pages use (``rmgap_annot.db`` caches it per URL)."""
-    return get_engine(resolve_db_url())
+    """The same process-wide engine the pages use, after the same database check.
+
+    A route never creates a database: a missing or replaced SQLite file, or a
+    schema behind, raises ``DatabaseUnavailable`` (answered with a 503 below).
+    """
+    url = resolve_db_url()
+    require_existing_file(url)
+    engine = get_engine(url)
+    ensure_ready(engine)
+    return engine
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """What a route answers when the database is gone or behind (never a traceback, never a path)."""
+    return PlainTextResponse(getattr(exc, "public", "The database is not available."), status_code=503,
+                             headers={"Cache-Control": "no-store"})
 
 
 def _secure(request: Request) -> bool:
@@ -121,4 +136,5 @@ ROUTES = [
     Route("/auth/logout", logout, methods=["GET", "POST"]),
 ]
 
-app = st.App("app.py", routes=ROUTES, middleware=[Middleware(InviteLinkRedirect)])
+app = st.App("app.py", routes=ROUTES, middleware=[Middleware(InviteLinkRedirect)],
+             exception_handlers={DatabaseUnavailable: _database_unavailable})

@@ -2,12 +2,14 @@
 
 Only the blinded view from ``annotation.item_for_annotator`` is drawn:
 prompt and response texts under letters. Response keys stay in server-side
-variables; widgets carry letters only. Benchmark text goes through
+variables; widgets carry letters only, and form and state keys are opaque
+per session (no item id reaches the browser). Benchmark text goes through
 ``st.markdown`` without ``unsafe_allow_html``, so raw HTML shows as text.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import datetime, timezone
 
@@ -51,7 +53,9 @@ view = ann.item_for_annotator(engine=eng, user_id=uid, item_id=item_id)
 existing = ann.label_for(engine=eng, user_id=uid, item_id=item_id)
 if existing is not None:
     st.info("You are correcting a label you already gave; **Submit** replaces it.")
-shown_key = f"shown_at_{item_id}"
+# Every key the browser could see is opaque (see ann.opaque_key): no item id, key or position.
+secret = st.session_state.setdefault("widget_key_secret", secrets.token_bytes(32))
+shown_key = ann.opaque_key(secret=secret, parts=("shown_at", item_id))
 st.session_state.setdefault(shown_key, time.time())
 
 st.subheader("The user's request")
@@ -72,7 +76,7 @@ def _letter(key: str | None) -> str | None:
 
 
 revision = existing.revisions if existing else "new"
-with st.form(f"label-{item_id}-{revision}"):
+with st.form(ann.opaque_key(secret=secret, parts=("label", item_id, revision))):
     cant_decide = False
     pick = None
     ranking_letters: list[str] = []

@@ -1,4 +1,4 @@
-"""What every page shares: the cached engine, the logged-in user, role gates.
+"""What every page shares: the checked engine, the error guard, the logged-in user, role gates.
 
 Session state holds ids only (never ORM objects): ``user_id``, ``user_name``,
 ``role`` and ``benchmark_id``. Researcher pages call ``require_researcher()``
@@ -8,27 +8,51 @@ check runs on the server against the database, not in the menu.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import streamlit as st
 
 from rmgap_annot.accounts import AccessDenied, require_active, require_role
 from rmgap_annot.catalog import list_benchmarks
-from rmgap_annot.db import get_engine, init_db
+from rmgap_annot.db import get_engine
+from rmgap_annot.db_guard import DatabaseUnavailable, ensure_ready, require_existing_file
+from rmgap_annot.errors import message_for, report_unexpected
 from rmgap_annot.settings import resolve_db_url
 
+try:
+    # Streamlit's legacy multipage mode (a folder named pages/ next to the
+    # entry script) is on until st.navigation first runs in the process: the
+    # first request after a restart to a URL such as /home runs pages/home.py
+    # without app.py (no guard, no database check; every file of pages/ in
+    # the menu). Any page importing this module ends that mode for the
+    # process, so at most that one run skips app.py (the page's own login and
+    # role checks still run).
+    from streamlit.runtime.pages_manager import PagesManager
 
-@st.cache_resource(show_spinner=False)
-def _engine_for(url: str):  # noqa: ANN202
-    init_db(url)
-    return get_engine(url)
+    PagesManager.uses_pages_directory = False
+except (ImportError, AttributeError):  # a later Streamlit without the legacy mode
+    pass
 
 
 def engine():  # noqa: ANN201
-    """One engine for all sessions (thread-safe); schema upgraded once.
+    """The process-wide engine (``db.get_engine``), once the database is checked.
 
-    Cached per URL, so tests that point RMGAP_ANNOT_DB elsewhere in one
-    process never get a stale engine.
+    The app never creates or migrates a database (``rmgap-annot init`` does):
+    a missing file, a schema behind, or a file deleted or replaced since the
+    app started stops the page with what to do. The check keeps its state in
+    ``rmgap_annot.db_guard``, never in ``st.cache_*``, which any session can
+    clear. Resolved per call, so tests that point RMGAP_ANNOT_DB elsewhere in
+    one process never get a stale engine.
     """
-    return _engine_for(resolve_db_url())
+    url = resolve_db_url()
+    try:
+        require_existing_file(url)
+        eng = get_engine(url)
+        ensure_ready(eng)
+    except DatabaseUnavailable as exc:
+        st.error(exc.public)
+        st.stop()
+    return eng
 
 
 def current_user_id() -> int | None:
@@ -93,3 +117,22 @@ def require_login() -> int:
         st.error(str(exc))
         st.stop()
     return uid
+
+
+def run_guarded(step: Callable[[], object]) -> bool:
+    """Run a page (or a login step) so that no one sees a traceback.
+
+    A database that is gone, replaced or behind shows what to do; anything
+    else unexpected shows a short error id, and the traceback goes to the
+    server log under the same id. Streamlit's own st.stop/st.rerun are not
+    ``Exception``s and pass through. Returns whether ``step`` finished.
+    """
+    try:
+        step()
+    except DatabaseUnavailable as exc:
+        st.error(exc.public)
+    except Exception as exc:  # noqa: BLE001 - the whole point: nothing unexpected reaches the browser raw
+        st.error(message_for(report_unexpected(exc)))
+    else:
+        return True
+    return False

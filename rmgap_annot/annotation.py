@@ -14,6 +14,7 @@ annotators (so position bias averages out), and stored with every label.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import random
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from rmgap_annot.assignment import release_lease
 from rmgap_annot.db import session_scope
+from rmgap_annot.db_guard import ensure_unchanged
 from rmgap_annot.models import Item, Label, Response, Study, User, utcnow
 
 LETTERS = ("A", "B", "C", "D")
@@ -162,6 +164,9 @@ def submit_label(
         reason = None
     now = utcnow()
     with session_scope(engine, write=True) as session:
+        # Inside the write turn: a file deleted or replaced since the app
+        # started would take this label into a file nobody will read.
+        ensure_unchanged(engine, session=session)
         item = session.get(Item, item_id)
         if item is None:
             raise LabelError(f"no item with id {item_id}")
@@ -241,3 +246,17 @@ def previous_label(*, engine: Engine, user_id: int, benchmark_id: int, before_it
         return rows[0]
     i = rows.index(before_item_id)
     return rows[i + 1] if i + 1 < len(rows) else None
+
+
+def opaque_key(*, secret: bytes, parts: tuple[object, ...]) -> str:
+    """A widget or form key that tells the browser nothing.
+
+    Streamlit sends a form's key to the browser and hashes it into every
+    widget id inside; a key built from an item id would reveal the id, and
+    ids follow file order (base prompt or rewrite, group). An HMAC under a
+    secret the browser never gets (a random value per session) keeps keys
+    distinct per item and revision, so each item gets a fresh form, without
+    being reversible or comparable across sessions.
+    """
+    message = "\x1f".join(str(p) for p in parts).encode()
+    return "k" + hmac.new(secret, message, hashlib.sha256).hexdigest()[:20]

@@ -108,8 +108,16 @@ def _study_for_update(session: Session, benchmark_id: int) -> Study:
     """The benchmark's Study row, locked on PostgreSQL, created on first use."""
     study = session.execute(select(Study).where(Study.benchmark_id == benchmark_id).with_for_update()).scalars().first()
     if study is None:
-        if session.get(Benchmark, benchmark_id) is None:
+        # On PostgreSQL, annotators arriving together after an import would
+        # all insert the row and all but one fail on the unique constraint:
+        # the benchmark row's lock makes them wait, and the second look (a
+        # new snapshot) finds the row the first one made. (SQLite's writer
+        # lock already serialises this.)
+        if session.execute(select(Benchmark.id).where(Benchmark.id == benchmark_id).with_for_update()).first() is None:
             raise StudyError(f"no benchmark with id {benchmark_id}")
+        study = session.execute(select(Study).where(Study.benchmark_id == benchmark_id).with_for_update()).scalars().first()
+        if study is not None:
+            return study
         study = Study(benchmark_id=benchmark_id)
         session.add(study)
         session.flush()

@@ -41,9 +41,19 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def engine_from(ctx: typer.Context):  # noqa: ANN201
-    """The engine for the URL chosen by --db / RMGAP_ANNOT_DB / the default."""
-    from rmgap_annot.db import get_engine
+    """The engine for the URL chosen by --db / RMGAP_ANNOT_DB / the default.
 
+    A missing SQLite file is refused (exit 2): connecting would create an
+    empty database, and a mistyped path would then quietly hold a study's
+    work. Only ``init`` and ``seed-demo`` create one.
+    """
+    from rmgap_annot.db import get_engine
+    from rmgap_annot.db_guard import DatabaseUnavailable, require_existing_file
+
+    try:
+        require_existing_file(ctx.obj["db"])
+    except DatabaseUnavailable as exc:
+        fail(str(exc), 2)
     return get_engine(ctx.obj["db"])
 
 
@@ -51,8 +61,9 @@ def ready_engine(ctx: typer.Context):  # noqa: ANN201
     """The engine, after making sure the schema is current (idempotent)."""
     from rmgap_annot.db import init_db
 
+    engine = engine_from(ctx)
     init_db(ctx.obj["db"])
-    return engine_from(ctx)
+    return engine
 
 
 def chosen_benchmark(engine, name: Optional[str]):  # noqa: ANN001, ANN201
@@ -347,9 +358,10 @@ def status_cmd(ctx: typer.Context) -> None:
 @app.command("seed-demo")
 def seed_demo_cmd(ctx: typer.Context) -> None:
     """Import the bundled sample and create demo accounts (first run only); safe to repeat."""
+    from rmgap_annot.db import get_engine
     from rmgap_annot.demo import seed_demo
 
-    result = seed_demo(engine=engine_from(ctx))
+    result = seed_demo(engine=get_engine(ctx.obj["db"]))
     b = result.benchmark
     typer.echo(("Imported" if b.created else "Reusing") + f" sample benchmark {b.name!r}.")
     if result.new_accounts:

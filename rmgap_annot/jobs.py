@@ -7,6 +7,11 @@ worker writes its progress into the ScoringJob row; the page only polls that
 row. The worker's pid is kept in ``options_json`` so a worker that died
 without a word (killed, out of memory) shows as failed instead of
 "running" forever.
+
+The database URL reaches the worker through its environment
+(``RMGAP_ANNOT_DB``), never its command line: a PostgreSQL URL may hold a
+password, and any local user can read every process's arguments with ``ps``,
+while ``/proc/PID/environ`` is readable only by the worker's owner.
 """
 
 from __future__ import annotations
@@ -66,9 +71,9 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def command_for(*, db_url: str, job_id: int, spec: str, name: str, benchmark: Optional[str], items: str,
+def command_for(*, job_id: int, spec: str, name: str, benchmark: Optional[str], items: str,
                 options: dict[str, Any], trust_remote_code: bool = False) -> list[str]:
-    cmd = [sys.executable, "-m", "rmgap_annot.cli", "--db", db_url, "score", "--scorer", spec, "--name", name,
+    cmd = [sys.executable, "-m", "rmgap_annot.cli", "score", "--scorer", spec, "--name", name,
            "--items", items, "--job-id", str(job_id), "--no-progress"]
     if benchmark:
         cmd += ["--benchmark", benchmark]
@@ -95,12 +100,13 @@ def start_job(*, engine: Engine, db_url: str, spec: str, name: str, benchmark: O
         session.add(job)
         session.flush()
         job_id = job.id
-    cmd = command_for(db_url=db_url, job_id=job_id, spec=spec, name=name, benchmark=benchmark, items=items,
+    cmd = command_for(job_id=job_id, spec=spec, name=name, benchmark=benchmark, items=items,
                       options=options, trust_remote_code=trust_remote_code)
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / f"scoring-job-{job_id}.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "RMGAP_ANNOT_DB": db_url})
     with session_scope(engine, write=True) as session:
         job = session.get(ScoringJob, job_id)
         data = json.loads(job.options_json)

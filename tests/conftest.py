@@ -101,9 +101,13 @@ def record_factory():
 
 @pytest.fixture
 def cli(db_url: str):
-    """Run the real CLI (in-process) against the test database."""
+    """Run the real CLI (in-process) against the test database, created as `rmgap-annot init` would.
+
+    Only ``init`` and ``seed-demo`` create a database; the other commands refuse a missing SQLite file.
+    """
     from rmgap_annot.cli import app
 
+    init_db(db_url)
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None):

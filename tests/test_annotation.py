@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 
 import pytest
@@ -137,3 +138,15 @@ def test_back_walks_through_own_labels(engine, benchmark_id, annotator):
     submit_label(engine=engine, user_id=annotator, item_id=done[1], choice_key="response3", naturalness=3)
     assert previous_label(engine=engine, user_id=annotator, benchmark_id=benchmark_id, before_item_id=done[1]) == done[0]
     assert previous_label(engine=engine, user_id=annotator, benchmark_id=benchmark_id, before_item_id=done[0]) is None
+
+
+def test_opaque_keys_hide_item_ids_and_differ_per_session():
+    from rmgap_annot.annotation import opaque_key
+
+    a, b = b"a" * 32, b"b" * 32
+    keys = {opaque_key(secret=a, parts=("label", i, "new")) for i in range(1, 200)}
+    assert len(keys) == 199  # one fresh form per item
+    assert opaque_key(secret=a, parts=("label", 7, "new")) == opaque_key(secret=a, parts=("label", 7, "new"))
+    assert opaque_key(secret=a, parts=("label", 7, "new")) != opaque_key(secret=a, parts=("label", 7, 1))
+    assert opaque_key(secret=a, parts=("label", 7, "new")) != opaque_key(secret=b, parts=("label", 7, "new"))
+    assert all(re.fullmatch(r"k[0-9a-f]{20}", k) for k in keys)

@@ -67,8 +67,30 @@ def test_benchmarks_and_status(cli, small_file):
     assert re.search(r"items:\s+96", status)
 
 
-def test_status_on_a_new_database_says_how_to_initialise(cli):
-    assert "rmgap-annot init" in cli("status").output
+def test_status_on_a_new_database_says_how_to_initialise(tmp_path):
+    from typer.testing import CliRunner
+
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()  # a SQLite file without the schema
+    res = CliRunner().invoke(app, ["--db", f"sqlite:///{empty}", "status"], catch_exceptions=False)
+    assert res.exit_code == 0 and "not initialised (run: rmgap-annot init)" in res.output
+
+
+def test_commands_refuse_a_missing_sqlite_file_and_create_nothing(tmp_path, small_file):
+    """Only init and seed-demo create a database: a mistyped path must not quietly become an empty study."""
+    from typer.testing import CliRunner
+
+    folder = tmp_path / "no-such-folder"
+    missing = folder / "typo.sqlite"
+    for args in (["status"], ["benchmarks"], ["users", "list"], ["import-benchmark", str(small_file)],
+                 ["users", "add", "ann", "--no-password"], ["labels", "export", "--out", str(tmp_path / "l.csv")]):
+        res = CliRunner().invoke(app, ["--db", f"sqlite:///{missing}", *args], catch_exceptions=False)
+        assert res.exit_code == 2, (args, res.output)
+        assert f"There is no database at {missing}" in res.stderr and "rmgap-annot init" in res.stderr
+    assert not folder.exists()
+    assert not (tmp_path / "l.csv").exists()
+    res = CliRunner().invoke(app, ["--db", f"sqlite:///{missing}", "init"], catch_exceptions=False)
+    assert res.exit_code == 0 and missing.exists()
 
 
 def test_db_option_beats_environment(tmp_path, monkeypatch):

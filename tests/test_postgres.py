@@ -150,3 +150,31 @@ def test_concurrent_annotators_on_postgres(pg_url):
     assert r["labels"] == 60
     with session_scope(get_engine(pg_url)) as s:
         assert s.execute(select(func.count()).select_from(Label)).scalar_one() == 60
+
+
+def test_annotators_arriving_together_after_an_import_share_one_study_row(pg_engine, small_file):
+    """Was: IntegrityError ... INSERT INTO study for all but one annotator arriving after an import."""
+    import threading
+
+    from rmgap_annot.assignment import _study_for_update, get_study
+    from rmgap_annot.models import Study
+
+    bid = import_benchmark(engine=pg_engine, path=small_file, name="s").benchmark_id
+    outcome: list[object] = []
+    with session_scope(pg_engine, write=True) as first:
+        _study_for_update(first, bid)  # the first annotator's transaction made the row, not yet committed
+
+        def second() -> None:
+            try:
+                outcome.append(get_study(engine=pg_engine, benchmark_id=bid).id)
+            except Exception as exc:  # noqa: BLE001 - the failure under test
+                outcome.append(exc)
+
+        t = threading.Thread(target=second)
+        t.start()
+        t.join(timeout=1.0)
+        assert t.is_alive()  # it waits for the first transaction instead of inserting beside it
+    t.join(timeout=30)
+    assert len(outcome) == 1 and isinstance(outcome[0], int), outcome
+    with session_scope(pg_engine) as s:
+        assert s.execute(select(func.count()).select_from(Study)).scalar_one() == 1

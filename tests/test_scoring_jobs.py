@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from rmgap_annot.jobs import list_jobs, start_job
@@ -26,3 +27,25 @@ def test_job_runs_outside_the_caller_and_reports_progress(engine, db_url, benchm
     failed = wait_for(engine, bad)
     assert failed.status == "failed" and "does not exist" in failed.error
     assert len(item_ids(engine=engine, benchmark_id=benchmark_id)) == 96
+
+
+def test_worker_gets_the_database_url_from_its_environment_not_its_command_line(engine, db_url, benchmark_id, tmp_path):
+    """A PostgreSQL URL may hold a password; ``ps`` shows every user a process's arguments."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from rmgap_annot.db import session_scope
+    from rmgap_annot.models import ScoringJob
+
+    job_id = start_job(engine=engine, db_url=db_url, spec="random", name="rnd", log_dir=tmp_path)
+    with session_scope(engine) as s:
+        pid = json.loads(s.execute(select(ScoringJob.options_json).where(ScoringJob.id == job_id)).scalar_one())["pid"]
+    # Read at once: the worker is still importing its modules (it needs seconds before it can finish).
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"rmgap_annot.cli" in argv and b"score" in argv  # the capture sees the worker
+    db_path = db_url.removeprefix("sqlite:///").encode()
+    assert not [a for a in argv if db_path in a or b"sqlite" in a or b"--db" == a], argv
+    assert f"RMGAP_ANNOT_DB={db_url}".encode() in environ
+    assert wait_for(engine, job_id).status == "done"

@@ -7,16 +7,28 @@ response body the browser gets while an annotator works, and asserts that
 no sentinel is in them, while the visible texts are (so the capture works).
 Benchmark texts also carry a <script> and an <img onerror>: no dialog may
 fire and both must read as plain text.
+
+Database ids and response keys must not leak through widget or form keys
+either (Streamlit sends a form's key, and hashes of it in every widget id, to
+the browser; item ids follow file order, so an id tells a base prompt from a
+rewrite). Response keys here start with ``response<N>`` so that any key
+reaching the browser is caught, and every item id of the database is looked
+for in the key-like forms the page used to send.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from sqlalchemy import select
 
 from rmgap_annot.accounts import create_user
 from rmgap_annot.annotation import submit_label
 from rmgap_annot.assignment import next_item
 from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.db import get_engine, session_scope
+from rmgap_annot.models import Item
 from rmgap_annot.synthetic import write_jsonl
 from tests.e2e.conftest import WAIT_MS, log_in, start_server
 
@@ -29,7 +41,7 @@ SENTINELS = ("KEYSENTINEL", "STYLESENTINEL", "MODELSENTINEL", "SOURCESENTINEL", 
 
 
 def sentinel_record(i: int, domain: str) -> dict:
-    keys = [f"KEYSENTINEL{i}x{j}" for j in range(4)]
+    keys = [f"response{j + 1}KEYSENTINEL{i}" for j in range(4)]
     return {
         "id": f"RECIDSENTINEL{i}",
         "domain": domain,
@@ -68,6 +80,8 @@ def server(tmp_path_factory):
                          reason="prompt_unclear", naturalness=1, comment="COMMENTSENTINEL from someone else")
 
     srv = start_server(tmp_path_factory, prepare)
+    with session_scope(get_engine(srv.db_url)) as s:
+        srv.item_ids = list(s.execute(select(Item.id)).scalars())
     yield srv
     srv.stop()
 
@@ -104,6 +118,15 @@ def test_nothing_secret_reaches_the_browser(server, browser):
     assert b"VISIBLERESPONSE" in received and b"VISIBLEPROMPT" in received  # the capture sees the item
     leaked = [s for s in SENTINELS if s.encode() in received]
     assert not leaked, f"sent to an annotator's browser: {leaked}"
+    assert not re.findall(rb"response\d", received), "a response key reached the browser"
+    assert len(server.item_ids) == 48
+    id_forms = [form.format(i=i).encode() for i in server.item_ids
+                for form in ("label-{i}-", "shown_at_{i}", "item-{i}", "item_{i}", "-{i}-new", "st-key-{i}")]
+    leaked_ids = [f for f in id_forms if f in received]
+    assert not leaked_ids, f"database ids in the annotator's browser: {leaked_ids[:5]}"
+    # Whatever the key scheme, no key-like token may end in a number the database assigned.
+    key_like = re.findall(rb"(?:label|item|key|form)[-_](\d+)\b", received)
+    assert not [k for k in key_like if int(k) in server.item_ids], key_like[:5]
     assert not dialogs
     page.close()
 
