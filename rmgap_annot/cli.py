@@ -33,6 +33,8 @@ study_app = typer.Typer(help="Show or change a benchmark's study settings.", no_
 app.add_typer(study_app, name="study")
 annotators_app = typer.Typer(help="Exclude annotators from every number (reversibly), or include them again.", no_args_is_help=True)
 app.add_typer(annotators_app, name="annotators")
+formats_app = typer.Typer(help="Check files of other benchmark formats (RMB, RewardBench 1/2, ...); importing them is not available yet.", no_args_is_help=True)
+app.add_typer(formats_app, name="formats")
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -757,6 +759,36 @@ def scores_export_cmd(
     except LookupError as exc:
         fail(str(exc).strip("'\""), 2)
     typer.echo(f"Wrote {n} items scored by {scorer!r} to {out}.")
+
+
+# --- other benchmark formats (preview) ---------------------------------------
+
+
+@formats_app.command("check")
+def formats_check_cmd(
+    path: str = typer.Argument(..., help="A file (.json, .jsonl, .jsonl.gz, .parquet) or a folder (an RMB_dataset tree)."),
+    format_name: Optional[str] = typer.Option(
+        None, "--format", help="rmgap, rmb, prb, rewardbench, rewardbench2 or pairs (default: detected from the content)."),
+) -> None:
+    """Validate a benchmark file or folder in any supported format and summarise it; touches no database."""
+    from rmgap_annot.benchmark import InputFileError, format_errors
+    from rmgap_annot.formats import FORMAT_NAMES, check
+
+    if format_name is not None and format_name not in FORMAT_NAMES:
+        fail(f"--format must be one of {', '.join(FORMAT_NAMES)}, not {format_name!r}", 2)
+    try:
+        summary = check(path, format_name)
+    except InputFileError as exc:
+        typer.echo(format_errors(exc.errors), err=True)
+        typer.echo(f"{path} is not valid: {len(exc.errors)} error(s).", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{path}: valid {summary.format} ({summary.files} file(s))")
+    typer.echo(f"  entries {summary.entries}, items {summary.items}, groups (resampling units) {summary.groups}")
+    typer.echo("  candidates per item: " + ", ".join(f"{n}: {count} item(s)" for n, count in summary.candidates.items()))
+    typer.echo("  items per category:")
+    width = max(len(c) for c in summary.categories)
+    for category, count in summary.categories.items():
+        typer.echo(f"    {category:<{width}} {count:>6}")
 
 
 def main() -> None:
