@@ -518,19 +518,21 @@ def read_entries(
     entries: list[Entry] = []
     first_seen: dict[str, tuple[Path, int, Unit]] = {}
     for file, name in files:
-        for row in read_rows(file, name, errors):
+        file_errors: list[FormatError] = []
+        for row in read_rows(file, name, file_errors):
             problems = Problems(str(file), row.position, row.unit)
             entry = build(row, problems)
-            errors.extend(problems.errors)
+            file_errors.extend(problems.errors)
             if entry is None or problems.errors:
                 continue
             if entry.entry_id in first_seen:
                 f, p, u = first_seen[entry.entry_id]
                 problems.add("(id)", f"duplicate entry id {entry.entry_id!r} (first in {f}, {u} {p})")
-                errors.extend(problems.errors)
+                file_errors.extend(problems.errors)
                 continue
             first_seen[entry.entry_id] = (file, row.position, row.unit)
             entries.append(entry)
+        errors.extend(sorted(file_errors, key=lambda e: e.line))  # in file order (stable within an entry)
     if errors:
         raise FormatFileError(errors)
     return Loaded(format=format_name, path=Path(path), entries=entries)
