@@ -499,3 +499,134 @@ def test_cli_formats_check_prints_a_summary_or_the_errors_with_exit_2(tmp_path):
     assert wrong.exit_code == 2 and f"{RB_JSONL}:1: question: is missing" in wrong.output
     unknown = runner.invoke(app, ["formats", "check", str(RB_JSONL), "--format", "csv"])
     assert unknown.exit_code == 2 and "--format must be one of" in unknown.output
+
+
+# --- people's picks through the same rules; limits; never a traceback ----------------------
+
+
+def test_a_pick_or_a_tie_choice_goes_through_each_benchmarks_own_tie_rule():
+    from rmgap_annot.formats.common import pick_scores, ranking_scores
+
+    rmb_items = by_id(rmb.read(RMB_DIR))
+    pair = rmb_items["rmb-pair-code-0001"]
+    both_good = {pair.ref: pick_scores(pair, None)}
+    assert close(rmb.metrics([pair], both_good)["pairwise"]["Helpfulness"], 0.0, 1)  # RMB: a tie is wrong
+    assert close(rmb.metrics([pair], {pair.ref: pick_scores(pair, "chosen")})["pairwise"]["Helpfulness"], 1.0, 1)
+    prb_item = by_id(prb.read(PRB_JSONL))["prb-art-0001"]
+    result = prb.metrics([prb_item], {prb_item.ref: pick_scores(prb_item, None)})["all"]
+    assert result["ties"] == 1 and result["win_rate"].value == 0.0  # PRB: counted apart
+    rb2_item = by_id(rewardbench2.read(RB2_JSONL))["102"]
+    assert rewardbench2.metrics([rb2_item], {rb2_item.ref: pick_scores(rb2_item, None)})["Factuality"]["score"].value == pytest.approx(1 / 4)
+    bon = rmb_items["rmb-bon-code-0001"]
+    ranking = ["bon_best"] + [f"loser_{i}" for i in range(6)]
+    assert rmb.bon_correct(ranking_scores(bon, ranking))
+    assert not rmb.bon_correct(ranking_scores(bon, ranking[1:] + ranking[:1]))
+    with pytest.raises(ValueError):
+        pick_scores(pair, "rejected")  # RMB's key is `reject`
+    with pytest.raises(ValueError):
+        ranking_scores(bon, ranking[:-1])
+
+
+def test_rmb_category_path_must_match_the_entry_kind(tmp_path):
+    path = _write_array(tmp_path / "x.json", [_rmb_pair(category_path="BoN_set/Helpfulness/Chat/Greeting")])
+    with pytest.raises(FormatFileError) as excinfo:
+        rmb.read(path)
+    assert errors_of(excinfo) == [f"{path}:ENTRY 1: category_path: starts with BoN_set but this is a pairwise entry (Pairwise_set)"]
+
+
+def test_overlong_entry_id_is_refused(tmp_path):
+    path = _write_array(tmp_path / "x.json", [_rmb_pair(pair_uid="u" * 501)])
+    with pytest.raises(FormatFileError) as excinfo:
+        rmb.read(path)
+    assert errors_of(excinfo) == [f"{path}:ENTRY 1: (id): entry id longer than 500 characters"]
+
+
+def test_parquet_over_the_decompressed_limit_or_not_parquet_is_refused_up_front(tmp_path, monkeypatch):
+    import rmgap_annot.formats.common as common
+
+    rows = [json.loads(line) for line in PRB_JSONL.read_text(encoding="utf-8").splitlines()]
+    rows[0]["profile"][0]["text"] = "I run. " * 100_000  # compresses well: small on disk, large inflated
+    source = tmp_path / "bomb.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), source)
+    inflated = pq.ParquetFile(source).metadata.row_group(0).total_byte_size
+    assert source.stat().st_size < inflated // 10
+    monkeypatch.setattr(common, "MAX_INPUT_BYTES", inflated - 1)
+    with pytest.raises(FormatFileError) as excinfo:
+        prb.read(source)
+    assert errors_of(excinfo) == [f"{source}:ROW 0: (file): {inflated:,} bytes decompressed, over {inflated - 1:,}; split the file"]
+    monkeypatch.undo()
+    fake = tmp_path / "fake.parquet"
+    fake.write_text('{"id": "x"}\n', encoding="utf-8")
+    with pytest.raises(FormatFileError, match=r"fake.parquet:ROW 0: \(file\): not a readable Parquet file"):
+        prb.read(fake)
+
+
+_ERROR_LINE = r"^.+:(\d+|ENTRY \d+|ROW \d+): \S.*"
+
+
+def _mutations():
+    from hypothesis import strategies as st
+
+    values = st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12),
+                  st.sampled_from(["", " ", "\u0000", "\ud800", "x" * 1_000_001])),
+        lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+        max_leaves=6,
+    )
+    return st.tuples(st.integers(min_value=0, max_value=10_000), values, st.integers(min_value=0, max_value=3))
+
+
+def _mutate(obj, choice: int, value):
+    """Replace the choice-th node (in a walk of the structure) with value; returns the new object."""
+    nodes = []
+
+    def walk(o, parent, key):
+        nodes.append((parent, key))
+        if isinstance(o, dict):
+            for k, v in o.items():
+                walk(v, o, k)
+        elif isinstance(o, list):
+            for i, v in enumerate(o):
+                walk(v, o, i)
+
+    walk(obj, None, None)
+    parent, key = nodes[choice % len(nodes)]
+    if parent is None:
+        return value
+    parent[key] = value
+    return obj
+
+
+@pytest.mark.parametrize("fmt", ["rmb", "prb", "rewardbench", "rewardbench2", "pairs"])
+def test_mutated_files_end_in_entries_or_positioned_errors_never_a_crash(fmt, tmp_path_factory):
+    import re
+
+    from hypothesis import HealthCheck, given, settings
+
+    module = {"rmb": rmb, "prb": prb, "rewardbench": rewardbench, "rewardbench2": rewardbench2, "pairs": pairs}[fmt]
+    source = {"rmb": RMB_DIR / "BoN_set/Helpfulness/Code/Code Generation.json", "prb": PRB_JSONL, "rewardbench": RB_JSONL,
+              "rewardbench2": RB2_JSONL, "pairs": SAMPLES / "pairs" / "conversational.jsonl"}[fmt]
+    text = source.read_text(encoding="utf-8")
+    entries = json.loads(text) if fmt == "rmb" else [json.loads(line) for line in text.splitlines()]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(_mutations())
+    def run(mutation):
+        choice, value, cut = mutation
+        mutated = _mutate(json.loads(json.dumps(entries)), choice, value)
+        if fmt == "rmb":
+            body = json.dumps(mutated, ensure_ascii=False)
+        else:
+            body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in (mutated if isinstance(mutated, list) else [mutated]))
+        if cut == 3:  # a truncated file, as a failed download leaves it
+            body = body[: len(body) * 2 // 3]
+        path = tmp_path_factory.mktemp("fuzz") / source.name
+        path.write_text(body, encoding="utf-8", errors="surrogatepass")
+        try:
+            loaded = module.read(path)
+        except FormatFileError as exc:
+            assert exc.errors and all(re.match(_ERROR_LINE, str(e)) for e in exc.errors), [str(e) for e in exc.errors]
+        else:
+            assert all(2 <= len(item.candidates) <= 8 for item in loaded.items)
+
+    run()

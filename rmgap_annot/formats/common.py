@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
-from rmgap_annot.benchmark import BenchmarkFileError, LineError, json_lines, read_text
+from rmgap_annot.benchmark import MAX_ID_CHARS, BenchmarkFileError, LineError, json_lines, read_text
 from rmgap_annot.limits import MAX_INPUT_BYTES, MAX_ITEM_BYTES, MAX_JSON_DEPTH, MAX_TEXT_CHARS, first_oversized_text, json_depth_exceeds
 
 MIN_CANDIDATES = 2
@@ -525,6 +525,10 @@ def read_entries(
             file_errors.extend(problems.errors)
             if entry is None or problems.errors:
                 continue
+            if len(entry.entry_id) > MAX_ID_CHARS:  # ids will be indexed: PostgreSQL refuses long index entries
+                problems.add("(id)", f"entry id longer than {MAX_ID_CHARS} characters")
+                file_errors.extend(problems.errors)
+                continue
             if entry.entry_id in first_seen:
                 f, p, u = first_seen[entry.entry_id]
                 problems.add("(id)", f"duplicate entry id {entry.entry_id!r} (first in {f}, {u} {p})")
@@ -640,6 +644,28 @@ def scored(items: Iterable[Item], scores: Scores) -> Iterator[tuple[Item, dict[s
 def beats_all(scores: Mapping[str, float], winner: str) -> bool:
     """Strict: the winner's score is above every other candidate's (a tie is a loss)."""
     return all(scores[winner] > v for k, v in scores.items() if k != winner)
+
+
+def pick_scores(item: Item, pick: str | None) -> dict[str, float]:
+    """Scores that make a person's (or the plurality's) pick go through a benchmark's model rule.
+
+    The picked candidate scores 1 and the others 0; ``None`` (a tie choice:
+    "both equally good" or "both bad") scores every candidate alike, so each
+    benchmark's own tie rule applies to people too: a loss for RMB,
+    RewardBench and pairs, counted apart for Personalized RewardBench, 1/N
+    credit for RewardBench 2.
+    """
+    if pick is not None and pick not in item.keys:
+        raise ValueError(f"item {item.ref}: {pick!r} is not one of its candidates {item.keys}")
+    return {key: float(key == pick) for key in item.keys}
+
+
+def ranking_scores(item: Item, ranking: Sequence[str]) -> dict[str, float]:
+    """Scores from a full ranking, best first: the first gets N-1, the last 0."""
+    if sorted(ranking) != sorted(item.keys):
+        raise ValueError(f"item {item.ref}: ranking {list(ranking)} is not a permutation of {item.keys}")
+    n = len(ranking)
+    return {key: float(n - 1 - i) for i, key in enumerate(ranking)}
 
 
 def category_counts(items: Iterable[Item]) -> Counter:

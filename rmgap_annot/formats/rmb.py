@@ -87,6 +87,10 @@ def _build(row: Row, problems: Problems) -> Entry | None:
     cats = category_path(path)
     if not cats:
         problems.add("category_path", f"names no category: {path!r}")
+    first = path.split("/", 1)[0]
+    expected = "Pairwise_set" if is_pair else "BoN_set"
+    if first in SETS and first != expected:
+        problems.add("category_path", f"starts with {first} but this is a {'pairwise' if is_pair else 'Best-of-N'} entry ({expected})")
     item = Item(
         format=NAME, entry_id=uid, item_index=0, candidates=candidates,
         correct_keys=("chosen",) if is_pair else ("bon_best",),
