@@ -172,7 +172,12 @@ def test_rmb_unclosed_or_broken_array_names_the_entry(tmp_path):
     not_array.write_text(json.dumps(_rmb_pair()), encoding="utf-8")
     with pytest.raises(FormatFileError) as excinfo:
         rmb.read(not_array)
-    assert "expected a JSON array" in errors_of(excinfo)[0]
+    assert errors_of(excinfo)[0].startswith(f"{not_array}:0: (file): expected a JSON array")
+    trailing = tmp_path / "trailing.json"
+    trailing.write_text(json.dumps([_rmb_pair()]) + "\n]", encoding="utf-8")
+    with pytest.raises(FormatFileError) as excinfo:
+        rmb.read(trailing)
+    assert errors_of(excinfo) == [f"{trailing}:0: (file): text after the closing ']' at line 2 column 1"]
 
 
 def test_rmb_entry_nested_past_the_limit_is_refused_by_entry(tmp_path):
@@ -553,15 +558,15 @@ def test_parquet_over_the_decompressed_limit_or_not_parquet_is_refused_up_front(
     monkeypatch.setattr(common, "MAX_INPUT_BYTES", inflated - 1)
     with pytest.raises(FormatFileError) as excinfo:
         prb.read(source)
-    assert errors_of(excinfo) == [f"{source}:ROW 0: (file): {inflated:,} bytes decompressed, over {inflated - 1:,}; split the file"]
+    assert errors_of(excinfo) == [f"{source}:0: (file): {inflated:,} bytes decompressed, over {inflated - 1:,}; split the file"]
     monkeypatch.undo()
     fake = tmp_path / "fake.parquet"
     fake.write_text('{"id": "x"}\n', encoding="utf-8")
-    with pytest.raises(FormatFileError, match=r"fake.parquet:ROW 0: \(file\): not a readable Parquet file"):
+    with pytest.raises(FormatFileError, match=r"fake.parquet:0: \(file\): not a readable Parquet file"):
         prb.read(fake)
 
 
-_ERROR_LINE = r"^.+:(\d+|ENTRY \d+|ROW \d+): \S.*"
+_ERROR_LINE = r"^.+:(\d+|ENTRY [1-9]\d*|ROW [1-9]\d*): \S.*"
 
 
 def _mutations():

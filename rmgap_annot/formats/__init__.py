@@ -9,7 +9,6 @@ into studies is not available yet: this package is the groundwork.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +153,7 @@ def check(path: str | Path, format: str | None = None) -> Summary:  # noqa: A002
         from rmgap_annot.benchmark import ITEMS_PER_RECORD, N_RESPONSES, parse_file
 
         parsed = parse_file(path)
-        domains = Counter(json.loads(r.raw)["domain"] for r in parsed.records)
+        domains = Counter(r.data["domain"] for r in parsed.records)
         n = len(parsed.records)
         return Summary("rmgap", 1, n, n * ITEMS_PER_RECORD, n, {N_RESPONSES: n * ITEMS_PER_RECORD},
                        {d: c * ITEMS_PER_RECORD for d, c in sorted(domains.items())})

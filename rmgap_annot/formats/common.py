@@ -390,7 +390,7 @@ def _json_array_rows(path: Path, name: str, errors: list[FormatError]) -> list[R
 
     pos = ws.match(text, 0).end()
     if pos >= len(text) or text[pos] != "[":
-        err(1, "(file)", f"expected a JSON array (an RMB file is one array of entries), found {text[pos:pos + 20]!r} at {at(pos)}")
+        errors.append(FormatError(name, 0, "(file)", f"expected a JSON array (an RMB file is one array of entries), found {text[pos:pos + 20]!r} at {at(pos)}"))
         return []
     pos = ws.match(text, pos + 1).end()
     rows: list[Row] = []
@@ -431,9 +431,9 @@ def _json_array_rows(path: Path, name: str, errors: list[FormatError]) -> list[R
             pos = ws.match(text, pos + 1).end()
     rest = ws.match(text, pos).end()
     if rest < len(text):
-        err(n + 1, "(file)", f"text after the closing ']' at {at(rest)}")
+        errors.append(FormatError(name, 0, "(file)", f"text after the closing ']' at {at(rest)}"))
     if not rows and not errors:
-        err(1, "(file)", "the array holds no entries")
+        errors.append(FormatError(name, 0, "(file)", "the array holds no entries"))
     return rows
 
 
@@ -459,7 +459,7 @@ def _parquet_rows(path: Path, name: str, errors: list[FormatError]) -> list[Row]
     import pyarrow.parquet as pq
 
     def file_error(message: str) -> list[Row]:
-        errors.append(FormatError(name, 0, "(file)", message, "row"))
+        errors.append(FormatError(name, 0, "(file)", message))  # about the whole file: FILE:0, as for JSONL
         return []
 
     if path.stat().st_size > MAX_INPUT_BYTES:
