@@ -162,7 +162,7 @@ class Problems:
         if value is None:
             self.add(where, "is missing")
             return None
-        if not isinstance(value, Mapping):
+        if not isinstance(value, dict):
             self.add(where, f"must be an object, found {json_type(value)}")
             return None
         return value
@@ -193,7 +193,7 @@ class Problems:
         messages: list[dict[str, str]] = []
         for i, msg in enumerate(value):
             at = f"{where}[{i}]"
-            if not isinstance(msg, Mapping):
+            if not isinstance(msg, dict):
                 self.add(at, f"must be an object with role and content, found {json_type(msg)}")
                 continue
             role, content = msg.get("role"), self.text(msg, "content", f"{at}.content")
@@ -221,8 +221,9 @@ class Problems:
                 seen[norm] = c.key
 
     def item_size(self, item: Item, where: str) -> None:
-        size = sum(len(c.text.encode("utf-8", "surrogatepass")) for c in item.candidates)
-        size += len(json.dumps([item.prompt, item.conversation, item.profile], ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        texts = [c.text for c in item.candidates] + [item.prompt or ""]
+        texts += [m["content"] for m in item.conversation or []] + [p["text"] for p in item.profile or []]
+        size = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
         if size > MAX_ITEM_BYTES:
             self.add(where, f"this item (context and responses) is {size:,} bytes, over the {MAX_ITEM_BYTES:,} the annotate page can show")
 
@@ -238,7 +239,7 @@ def json_type(value: Any) -> str:
         return "string"
     if isinstance(value, (list, tuple)):
         return "array"
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return "object"
     return type(value).__name__
 
@@ -355,17 +356,24 @@ def _jsonl_rows(path: Path, name: str, errors: list[FormatError]) -> list[Row]:
     return rows
 
 
-def _entry_problem(data: Any) -> str | None:
-    """The limits every parsed entry is held to (the same as a JSONL line's)."""
+def _entry_problem(data: Any, raw: str | None = None) -> str | None:
+    """The limits every parsed entry is held to (the same as a JSONL line's).
+
+    ``raw`` is the entry's JSON text: NUL and lone surrogates can only come
+    from escapes in it, so most entries skip those walks (Parquet strings are
+    valid UTF-8 already, but may hold NUL).
+    """
     if not isinstance(data, dict):
         return f"expected a JSON object, found {json_type(data)}"
-    if has_nul(data):
+    if (raw is None or "\\u0000" in raw or "\x00" in raw) and has_nul(data):
         return "contains a NUL character (\\u0000), which is not text"
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains a lone UTF-16 surrogate escape (\\udXXX), which is not text"
-    if (where := first_oversized_text(data)) is not None:
+    if raw is not None and "\\ud" in raw.lower():
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone UTF-16 surrogate escape (\\udXXX), which is not text"
+    # A decoded string is never longer than the JSON text it came from.
+    if (raw is None or len(raw) > MAX_TEXT_CHARS) and (where := first_oversized_text(data)) is not None:
         return f"{where}: text longer than {MAX_TEXT_CHARS:,} characters"
     return None
 
@@ -412,9 +420,10 @@ def _json_array_rows(path: Path, name: str, errors: list[FormatError]) -> list[R
             except RecursionError:
                 err(n, "(entry)", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
                 return rows
-            if json_depth_exceeds(text[start:pos]):
+            raw = text[start:pos]
+            if json_depth_exceeds(raw):
                 err(n, "(entry)", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-            elif (problem := _entry_problem(data)) is not None:
+            elif (problem := _entry_problem(data, raw)) is not None:
                 err(n, "(entry)", problem)
             else:
                 rows.append(Row(name, n, "entry", "json", data))
@@ -495,7 +504,7 @@ def _parquet_rows(path: Path, name: str, errors: list[FormatError]) -> list[Row]
 def has_nul(data: Any) -> bool:
     if isinstance(data, str):
         return "\x00" in data
-    if isinstance(data, Mapping):
+    if isinstance(data, dict):
         return any(has_nul(k) or has_nul(v) for k, v in data.items())
     if isinstance(data, (list, tuple)):
         return any(has_nul(v) for v in data)
