@@ -635,3 +635,21 @@ def test_mutated_files_end_in_entries_or_positioned_errors_never_a_crash(fmt, tm
             assert all(2 <= len(item.candidates) <= 8 for item in loaded.items)
 
     run()
+
+
+def test_text_limits_apply_per_entry_in_json_arrays_and_parquet(tmp_path):
+    path = _write_array(tmp_path / "big.json", [_rmb_pair(reject={"llm_name": "m", "answer": "x" * 1_000_001}), _rmb_pair(pair_uid="p2")])
+    with pytest.raises(FormatFileError) as excinfo:
+        rmb.read(path)
+    assert errors_of(excinfo) == [f"{path}:ENTRY 1: (entry): reject.answer: text longer than 1,000,000 characters"]
+    nul = _write_array(tmp_path / "nul.json", [_rmb_pair(), _rmb_pair(pair_uid="p2", category_path="Pairwise_set/a\u0000b")])
+    with pytest.raises(FormatFileError) as excinfo:
+        rmb.read(nul)
+    assert errors_of(excinfo) == [f"{nul}:ENTRY 2: (entry): contains a NUL character (\\u0000), which is not text"]
+    rows = [json.loads(line) for line in PRB_JSONL.read_text(encoding="utf-8").splitlines()]
+    rows[2]["narrative"] = "hidden\u0000"
+    parquet = tmp_path / "nul.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    with pytest.raises(FormatFileError) as excinfo:
+        prb.read(parquet)
+    assert errors_of(excinfo) == [f"{parquet}:ROW 3: (row): contains a NUL character (\\u0000), which is not text"]
