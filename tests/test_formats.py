@@ -653,3 +653,15 @@ def test_text_limits_apply_per_entry_in_json_arrays_and_parquet(tmp_path):
     with pytest.raises(FormatFileError) as excinfo:
         prb.read(parquet)
     assert errors_of(excinfo) == [f"{parquet}:ROW 3: (row): contains a NUL character (\\u0000), which is not text"]
+
+
+def test_every_sample_file_ships_in_the_package():
+    import glob
+
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((SAMPLES.parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["rmgap_annot"]
+    package = SAMPLES.parents[1]
+    shipped = {Path(p).as_posix() for pat in patterns for p in glob.glob(pat, root_dir=package, recursive=True)}
+    samples = {p.relative_to(package).as_posix() for p in SAMPLES.rglob("*") if p.is_file()}
+    assert samples and samples <= shipped, sorted(samples - shipped)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rmgap_annot.formats.common import (
-    Candidate, Entry, Item, Loaded, Problems, Rate, Row, Scores, context_group, entry_from, entry_id_of, rate,
+    Candidate, Entry, Item, Loaded, Problems, Row, Scores, context_group, entry_from, entry_id_of, rate,
     read_entries, scored, write_entries,
 )
 
@@ -101,5 +101,3 @@ def metrics(items: Iterable[Item], scores: Scores) -> dict[str, dict[str, Any]]:
         for cat, r in sorted(groups.items())
     }
 
-
-__all__ = ["NAME", "Rate", "metrics", "outcome", "read", "write"]

@@ -118,5 +118,3 @@ def metrics(items: Iterable[Item], scores: Scores) -> dict[str, dict[str, Rate]]
     per_subset = subset_accuracy(items, scores)
     return {"subsets": per_subset, "sections": section_scores(per_subset)}
 
-
-__all__ = ["EXAMPLE_COUNTS", "NAME", "SECTIONS", "metrics", "read", "section_scores", "subset_accuracy", "write"]
