@@ -665,3 +665,16 @@ def test_every_sample_file_ships_in_the_package():
     shipped = {Path(p).as_posix() for pat in patterns for p in glob.glob(pat, root_dir=package, recursive=True)}
     samples = {p.relative_to(package).as_posix() for p in SAMPLES.rglob("*") if p.is_file()}
     assert samples and samples <= shipped, sorted(samples - shipped)
+
+
+def test_content_hash_follows_names_and_bytes_not_location(tmp_path):
+    shutil.copytree(RMB_DIR, tmp_path / "a")
+    assert rmb.read(tmp_path / "a").content_hash == rmb.read(RMB_DIR).content_hash
+    shutil.copytree(RMB_DIR, tmp_path / "b")
+    renamed = tmp_path / "b" / "BoN_set" / "Harmlessness" / "Privacy"
+    (renamed / "Unauthorized Access.json").rename(renamed / "Unauthorised Access.json")
+    assert rmb.read(tmp_path / "b").content_hash != rmb.read(RMB_DIR).content_hash
+    shutil.copy(RB_JSONL, tmp_path / "rb.jsonl")
+    before = rewardbench.read(tmp_path / "rb.jsonl").content_hash
+    (tmp_path / "rb.jsonl").write_bytes(RB_JSONL.read_bytes() + b"\n")
+    assert rewardbench.read(tmp_path / "rb.jsonl").content_hash != before

@@ -115,6 +115,9 @@ class Loaded:
     format: str
     path: Path
     entries: list[Entry]
+    # sha256 over the files' names (relative) and bytes: an import is idempotent by it,
+    # and a folder moved elsewhere keeps its hash.
+    content_hash: str = ""
 
     @property
     def items(self) -> list[Item]:
@@ -548,7 +551,19 @@ def read_entries(
         errors.extend(sorted(file_errors, key=lambda e: e.line))  # in file order (stable within an entry)
     if errors:
         raise FormatFileError(errors)
-    return Loaded(format=format_name, path=Path(path), entries=entries)
+    return Loaded(format=format_name, path=Path(path), entries=entries, content_hash=files_hash(files))
+
+
+def files_hash(files: Sequence[tuple[Path, str]]) -> str:
+    """sha256 over each file's relative name and the sha256 of its bytes, in name order."""
+    outer = hashlib.sha256()
+    for file, name in sorted(files, key=lambda f: f[1]):
+        inner = hashlib.sha256()
+        with open(file, "rb") as fh:
+            while block := fh.read(1 << 20):
+                inner.update(block)
+        outer.update(f"{name}\0{inner.hexdigest()}\n".encode("utf-8"))
+    return outer.hexdigest()
 
 
 def entry_from(row: Row, entry_id: str) -> Entry:
