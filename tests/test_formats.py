@@ -676,5 +676,6 @@ def test_content_hash_follows_names_and_bytes_not_location(tmp_path):
     assert rmb.read(tmp_path / "b").content_hash != rmb.read(RMB_DIR).content_hash
     shutil.copy(RB_JSONL, tmp_path / "rb.jsonl")
     before = rewardbench.read(tmp_path / "rb.jsonl").content_hash
+    assert before == rewardbench.read(RB_JSONL).content_hash  # one file: its bytes alone, not its name
     (tmp_path / "rb.jsonl").write_bytes(RB_JSONL.read_bytes() + b"\n")
     assert rewardbench.read(tmp_path / "rb.jsonl").content_hash != before
