@@ -320,6 +320,37 @@ def next_item(*, engine: Engine, user_id: int, benchmark_id: int, now: datetime 
         return row.id
 
 
+def hold_item(*, engine: Engine, user_id: int, item_id: int, now: datetime | None = None) -> bool:
+    """Renew this annotator's lease on the item they have open; True when they hold it.
+
+    The page calls this on every rerun (and on a timer while the annotator
+    reads), so the item does not go to someone else under them. A lease that
+    already expired is taken again only while the item has room; otherwise
+    the annotator keeps the item on screen and their label will be ``late``.
+    """
+    now = now or utcnow()
+    with session_scope(engine, write=True) as session:
+        item = session.get(Item, item_id)
+        if item is None:
+            return False
+        study = _study_for_update(session, item.benchmark_id)
+        expires = now + timedelta(seconds=study.lease_seconds)
+        lease = session.execute(select(Lease).where(Lease.user_id == user_id, Lease.item_id == item_id)).scalars().first()
+        if lease is not None and lease.expires_at > now:
+            lease.expires_at = expires
+            session.add(lease)
+            return True
+        others = session.execute(
+            select(func.count()).select_from(Lease)
+            .where(Lease.item_id == item_id, Lease.user_id != user_id, Lease.expires_at > now)
+        ).scalar_one()
+        if _labels_on(session, item_id) + others >= study.labels_per_item:
+            return False
+        session.execute(delete(Lease).where(Lease.user_id == user_id))  # one item at a time
+        session.add(Lease(item_id=item_id, user_id=user_id, claimed_at=now, expires_at=expires))
+        return True
+
+
 def release_lease(*, session: Session, user_id: int, item_id: int) -> None:
     """Free an item once labelled (called inside the label's own transaction)."""
     session.execute(delete(Lease).where(Lease.user_id == user_id, Lease.item_id == item_id))

@@ -165,3 +165,27 @@ def test_late_labels_do_not_count_as_on_time_for_the_load_check(engine, benchmar
     with session_scope(engine) as s:
         lates = s.execute(select(Label.late).where(Label.item_id == item).order_by(Label.id)).scalars().all()
     assert lates == [False, True]
+
+
+def test_holding_an_open_item_renews_its_lease_and_retakes_it_only_while_it_has_room(engine, benchmark_id):
+    update_study(engine=engine, benchmark_id=benchmark_id, labels_per_item=1)
+    from rmgap_annot.assignment import hold_item
+
+    alice, bob = users(engine, "alice", "bob")
+    item = next_item(engine=engine, user_id=alice, benchmark_id=benchmark_id)
+    with session_scope(engine) as s:
+        before = s.execute(select(Lease.expires_at).where(Lease.user_id == alice)).scalar_one()
+    assert hold_item(engine=engine, user_id=alice, item_id=item, now=utcnow() + timedelta(seconds=60))
+    with session_scope(engine) as s:
+        assert s.execute(select(Lease.expires_at).where(Lease.user_id == alice)).scalar_one() > before
+    expire_leases(engine)
+    assert hold_item(engine=engine, user_id=alice, item_id=item)  # lapsed but free: taken again, so on time
+    assert stored(engine, give(engine, alice, item)).late is False
+    # Another item: alice's lease lapses, bob takes and fills it; alice can no longer hold it.
+    item2 = next_item(engine=engine, user_id=alice, benchmark_id=benchmark_id)
+    expire_leases(engine)
+    assert hold_item(engine=engine, user_id=bob, item_id=item2)  # bob opens it (e.g. by Back or a new claim)
+    assert not hold_item(engine=engine, user_id=alice, item_id=item2)
+    give(engine, bob, item2)
+    assert not hold_item(engine=engine, user_id=alice, item_id=item2)
+    assert stored(engine, give(engine, alice, item2)).late is True
