@@ -28,6 +28,8 @@ _keyboard = components.declare_component("rmgap_keyboard", path=str(Path(__file_
 # and wide code or maths scrolls inside its box instead of being cut off.
 CSS = """
 <style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem !important; padding-bottom: 2rem !important; }
+.st-key-rmgap-prompt { max-height: 11rem; overflow-y: auto; }
 .st-key-rmgap-kbd { position: absolute !important; width: 0 !important; height: 0 !important; overflow: hidden; }
 div[data-testid="stColumn"]:has(.st-key-rmgap-answer) { align-self: stretch; }
 .st-key-rmgap-answer { position: sticky; top: 3.75rem; z-index: 2; }

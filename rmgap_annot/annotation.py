@@ -79,6 +79,21 @@ free).
 The order of the responses is shuffled for you. Take your time; **Back**
 re-opens your previous label if you want to correct it.
 """
+RANKING_GUIDELINES = """\
+### Ranking mode
+
+This study asks for a **ranking**: order all responses from the best fit to
+the worst. Press the letters in order (or click them): the first letter is
+first place, the next second place, and the last place fills itself.
+**Backspace** removes the last place. If you cannot order them, choose
+**Can't decide** and say why.
+"""
+
+
+def guidelines_text(guidelines_md: str | None, *, mode: str) -> str:
+    """The study's guidelines as annotators read them; ranking mode adds its own paragraph."""
+    text = guidelines_md or DEFAULT_GUIDELINES
+    return text + "\n\n" + RANKING_GUIDELINES if mode == "ranking" else text
 
 
 class LabelError(ValueError):
