@@ -323,7 +323,7 @@ with right, st.container(key="rmgap-answer", border=True):
         options = [*letters, km.CANT_DECIDE]
         st.radio(
             "**Which response fits the user's request best?** `A`-`" + letters[-1] + "`",
-            options, key=pick_key, on_change=_on_pick, args=(pick_key,), horizontal=True,
+            options, index=None, key=pick_key, on_change=_on_pick, args=(pick_key,), horizontal=True,
             format_func=lambda x: "Can't decide [X]" if x == km.CANT_DECIDE else f"{x} [{x}]",
         )
     if draft.pick == km.CANT_DECIDE:
@@ -332,14 +332,14 @@ with right, st.container(key="rmgap-answer", border=True):
         reasons = list(ann.REASONS)
         st.radio(
             (mark if current == "reason" else "") + "**Why can't you decide?** `1`-`3`",
-            reasons, key=reason_key, on_change=_on_question, args=(reason_key, "reason"),
+            reasons, index=None, key=reason_key, on_change=_on_question, args=(reason_key, "reason"),
             format_func=lambda r: f"[{reasons.index(r) + 1}] {ann.REASONS[r]}",
         )
     nat_key = wk("naturalness", item_id, rev)
     st.session_state[nat_key] = draft.naturalness
     st.radio(
         (mark if current == "naturalness" else "") + "**How natural is the request?** Could a real user have written it? `1`-`5`",
-        list(ann.NATURALNESS), key=nat_key, on_change=_on_question, args=(nat_key, "naturalness"),
+        list(ann.NATURALNESS), index=None, key=nat_key, on_change=_on_question, args=(nat_key, "naturalness"),
         format_func=lambda v: f"[{v}] {ann.NATURALNESS[v]}",
     )
     comment_key = wk("comment", item_id, rev)
