@@ -10,6 +10,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from rmgap_annot.accounts import create_invite, create_user
+from rmgap_annot.annotation import confirm_guidelines
 from rmgap_annot.assignment import get_study, update_study
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Label
@@ -46,7 +47,7 @@ def labels(engine) -> list[Label]:
         return list(s.execute(select(Label).order_by(Label.id)).scalars())
 
 
-def test_login_with_password_shows_the_annotate_page(app_env):
+def test_login_with_password_shows_the_guidelines_gate_then_the_annotate_page(app_env):
     create_user(engine=app_env, name="alice", role="annotator", password="correct horse")
     at = app().run()
     assert [t.label for t in at.text_input] == ["Username", "Password"]
@@ -58,7 +59,9 @@ def test_login_with_password_shows_the_annotate_page(app_env):
     at.button[0].click().run()
     assert not at.exception
     assert at.session_state["role"] == "annotator"
-    assert any(b.label == "Submit" for b in at.button)
+    assert not any(b.label.startswith("Submit") for b in at.button)  # the guidelines come first
+    button(at, "I have read the guidelines").click().run()
+    assert any(b.label.startswith("Submit") for b in at.button)
 
 
 def test_invite_link_logs_in(app_env):
@@ -74,37 +77,51 @@ def test_invite_link_logs_in(app_env):
     assert any("invalid" in e.value for e in bad.error)
 
 
+def button(at: AppTest, prefix: str):  # noqa: ANN201
+    return next(b for b in at.button if b.label.startswith(prefix))
+
+
+def radio(at: AppTest, words: str):  # noqa: ANN201
+    return next(r for r in at.radio if words in r.label)
+
+
+def annotator(engine, benchmark_id: int) -> int:
+    uid = create_user(engine=engine, name="ann", role="annotator")
+    confirm_guidelines(engine=engine, user_id=uid, benchmark_id=benchmark_id)
+    return uid
+
+
 def test_annotate_submit_back_and_finish(app_env, benchmark_id):
     engine = app_env
     update_study(engine=engine, benchmark_id=benchmark_id, quota_per_annotator=2)
-    uid = create_user(engine=engine, name="ann", role="annotator")
+    uid = annotator(engine, benchmark_id)
     at = app(uid).run()
     assert not at.exception
-    assert [r.label for r in at.radio][0] == "Which response fits the user's request best?"
-    assert at.radio[0].options == ["Response A", "Response B", "Response C", "Response D", "Can't decide"]
+    assert "Which response fits the user's request best?" in at.radio[0].label
+    assert at.radio[0].options == ["A [A]", "B [B]", "C [C]", "D [D]", "Can't decide [X]"]
     # Submitting without answering is refused with a message; nothing stored.
-    next(b for b in at.button if b.label == "Submit").click().run()
+    button(at, "Submit").click().run()
     assert at.error and not labels(engine)
-    at.radio[0].set_value("B")
-    at.radio[2].set_value(4)
-    next(b for b in at.button if b.label == "Submit").click().run()
+    radio(at, "fits the user's").set_value("B").run()
+    radio(at, "How natural").set_value(4).run()
+    button(at, "Submit").click().run()
     first = labels(engine)
     assert len(first) == 1 and first[0].naturalness == 4
     assert first[0].choice_key == json.loads(first[0].displayed_order_json)[1]
     # Can't decide needs a reason.
-    at.radio[0].set_value("none")
-    at.radio[2].set_value(2)
-    next(b for b in at.button if b.label == "Submit").click().run()
-    assert any("say why" in e.value for e in at.error)
-    at.radio[1].set_value("prompt_unclear")
-    next(b for b in at.button if b.label == "Submit").click().run()
+    radio(at, "fits the user's").set_value("X").run()
+    radio(at, "How natural").set_value(2).run()
+    button(at, "Submit").click().run()
+    assert any("can't decide" in e.value for e in at.error)
+    radio(at, "Why can't you decide").set_value("prompt_unclear").run()
+    button(at, "Submit").click().run()
     assert len(labels(engine)) == 2
     assert any("All done" in s.value for s in at.success)
     # Back re-opens the latest label, pre-filled; a change replaces it.
-    next(b for b in at.button if b.label == "Back").click().run()
-    assert at.radio[0].value == "none" and at.radio[1].value == "prompt_unclear"
-    at.radio[0].set_value("C")
-    next(b for b in at.button if b.label == "Submit").click().run()
+    button(at, "Back").click().run()
+    assert radio(at, "fits the user's").value == "X" and radio(at, "Why can't").value == "prompt_unclear"
+    radio(at, "fits the user's").set_value("C").run()
+    button(at, "Submit").click().run()
     after = labels(engine)
     assert len(after) == 2 and after[1].revisions == 1 and after[1].reason is None
     assert after[1].choice_key == json.loads(after[1].displayed_order_json)[2]
@@ -113,14 +130,15 @@ def test_annotate_submit_back_and_finish(app_env, benchmark_id):
 def test_ranking_mode(app_env, benchmark_id):
     engine = app_env
     update_study(engine=engine, benchmark_id=benchmark_id, mode="ranking")
-    uid = create_user(engine=engine, name="ann", role="annotator")
+    uid = annotator(engine, benchmark_id)
     at = app(uid).run()
-    at.multiselect[0].set_value(["D", "A"])
-    at.radio[1].set_value(5)
-    next(b for b in at.button if b.label == "Submit").click().run()
-    assert any("all four" in e.value for e in at.error) and not labels(engine)
-    at.multiselect[0].set_value(["D", "A", "C", "B"])
-    next(b for b in at.button if b.label == "Submit").click().run()
+    button(at, "D").click().run()
+    button(at, "A").click().run()
+    radio(at, "How natural").set_value(5).run()
+    button(at, "Submit").click().run()
+    assert any("Rank all 4" in e.value for e in at.error) and not labels(engine)
+    button(at, "C").click().run()  # the last place (B) fills itself
+    button(at, "Submit").click().run()
     (lab,) = labels(engine)
     order = json.loads(lab.displayed_order_json)
     assert json.loads(lab.ranking_json) == [order[3], order[0], order[2], order[1]]
