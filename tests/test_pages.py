@@ -181,3 +181,34 @@ def test_researcher_pages_render_and_save(app_env, benchmark_id):
     assert get_study(engine=engine, benchmark_id=benchmark_id).guidelines_md.startswith("# Be careful")
     reader = page("pages/guidelines.py", create_user(engine=engine, name="ann2", role="annotator"), "annotator").run()
     assert any("Read twice." in m.value for m in reader.markdown) and not reader.text_area
+
+
+def test_results_lists_flags_and_study_counts_late_labels(app_env, benchmark_id):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from rmgap_annot.annotation import flag_item, item_for_annotator, submit_label
+    from rmgap_annot.assignment import next_item
+    from rmgap_annot.models import Lease, utcnow
+
+    engine = app_env
+    rid = create_user(engine=engine, name="res", role="researcher")
+    ann = annotator(engine, benchmark_id)
+    item = next_item(engine=engine, user_id=ann, benchmark_id=benchmark_id)
+    flag_item(engine=engine, user_id=ann, item_id=item, reason="offensive")
+    results = page("pages/results.py", rid, "researcher").run()  # no labels yet: the flags show all the same
+    assert not results.exception
+    (exp,) = [e for e in results.expander if e.label.startswith("Flagged by annotators")]
+    assert "1 flag(s) on 1 item(s)" in exp.label
+    table = exp.dataframe[0].value
+    assert list(table["reason"]) == ["Offensive"] and list(table["annotator"]) == ["ann"]
+
+    update_study(engine=engine, benchmark_id=benchmark_id, labels_per_item=1)
+    other = next_item(engine=engine, user_id=ann, benchmark_id=benchmark_id)
+    with session_scope(engine, write=True) as s:
+        s.execute(update(Lease).values(expires_at=utcnow() - timedelta(seconds=1)))
+    view = item_for_annotator(engine=engine, user_id=ann, item_id=other)
+    submit_label(engine=engine, user_id=ann, item_id=other, choice_key=view.keys[0], naturalness=3)
+    study = page("pages/study.py", rid, "researcher").run()
+    assert any("1 late label" in c.value for c in study.caption)
