@@ -41,6 +41,7 @@ test: $(STAMP)-test system-deps
 bench: $(STAMP)-test
 	$(PY) bench/import_speed.py
 	$(PY) bench/annotation_latency.py
+	$(PY) bench/ui_latency.py
 	$(PY) bench/report_speed.py
 	$(PY) bench/export_speed.py
 	$(PY) bench/load.py
