@@ -51,10 +51,11 @@ if users:
     if c1.button("Create invite link"):
         token = accounts.create_invite(engine=eng, user_id=by_name[who])
         try:
-            base = str(st.context.url)
+            page_url = str(st.context.url or "") or "http://localhost:8501/"
         except Exception:  # noqa: BLE001 - older Streamlit: no st.context.url
-            base = "http://localhost:8501/"
-        st.code(accounts.invite_link(base, token), language=None)
+            page_url = "http://localhost:8501/"
+        root = accounts.app_root(page_url, base_path=st.get_option("server.baseUrlPath") or "")
+        st.code(accounts.invite_link(root, token), language=None)
     if c2.button("Revoke all their links"):
         n = accounts.revoke_invites(engine=eng, user_id=by_name[who])
         st.success(f"Revoked {n} link(s) of {who}.")

@@ -37,6 +37,8 @@ def server(tmp_path_factory):
         records = make_records({"Chat": 3, "Writing": 3, "Reasoning": 3, "Safety": 3}, seed=5, long_text=False)
         bid = import_benchmark(engine=engine, path=write_jsonl(folder / "w.jsonl", records), name="wb").benchmark_id
         update_study(engine=engine, benchmark_id=bid, quota_per_annotator=8)
+        create_user(engine=engine, name="ria", role="researcher", password=PASSWORD)
+        create_user(engine=engine, name="invitee", role="annotator")
         for name in NAMES:
             uid = create_user(engine=engine, name=name, role="annotator", password=PASSWORD)
             if name != "gina":  # gina meets the guidelines gate
@@ -308,3 +310,28 @@ def test_drafts_survive_guidelines_and_a_new_session(server, browser):
     (lab,) = labels_of(server, "dan")
     assert lab.comment == "first line\nsecond line, with S and Q typed" and lab.naturalness == 3
     assert lab.choice_key == json.loads(lab.displayed_order_json)[3]
+
+
+def test_an_invite_link_from_the_team_page_logs_in_without_an_error(server, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(server.url)
+    page.get_by_role("textbox", name="Username").fill("ria")
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Team").click(timeout=WAIT_MS)
+    page.get_by_text("Invite links").wait_for(timeout=WAIT_MS)
+    settle(page)
+    page.locator("[data-testid='stSelectbox']").last.click()
+    page.get_by_role("option", name="invitee").click()
+    settle(page)
+    page.get_by_role("button", name="Create invite link").click()
+    code = page.locator("[data-testid='stCode'] code").last
+    code.wait_for(timeout=WAIT_MS)
+    link = code.inner_text().strip()
+    assert link.startswith(server.url + "?invite="), link
+    page.close()
+    fresh = browser.new_page(viewport={"width": 1440, "height": 900})
+    fresh.goto(link)
+    fresh.get_by_text("Before you start: the guidelines").wait_for(timeout=WAIT_MS)
+    assert fresh.get_by_text("Page not found").count() == 0
+    fresh.close()
