@@ -66,6 +66,18 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _reap(pid: int) -> bool:
+    """Collect a finished worker's exit status, so it does not linger as ``<defunct>``.
+
+    Returns True once the process is gone (or is not this process's child).
+    """
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done != 0
+
+
 def command_for(*, db_url: str, job_id: int, spec: str, name: str, benchmark: Optional[str], items: str,
                 options: dict[str, Any], trust_remote_code: bool = False) -> list[str]:
     cmd = [sys.executable, "-m", "rmgap_annot.cli", "--db", db_url, "score", "--scorer", spec, "--name", name,
@@ -148,5 +160,12 @@ def list_jobs(*, engine: Engine, limit: int = 20) -> list[JobView]:
                 pid = json.loads(job.options_json or "{}").get("pid")
                 if pid and not _pid_alive(int(pid)):
                     job.status, job.error, job.finished_at = "failed", job.error or "the worker process exited without finishing", utcnow()
+                    session.add(job)
+            else:
+                # The worker writes "done" just before it exits: reap it on a later poll.
+                data = json.loads(job.options_json or "{}")
+                if data.get("pid") and not data.get("reaped") and _reap(int(data["pid"])):
+                    data["reaped"] = True
+                    job.options_json = json.dumps(data)
                     session.add(job)
         return [JobView(j.id, j.scorer_name, j.spec, j.status, j.done, j.total, j.error, j.started_at, j.finished_at) for j in jobs]

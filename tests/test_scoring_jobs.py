@@ -26,3 +26,22 @@ def test_job_runs_outside_the_caller_and_reports_progress(engine, db_url, benchm
     failed = wait_for(engine, bad)
     assert failed.status == "failed" and "does not exist" in failed.error
     assert len(item_ids(engine=engine, benchmark_id=benchmark_id)) == 96
+
+
+def test_a_finished_worker_is_reaped_not_left_defunct(engine, db_url, benchmark_id, tmp_path):
+    import json
+    from pathlib import Path
+
+    from rmgap_annot.db import session_scope
+    from rmgap_annot.models import ScoringJob
+
+    job_id = start_job(engine=engine, db_url=db_url, spec="random", name="rnd2", options={"seed": 1}, log_dir=tmp_path)
+    assert wait_for(engine, job_id).status == "done"
+    with session_scope(engine) as s:
+        pid = json.loads(s.get(ScoringJob, job_id).options_json)["pid"]
+    proc = Path(f"/proc/{pid}")
+    deadline = time.monotonic() + 30
+    while proc.exists() and time.monotonic() < deadline:  # the page keeps polling the job list
+        list_jobs(engine=engine)
+        time.sleep(0.2)
+    assert not proc.exists(), f"worker {pid} left behind: {(proc / 'stat').read_text() if proc.exists() else ''}"
