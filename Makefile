@@ -30,7 +30,7 @@ system-deps:
 
 demo: $(STAMP)
 	$(VENV)/bin/rmgap-annot seed-demo
-	$(VENV)/bin/streamlit run app.py
+	$(VENV)/bin/streamlit run app.py --server.fileWatcherType none
 
 # pytest exits 5 when it collected nothing: a run with no tests is a broken run.
 test: $(STAMP)-test system-deps

@@ -77,6 +77,7 @@ def researcher_pages() -> dict[str, list[st.Page]]:
         _page("pages/study.py", "Study", ":material/tune:"),
         _page("pages/team.py", "Team", ":material/group:"),
         _page("pages/guidelines.py", "Guidelines", ":material/menu_book:"),
+        _page("pages/account.py", "Account", ":material/person:"),
     ]
     analysis = [
         _page("pages/results.py", "Results", ":material/monitoring:"),
@@ -90,6 +91,7 @@ def annotator_pages() -> list[st.Page]:
     return [
         _page("pages/annotate.py", "Annotate", ":material/edit_note:", default=True),
         _page("pages/guidelines.py", "Guidelines", ":material/menu_book:"),
+        _page("pages/account.py", "Account", ":material/person:"),
     ]
 
 

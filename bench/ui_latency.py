@@ -100,7 +100,12 @@ def run(n_items: int) -> dict:
                         page.get_by_text("All done").wait_for(timeout=30_000)
                         latencies.append((time.perf_counter() - t0) * 1000)
                     else:
-                        page.wait_for_function(INTERACTIVE, arg=old, polling="raf", timeout=30_000)
+                        try:
+                            page.wait_for_function(INTERACTIVE, arg=old, polling="raf", timeout=30_000)
+                        except Exception:
+                            shot = Path(tempfile.gettempdir()) / "ui_latency_failure.png"
+                            page.screenshot(path=str(shot))
+                            raise RuntimeError(f"item {i + 1}: the next item did not come up (screenshot: {shot})") from None
                         latencies.append((time.perf_counter() - t0) * 1000)
                         scrolls.append(page.evaluate(SCROLL))
                     keystrokes.append(len(keys))

@@ -259,6 +259,19 @@ def set_password(*, engine: Engine, user_id: int, password: str | None) -> None:
         session.add(user)
 
 
+def change_own_password(*, engine: Engine, user_id: int, current: str, new: str) -> None:
+    """A user changes their own password: the current one is checked (through the
+    lockout) when there is one; an invite-only account sets its first password."""
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise AccountError(f"no user with id {user_id}")
+        name, has_password = user.name, user.password_hash is not None
+    if has_password and not authenticate(engine=engine, name=name, password=current).ok:
+        raise AccountError("The current password is wrong.")
+    set_password(engine=engine, user_id=user_id, password=new)
+
+
 def set_active(*, engine: Engine, user_id: int, active: bool) -> None:
     """Enable or disable an account; disabling also revokes its invite links.
 

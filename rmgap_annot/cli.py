@@ -216,6 +216,28 @@ def users_revoke_invites_cmd(ctx: typer.Context, name: str = typer.Argument(...,
     typer.echo(f"Revoked {n} link(s) of {name!r}.")
 
 
+@users_app.command("set-password")
+def users_set_password_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Whose password to set."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from standard input."),
+) -> None:
+    """Set a user's password (the demo's printed passwords included); also lifts a lockout."""
+    from rmgap_annot.accounts import AccountError, set_password
+
+    engine = ready_engine(ctx)
+    uid = _user_id(engine, name)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        set_password(engine=engine, user_id=uid, password=password)
+    except AccountError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"Password of {name!r} changed.")
+
+
 # --- study settings --------------------------------------------------------
 
 
@@ -308,11 +330,15 @@ def seed_demo_cmd(ctx: typer.Context) -> None:
     b = result.benchmark
     typer.echo(("Imported" if b.created else "Reusing") + f" sample benchmark {b.name!r}.")
     if result.new_accounts:
-        typer.echo("Demo accounts (one-time passwords, shown only now):")
+        typer.echo("Demo accounts (passwords shown only now; change them on the Account page or with")
+        typer.echo("`rmgap-annot users set-password NAME`):")
         for name, role, password in result.new_accounts:
             typer.echo(f"  {name:<12} {role:<11} {password}")
     else:
-        typer.echo("Demo accounts already exist (their passwords were printed on the first run).")
+        typer.echo("Demo accounts already exist (their passwords were printed on the first run;")
+        typer.echo("set a new one with `rmgap-annot users set-password NAME`).")
+    typer.echo("To invite real annotators: `rmgap-annot users add NAME --no-password`, then")
+    typer.echo("`rmgap-annot users invite NAME --url http://YOUR-HOST:8501/` (or the Team page's invite links).")
 
 
 # --- later features register their commands below --------------------------

@@ -212,3 +212,26 @@ def test_results_lists_flags_and_study_counts_late_labels(app_env, benchmark_id)
     submit_label(engine=engine, user_id=ann, item_id=other, choice_key=view.keys[0], naturalness=3)
     study = page("pages/study.py", rid, "researcher").run()
     assert any("1 late label" in c.value for c in study.caption)
+
+
+def test_account_page_changes_the_own_password_after_checking_the_current_one(app_env):
+    from rmgap_annot.accounts import authenticate
+
+    uid = create_user(engine=app_env, name="alice", role="annotator", password="old-password-1")
+    at = AppTest.from_file(str(ROOT / "pages/account.py"), default_timeout=TIMEOUT)
+    at.session_state["user_id"] = uid
+    at.session_state["user_name"] = "alice"
+    at.run()
+    current, new, again = at.text_input
+    current.input("wrong-password")
+    new.input("new-password-2")
+    again.input("new-password-2")
+    at.button[0].click().run()
+    assert any("current password is wrong" in e.value for e in at.error)
+    at.text_input[0].input("old-password-1")
+    at.text_input[1].input("new-password-2")
+    at.text_input[2].input("new-password-2")
+    at.button[0].click().run()
+    assert any("Password changed" in s.value for s in at.success)
+    assert authenticate(engine=app_env, name="alice", password="new-password-2").ok
+    assert not authenticate(engine=app_env, name="alice", password="old-password-1").ok
