@@ -218,13 +218,16 @@ rev = existing.revisions if existing else "new"
 
 def _on_pick(key: str) -> None:
     value = st.session_state.get(key)
-    if value is not None:
+    if value is not None:  # None: a lagging browser copy (see _on_question)
         save(km.choose(ws["draft"], value, mode=view.mode, n_candidates=n))
 
 
 def _on_question(key: str, question: str) -> None:
     value = st.session_state.get(key)
-    save(km.after_answer(replace(ws["draft"], **{question: value}), question))
+    # A person cannot un-answer a radio: None here is the browser's copy lagging behind
+    # an answer given by key (its rerun was superseded), and must not erase that answer.
+    if value is not None:
+        save(km.after_answer(replace(ws["draft"], **{question: value}), question))
 
 
 def _on_comment(key: str) -> None:

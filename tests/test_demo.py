@@ -103,3 +103,10 @@ def test_make_demo_runs_streamlit_without_the_file_watcher():
     recipe = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
     run = next(line for line in recipe.splitlines() if "streamlit run" in line)
     assert "--server.fileWatcherType none" in run
+
+
+def test_simulated_annotators_are_marked_as_such(engine):
+    seed_demo(engine=engine)
+    with session_scope(engine) as s:
+        names = set(s.execute(select(User.name).join(Label, Label.user_id == User.id)).scalars())
+    assert names and all(n.startswith("sim-") for n in names)  # every demo label is a simulated one

@@ -235,3 +235,13 @@ def test_account_page_changes_the_own_password_after_checking_the_current_one(ap
     assert any("Password changed" in s.value for s in at.success)
     assert authenticate(engine=app_env, name="alice", password="new-password-2").ok
     assert not authenticate(engine=app_env, name="alice", password="old-password-1").ok
+
+
+def test_team_page_says_which_annotators_are_simulated(app_env):
+    from rmgap_annot.accounts import list_users
+    from rmgap_annot.demo import seed_demo
+
+    seed_demo(engine=app_env)
+    rid = next(u.id for u in list_users(engine=app_env) if u.role == "researcher")
+    team = page("pages/team.py", rid, "researcher").run()
+    assert any("simulated" in w.value for w in team.warning)
