@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from pages.common import engine, require_login
-from pages.workbench import CSS, keyboard_events, widget_key
+from pages.workbench import CSS, keyboard, pending_keys, widget_key
 from rmgap_annot import annotation as ann
 from rmgap_annot import assignment
 from rmgap_annot import keymap as km
@@ -62,26 +62,28 @@ with st.sidebar:
 # --- which item is open -------------------------------------------------------------
 # ``ws`` is this session's workbench state: the open item and what is being made on it.
 ws = st.session_state.setdefault("workbench", {})
-back_item = st.session_state.get("back_item")
-if back_item is not None:
-    item_id = back_item
-elif ws.get("item") is not None and ann.label_for(engine=eng, user_id=uid, item_id=ws["item"]) is None \
-        and not ws.get("left"):
-    item_id = ws["item"]  # stays open until answered, skipped or flagged, even if its lease lapsed
-    assignment.hold_item(engine=eng, user_id=uid, item_id=item_id)
-else:
-    item_id = assignment.next_item(engine=eng, user_id=uid, benchmark_id=bid)
-prog = assignment.progress(engine=eng, user_id=uid, benchmark_id=bid)
-previous = ann.previous_label(engine=eng, user_id=uid, benchmark_id=bid, before_item_id=back_item)
+
+
+def resolve_item() -> int | None:
+    """The item to show: the label being corrected, else the open one, else the next one."""
+    back = st.session_state.get("back_item")
+    if back is not None:
+        return back
+    if ws.get("item") is not None and ann.label_for(engine=eng, user_id=uid, item_id=ws["item"]) is None:
+        # It stays open until answered, skipped or flagged, even if its lease lapsed.
+        assignment.hold_item(engine=eng, user_id=uid, item_id=ws["item"])
+        return ws["item"]
+    return assignment.next_item(engine=eng, user_id=uid, benchmark_id=bid)
 
 
 def open_item(item: int | None) -> None:
     """Start (or resume) work on an item: the draft from the server, else the label being corrected."""
+    if ws.get("item") == item and "draft" in ws:
+        return
+    note = ws.get("note")
     ws.clear()
-    ws["item"] = item
-    ws["shown_at"] = time.time()
-    ws["mode"] = study.mode
-    ws["view"] = widget_key("view", item, time.time())  # opaque; tells the keyboard a new item is up
+    ws.update(item=item, shown_at=time.time(), mode=study.mode, note=note,
+              view=widget_key("view", item, time.time()))  # opaque; tells the keyboard a new item is up
     if item is None:
         return
     saved = ann.load_draft(engine=eng, user_id=uid, item_id=item)
@@ -103,21 +105,123 @@ def draft_from_label(label: ann.LabelView, view: ann.AnnotatorItem) -> km.Draft:
     )
 
 
-if ws.get("item") != item_id or "draft" not in ws:
-    open_item(item_id)
-ws.pop("left", None)
-kbd = keyboard_events(enabled=shortcuts, view=ws["view"], narrow=bool(st.session_state.get("narrow")))
+def save(draft: km.Draft, item: int) -> None:
+    """Every change of the answer goes to the server at once."""
+    if draft != ws.get("draft"):
+        ws["draft"] = draft
+        ann.save_draft(engine=eng, user_id=uid, item_id=item, state=draft.to_json())
+
+
+def leave(note: str) -> None:
+    """Move on from this item (after a submit, skip or flag): the next one opens in this same run."""
+    st.session_state.pop("back_item", None)
+    ws["item"] = None
+    ws["note"] = note
+
+
+def submit(view: ann.AnnotatorItem) -> None:
+    draft = ws["draft"]
+    problem = km.missing(draft, mode=view.mode, n_candidates=len(view.keys))
+    if problem:
+        ws["error"] = problem
+        return
+    cant = draft.pick == km.CANT_DECIDE
+    ranking = None if cant or view.mode != "ranking" else [view.key_for(x) for x in draft.ranking]
+    choice = None if cant else (ranking[0] if ranking else view.key_for(draft.pick))
+    try:
+        ann.submit_label(
+            engine=eng, user_id=uid, item_id=view.item_id, choice_key=choice, naturalness=draft.naturalness,
+            reason=draft.reason if cant else None, ranking=ranking, comment=draft.comment,
+            displayed_order=list(view.keys), shown_at=datetime.fromtimestamp(ws["shown_at"], tz=timezone.utc),
+        )
+    except ann.LabelError as exc:
+        ws["error"] = str(exc)
+        return
+    leave("Correction saved." if st.session_state.get("back_item") is not None else "Saved.")
+
+
+def act(action: str | None, view: ann.AnnotatorItem | None) -> bool:
+    """Carry out what a key or a control asked for; True when the annotator moved to another item."""
+    if action is None:
+        return False
+    if action.startswith("pending:"):
+        ws["pending"] = action.split(":", 1)[1]
+        return False
+    ws.pop("pending", None)
+    if action == "back":
+        previous = ann.previous_label(engine=eng, user_id=uid, benchmark_id=bid,
+                                      before_item_id=st.session_state.get("back_item"))
+        if previous is None:
+            return False
+        st.session_state["back_item"] = previous
+        ws["item"] = None
+        return True
+    if view is None:
+        return False
+    if action == "submit":
+        submit(view)
+    elif action == "skip":
+        ann.skip_item(engine=eng, user_id=uid, item_id=view.item_id)
+        leave("Skipped: the item went back to the pool.")
+    elif action.startswith("flag:"):
+        ann.flag_item(engine=eng, user_id=uid, item_id=view.item_id, reason=action.split(":", 1)[1])
+        leave("Flagged: thank you, the researchers will look at it.")
+    elif action.startswith("zoom:"):
+        ws["zoom"] = action.split(":", 1)[1]
+    elif action == "close":
+        ws.pop("zoom", None)
+        ws.pop("help", None)
+    elif action == "help":
+        ws["help"] = not ws.get("help")
+    return ws.get("item") is None
+
+
+item_id = resolve_item()
+open_item(item_id)
+
+# Keys pressed since the last run, applied before anything is drawn: Enter stores the
+# label and the next item is drawn in this same run (the component itself is drawn last).
+ws.pop("error", None)
+view = ann.item_for_annotator(engine=eng, user_id=uid, item_id=item_id) if item_id is not None else None
+for event in pending_keys():
+    if event.get("k") == "viewport":
+        st.session_state["narrow"] = bool(event.get("narrow"))
+        continue
+    key = str(event.get("k"))
+    if view is None:
+        moved = act("back", None) if key == "U" else False
+    else:
+        n_keys = len(view.keys)
+        result = km.apply_key(ws["draft"], key, mode=view.mode, n_candidates=n_keys, pending=ws.get("pending"))
+        save(result.draft, view.item_id)
+        moved = act(result.action, view)
+    if moved:  # later keys belong to the item that opens now
+        error = ws.get("error")
+        item_id = resolve_item()
+        open_item(item_id)
+        view = ann.item_for_annotator(engine=eng, user_id=uid, item_id=item_id) if item_id is not None else None
+        if error:
+            ws["error"] = error
+
+back_item = st.session_state.get("back_item")
+prog = assignment.progress(engine=eng, user_id=uid, benchmark_id=bid)
+previous = ann.previous_label(engine=eng, user_id=uid, benchmark_id=bid, before_item_id=back_item)
+
+
+def draw_keyboard() -> None:
+    keyboard(enabled=shortcuts, view=ws["view"], narrow=bool(st.session_state.get("narrow")))
+
 
 if item_id is None:
     st.progress(prog.fraction, text=f"{prog.done} of {prog.target} labelled")
     st.success("All done: there is nothing left for you to label. Thank you!")
     st.markdown("You can close this tab, or use **Back** (`U`) to review your last labels.")
-    if st.button("Back `U`", disabled=previous is None) or (previous and any(e.get("k") == "U" for e in kbd)):
-        st.session_state["back_item"] = previous
+    if st.button("Back `U`", disabled=previous is None):
+        act("back", None)
         st.rerun()
+    draw_keyboard()
     st.stop()
 
-view = ann.item_for_annotator(engine=eng, user_id=uid, item_id=item_id)
 n = len(view.responses)
 letters = [letter for letter, _ in view.responses]
 existing = ann.label_for(engine=eng, user_id=uid, item_id=item_id)
@@ -133,80 +237,11 @@ if ws.get("mode") != view.mode:
     ws["mode"] = view.mode
 
 
-def save(draft: km.Draft) -> None:
-    """Every change of the answer goes to the server at once."""
-    if draft != ws.get("draft"):
-        ws["draft"] = draft
-        ann.save_draft(engine=eng, user_id=uid, item_id=item_id, state=draft.to_json())
-
-
-def leave(note: str) -> None:
-    """Move on from this item (after a submit, skip or flag); the next run opens the next one."""
-    st.session_state.pop("back_item", None)
-    ws["left"] = True
-    ws["item"] = None
-    st.session_state["workbench_note"] = note
-    st.rerun()
-
-
-def submit() -> None:
-    draft = ws["draft"]
-    problem = km.missing(draft, mode=view.mode, n_candidates=n)
-    if problem:
-        ws["error"] = problem
-        return
-    cant = draft.pick == km.CANT_DECIDE
-    ranking = None if cant or view.mode != "ranking" else [view.key_for(x) for x in draft.ranking]
-    choice = None if cant else (ranking[0] if ranking else view.key_for(draft.pick))
-    try:
-        ann.submit_label(
-            engine=eng, user_id=uid, item_id=item_id, choice_key=choice, naturalness=draft.naturalness,
-            reason=draft.reason if cant else None, ranking=ranking, comment=draft.comment,
-            displayed_order=list(view.keys), shown_at=datetime.fromtimestamp(ws["shown_at"], tz=timezone.utc),
-        )
-    except ann.LabelError as exc:
-        ws["error"] = str(exc)
-        return
-    leave(f"Saved: item {prog.done + 1}." if existing is None else "Correction saved.")
-
-
-def act(action: str | None) -> None:
-    """Carry out what a key or a control asked for."""
-    if action is None:
-        return
-    if action.startswith("pending:"):
-        ws["pending"] = action.split(":", 1)[1]
-        return
-    ws.pop("pending", None)
-    if action == "submit":
-        submit()
-    elif action == "back" and previous is not None:
-        st.session_state["back_item"] = previous
-        ws["item"] = None
+def act_now(action: str) -> None:
+    """A control's action, from inside the page: redraw at once when it moved to another item."""
+    if act(action, view):
         st.rerun()
-    elif action == "skip":
-        ann.skip_item(engine=eng, user_id=uid, item_id=item_id)
-        leave("Skipped: the item went back to the pool.")
-    elif action.startswith("flag:"):
-        ann.flag_item(engine=eng, user_id=uid, item_id=item_id, reason=action.split(":", 1)[1])
-        leave("Flagged: thank you, the researchers will look at it.")
-    elif action.startswith("zoom:"):
-        ws["zoom"] = action.split(":", 1)[1]
-    elif action == "close":
-        ws.pop("zoom", None)
-        ws.pop("help", None)
-    elif action == "help":
-        ws["help"] = not ws.get("help")
 
-
-ws.pop("error", None)
-for event in kbd:
-    if event.get("k") == "viewport":
-        st.session_state["narrow"] = bool(event.get("narrow"))
-        continue
-    result = km.apply_key(ws["draft"], str(event.get("k")), mode=view.mode, n_candidates=n, pending=ws.get("pending"))
-    save(result.draft)
-    act(result.action)
 
 draft: km.Draft = ws["draft"]
 wk = widget_key  # short alias: every widget key is opaque and changes with the item
@@ -219,7 +254,7 @@ rev = existing.revisions if existing else "new"
 def _on_pick(key: str) -> None:
     value = st.session_state.get(key)
     if value is not None:  # None: a lagging browser copy (see _on_question)
-        save(km.choose(ws["draft"], value, mode=view.mode, n_candidates=n))
+        save(km.choose(ws["draft"], value, mode=view.mode, n_candidates=n), item_id)
 
 
 def _on_question(key: str, question: str) -> None:
@@ -227,20 +262,20 @@ def _on_question(key: str, question: str) -> None:
     # A person cannot un-answer a radio: None here is the browser's copy lagging behind
     # an answer given by key (its rerun was superseded), and must not erase that answer.
     if value is not None:
-        save(km.after_answer(replace(ws["draft"], **{question: value}), question))
+        save(km.after_answer(replace(ws["draft"], **{question: value}), question), item_id)
 
 
 def _on_comment(key: str) -> None:
-    save(replace(ws["draft"], comment=st.session_state.get(key) or ""))
+    save(replace(ws["draft"], comment=st.session_state.get(key) or ""), item_id)
 
 
 def _on_rank(letter: str) -> None:
-    save(km.choose(ws["draft"], letter, mode="ranking", n_candidates=n))
+    save(km.choose(ws["draft"], letter, mode="ranking", n_candidates=n), item_id)
 
 
 def _on_key(key: str) -> None:
     result = km.apply_key(ws["draft"], key, mode=view.mode, n_candidates=n, pending=ws.get("pending"))
-    save(result.draft)
+    save(result.draft, item_id)
     if result.action and result.action.startswith("pending:"):
         ws["pending"] = result.action.split(":", 1)[1]
 
@@ -251,7 +286,7 @@ with st.container(key="rmgap-itemhead"):
     head = st.columns([5, 2])
     title = "Correcting your label" if existing else f"Item {prog.done + 1} of {prog.target}"
     head[0].markdown(f"**{title}** · {prog.done} of {prog.target} labelled")
-    if note := st.session_state.pop("workbench_note", None):
+    if note := ws.pop("note", None):
         head[1].success(note)
     st.progress(prog.fraction)
 if existing is not None:
@@ -352,20 +387,20 @@ with right, st.container(key="rmgap-answer", border=True):
     if error := ws.get("error"):
         st.error(error)
     if st.button("Submit `Enter`", type="primary", key=wk("submit", item_id, rev), width="stretch"):
-        submit()
+        act_now("submit")
         if ws.get("error"):
             st.error(ws["error"])
     if ws.get("pending") == "flag":
         st.markdown("**Flag this item:** why? (`1`-`3`, `Esc` cancels)")
         for i, (reason, words) in enumerate(ann.FLAG_REASONS.items(), start=1):
             if st.button(f"[{i}] {words}", key=wk("flagreason", item_id, reason)):
-                act(f"flag:{reason}")
+                act_now(f"flag:{reason}")
     tools = st.columns(2) + st.columns(2)
     if tools[0].button("Back `U`", key=wk("back", item_id), disabled=previous is None,
                        help="Re-open your previous label to correct it"):
-        act("back")
+        act_now("back")
     if tools[1].button("Skip `S`", key=wk("skip", item_id), help="Give this item back; you get it again only at the end"):
-        act("skip")
+        act_now("skip")
     tools[2].button("Flag `Q`", key=wk("flag", item_id), on_click=lambda: ws.__setitem__("pending", "flag"),
                     help="Broken text, offensive, or the request gives away the answer")
     tools[3].button("Keys `?`", key=wk("help", item_id), on_click=lambda: ws.__setitem__("help", not ws.get("help")))
@@ -384,3 +419,4 @@ def _keep_lease() -> None:
 
 
 _keep_lease()
+draw_keyboard()

@@ -3,7 +3,7 @@
 The keyboard is a small component of the project's own (``pages/keyboard``:
 static HTML and script, no benchmark text ever passes through it). It listens
 on the app's document, skips editable targets, and sends the keys pressed as
-a queue with sequence numbers; ``keyboard_events`` returns the ones this
+a queue with sequence numbers; ``pending_keys`` returns the ones this
 session has not handled yet.
 
 Widget keys are written into element ids the browser sees, so they are
@@ -53,15 +53,28 @@ def widget_key(*parts: object) -> str:
     return "w" + digest[:16]
 
 
-def keyboard_events(*, enabled: bool, view: str, narrow: bool) -> list[dict]:
-    """Key presses not handled yet, oldest first. ``view`` changes per item (the frame then scrolls to the top)."""
-    with st.container(key="rmgap-kbd"):
-        ack = st.session_state.get("_keyboard_ack", 0)
-        value = _keyboard(enabled=enabled, view=view, ack=ack, narrow=narrow, key="rmgap-keyboard", default=None)
+KEYBOARD_KEY = "rmgap-keyboard"  # constant and free of ids: it names the component, not an item
+
+
+def pending_keys() -> list[dict]:
+    """Key presses this session has not handled yet, oldest first.
+
+    Read from the component's last value before anything is drawn, so a key
+    that submits is handled in the same run that draws the next item.
+    """
+    ack = st.session_state.get("_keyboard_ack", 0)
+    value = st.session_state.get(KEYBOARD_KEY)
     events = [e for e in (value or {}).get("events", []) if isinstance(e, dict) and e.get("seq", 0) > ack]
     if events:
         st.session_state["_keyboard_ack"] = max(e["seq"] for e in events)
     return events
+
+
+def keyboard(*, enabled: bool, view: str, narrow: bool) -> None:
+    """Draw the (invisible) keyboard component; ``view`` changes per item and then scrolls to the top."""
+    with st.container(key="rmgap-kbd"):
+        _keyboard(enabled=enabled, view=view, ack=st.session_state.get("_keyboard_ack", 0), narrow=narrow,
+                  key=KEYBOARD_KEY, default=None)
 
 
 def key_hint(key: str) -> str:

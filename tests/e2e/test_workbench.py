@@ -322,7 +322,8 @@ def test_an_invite_link_from_the_team_page_logs_in_without_an_error(server, brow
     page.get_by_text("Invite links").wait_for(timeout=WAIT_MS)
     settle(page)
     page.locator("[data-testid='stSelectbox']").last.click()
-    page.get_by_role("option", name="invitee").click()
+    page.keyboard.type("invitee")
+    page.keyboard.press("Enter")
     settle(page)
     page.get_by_role("button", name="Create invite link").click()
     code = page.locator("[data-testid='stCode'] code").last
@@ -333,5 +334,6 @@ def test_an_invite_link_from_the_team_page_logs_in_without_an_error(server, brow
     fresh = browser.new_page(viewport={"width": 1440, "height": 900})
     fresh.goto(link)
     fresh.get_by_text("Before you start: the guidelines").wait_for(timeout=WAIT_MS)
+    assert fresh.get_by_text("Logged in as invitee").count() == 1
     assert fresh.get_by_text("Page not found").count() == 0
     fresh.close()
