@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from rmgap_annot.accounts import create_user
@@ -27,7 +28,11 @@ from rmgap_annot.db import session_scope
 from rmgap_annot.keymap import Draft
 from rmgap_annot.models import Label, Lease, utcnow
 
-import pytest
+
+@pytest.fixture
+def db_url(backend_url: str) -> str:
+    """Every test here runs on a SQLite file and on PostgreSQL."""
+    return backend_url
 
 
 def users(engine, *names: str) -> list[int]:
