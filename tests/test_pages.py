@@ -245,3 +245,21 @@ def test_team_page_says_which_annotators_are_simulated(app_env):
     rid = next(u.id for u in list_users(engine=app_env) if u.role == "researcher")
     team = page("pages/team.py", rid, "researcher").run()
     assert any("simulated" in w.value for w in team.warning)
+
+
+def test_a_mode_change_while_an_item_is_open_is_explained_and_the_pick_survives(app_env, benchmark_id):
+    engine = app_env
+    uid = annotator(engine, benchmark_id)
+    at = app(uid).run()
+    radio(at, "fits the user's").set_value("B").run()
+    radio(at, "How natural").set_value(3).run()
+    update_study(engine=engine, benchmark_id=benchmark_id, mode="ranking")
+    at.run()
+    assert any("switched this study to **ranking**" in w.value for w in at.warning)
+    assert any("Your ranking: 1. B" in m.value for m in at.markdown)  # the pick is first place
+    button(at, "A").click().run()
+    button(at, "C").click().run()  # D fills the last place
+    button(at, "Submit").click().run()
+    (lab,) = labels(engine)
+    order = json.loads(lab.displayed_order_json)
+    assert json.loads(lab.ranking_json) == [order[1], order[0], order[2], order[3]] and lab.naturalness == 3
