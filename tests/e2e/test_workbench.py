@@ -26,7 +26,7 @@ from tests.e2e.conftest import WAIT_MS, settle, start_server
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "workbench-password-1"
-NAMES = ("kim", "rita", "lou", "sam", "gina", "pia", "dan", "late1", "late2", "late3")
+NAMES = ("kim", "rita", "lou", "sam", "gina", "pia", "dan", "otto", "late1", "late2", "late3")
 
 
 @pytest.fixture(scope="module")
@@ -337,3 +337,35 @@ def test_an_invite_link_from_the_team_page_logs_in_without_an_error(server, brow
     assert fresh.get_by_text("Logged in as invitee").count() == 1
     assert fresh.get_by_text("Page not found").count() == 0
     fresh.close()
+
+
+def test_key_map_zoom_and_switching_shortcuts_off(server, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    log_in(page, server, "otto")
+    page.keyboard.press("?")
+    page.get_by_text("show or hide this key map").wait_for(timeout=WAIT_MS)
+    settle(page)
+    page.keyboard.press("Z")
+    page.keyboard.press("B")
+    page.get_by_text("full width").wait_for(timeout=WAIT_MS)
+    settle(page)
+    assert page.get_by_text("Response A", exact=False).count() == 0  # only B is shown
+    page.keyboard.press("Escape")
+    page.get_by_text("Response A").first.wait_for(timeout=WAIT_MS)
+    settle(page)
+    assert page.get_by_text("show or hide this key map").count() == 0
+    # Off: letters do nothing (a screen reader's keys are left alone); clicks still work.
+    page.get_by_text("Keyboard shortcuts").click()
+    settle(page)
+    page.keyboard.press("C")
+    page.wait_for_timeout(500)
+    settle(page)
+    panel = page.locator(".st-key-rmgap-answer")
+    assert not panel.get_by_role("radio", name="C [C]").is_checked()
+    panel.get_by_text("C [C]", exact=True).click()
+    settle(page)
+    assert panel.get_by_role("radio", name="C [C]").is_checked()
+    page.close()
+    from rmgap_annot.annotation import keyboard_shortcuts
+
+    assert keyboard_shortcuts(engine=engine_of(server), user_id=user_id(server, "otto")) is False
