@@ -67,6 +67,9 @@ with st.expander("Score with a reward model or baseline", expanded=not scorers):
 @st.fragment(run_every=2)
 def job_progress() -> None:
     recent = jobs.list_jobs(engine=eng, limit=10)
+    changed, st.session_state["rm_jobs_done"] = jobs.newly_finished(st.session_state.get("rm_jobs_done"), recent)
+    if changed:  # a new scorer exists: redraw the whole page, not only this fragment
+        st.rerun(scope="app")
     if not recent:
         return
     st.subheader("Scoring jobs")

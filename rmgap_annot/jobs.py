@@ -169,3 +169,14 @@ def list_jobs(*, engine: Engine, limit: int = 20) -> list[JobView]:
                     job.options_json = json.dumps(data)
                     session.add(job)
         return [JobView(j.id, j.scorer_name, j.spec, j.status, j.done, j.total, j.error, j.started_at, j.finished_at) for j in jobs]
+
+
+def newly_finished(seen: set[int] | None, recent: list[JobView]) -> tuple[bool, set[int]]:
+    """Whether a job finished since the page last looked, and the finished ids to remember.
+
+    The Reward models page polls jobs in a fragment; when one finishes, the
+    scorer list and comparisons outside the fragment are stale, so the page
+    reruns as a whole. ``seen`` is None on the first look (nothing to report).
+    """
+    done = {j.id for j in recent if j.status == "done"}
+    return (seen is not None and bool(done - seen)), done

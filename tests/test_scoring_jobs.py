@@ -45,3 +45,15 @@ def test_a_finished_worker_is_reaped_not_left_defunct(engine, db_url, benchmark_
         list_jobs(engine=engine)
         time.sleep(0.2)
     assert not proc.exists(), f"worker {pid} left behind: {(proc / 'stat').read_text() if proc.exists() else ''}"
+
+
+def test_the_page_learns_when_a_job_finished_so_it_can_redraw_the_scorer_list(engine, db_url, benchmark_id, tmp_path):
+    from rmgap_annot.jobs import newly_finished
+
+    changed, seen = newly_finished(None, list_jobs(engine=engine))  # first look: nothing to report
+    assert not changed and seen == set()
+    job_id = start_job(engine=engine, db_url=db_url, spec="random", name="rnd3", options={"seed": 2}, log_dir=tmp_path)
+    wait_for(engine, job_id)
+    changed, seen = newly_finished(seen, list_jobs(engine=engine))
+    assert changed and job_id in seen
+    assert newly_finished(seen, list_jobs(engine=engine))[0] is False  # reported once
