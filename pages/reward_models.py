@@ -97,7 +97,8 @@ for metric in ("BoN", "Pair", "Consistency"):
     part = frame[frame["metric"] == metric]
     # float dtype, so a metric that is undefined (None) shows as "n/a", not "None".
     table = part.pivot(index="who", columns="domain", values="value")[["Chat", "Writing", "Reasoning", "Safety", "Avg"]].astype(float)
-    st.markdown(f"**{metric}**")
+    st.markdown(f"**{metric}** · on the {data['n_labelled_items']} labelled items, for people and every scorer alike "
+                "(report.html's scorer columns use every item a scorer scored)")
     st.dataframe(table.style.format("{:.1%}", na_rep="n/a"), width="stretch")
     chart = (
         alt.Chart(part.dropna(subset=["value"]))

@@ -263,3 +263,12 @@ def test_a_mode_change_while_an_item_is_open_is_explained_and_the_pick_survives(
     (lab,) = labels(engine)
     order = json.loads(lab.displayed_order_json)
     assert json.loads(lab.ranking_json) == [order[1], order[0], order[2], order[3]] and lab.naturalness == 3
+
+
+def test_guidelines_in_ranking_mode_add_the_ranking_paragraph(app_env, benchmark_id):
+    update_study(engine=app_env, benchmark_id=benchmark_id, mode="ranking")
+    uid = create_user(engine=app_env, name="ann", role="annotator")
+    reader = page("pages/guidelines.py", uid, "annotator").run()
+    assert any("Ranking mode" in m.value for m in reader.markdown)
+    gate = app(uid).run()  # the gate before the first item shows the same text
+    assert any("Ranking mode" in m.value for m in gate.markdown)
