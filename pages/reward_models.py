@@ -76,7 +76,8 @@ def job_progress() -> None:
     for job in recent:
         label = f"#{job.id} {job.scorer_name}: {job.status}"
         if job.status in ("queued", "running"):
-            st.progress(job.fraction, text=f"{label} ({job.done}/{job.total or '?'} items)")
+            doing = f" · {job.phase}" if job.phase else ""
+            st.progress(job.fraction, text=f"{label}{doing} ({job.done}/{job.total or '?'} items)")
         elif job.status == "failed":
             st.error(f"{label}: {job.error}")
         else:

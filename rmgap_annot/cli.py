@@ -496,18 +496,21 @@ def score_cmd(
     options = ScoringOptions(device=device, dtype=dtype, batch_size=batch_size, max_length=max_length, output_index=output_index,
                              trust_remote_code=trust_remote_code, aggregation=aggregation, judge_mode=judge_mode,
                              endpoint=endpoint, seed=seed)
-    progress = None
+    progress = phase = None
     if job_id is not None:
         jobs.mark_running(engine=engine, job_id=job_id)
 
         def report_job_progress(done: int, total: int) -> None:
             jobs.report_progress(engine=engine, job_id=job_id, done=done, total=total)
 
-        progress = report_job_progress
+        def report_job_phase(name: str) -> None:
+            jobs.report_phase(engine=engine, job_id=job_id, phase=name)
+
+        progress, phase = report_job_progress, report_job_phase
 
     try:
         result = run_scoring(engine=engine, benchmark_id=bench.id, spec=scorer, name=name, options=options, items=items,
-                             replace=replace, progress=progress, show_progress=not no_progress)
+                             replace=replace, progress=progress, show_progress=not no_progress, phase=phase)
     except ScoringError as exc:
         if job_id is not None:
             jobs.finish_job(engine=engine, job_id=job_id, error=str(exc))

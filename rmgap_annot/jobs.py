@@ -45,6 +45,7 @@ class JobView:
     error: Optional[str]
     started_at: datetime
     finished_at: Optional[datetime]
+    phase: Optional[str] = None  # what a running job is doing (loading model, preparing inputs, scoring)
 
     @property
     def fraction(self) -> float:
@@ -129,6 +130,18 @@ def mark_running(*, engine: Engine, job_id: int) -> None:
             job.status = "running"
             data = json.loads(job.options_json or "{}")
             data["pid"] = os.getpid()
+            data["phase"] = "starting"
+            job.options_json = json.dumps(data)
+            session.add(job)
+
+
+def report_phase(*, engine: Engine, job_id: int, phase: str) -> None:
+    """Say what the worker is doing now (kept in ``options_json``: no schema change)."""
+    with session_scope(engine, write=True) as session:
+        job = session.get(ScoringJob, job_id)
+        if job is not None:
+            data = json.loads(job.options_json or "{}")
+            data["phase"] = phase
             job.options_json = json.dumps(data)
             session.add(job)
 
@@ -168,7 +181,8 @@ def list_jobs(*, engine: Engine, limit: int = 20) -> list[JobView]:
                     data["reaped"] = True
                     job.options_json = json.dumps(data)
                     session.add(job)
-        return [JobView(j.id, j.scorer_name, j.spec, j.status, j.done, j.total, j.error, j.started_at, j.finished_at) for j in jobs]
+        return [JobView(j.id, j.scorer_name, j.spec, j.status, j.done, j.total, j.error, j.started_at, j.finished_at,
+                        json.loads(j.options_json or "{}").get("phase")) for j in jobs]
 
 
 def newly_finished(seen: set[int] | None, recent: list[JobView]) -> tuple[bool, set[int]]:

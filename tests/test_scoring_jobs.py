@@ -57,3 +57,18 @@ def test_the_page_learns_when_a_job_finished_so_it_can_redraw_the_scorer_list(en
     changed, seen = newly_finished(seen, list_jobs(engine=engine))
     assert changed and job_id in seen
     assert newly_finished(seen, list_jobs(engine=engine))[0] is False  # reported once
+
+
+def test_a_job_says_its_phase_before_the_first_batch(engine, db_url, benchmark_id, tmp_path):
+    from rmgap_annot.jobs import report_phase
+    from rmgap_annot.scoring.runner import run_scoring
+
+    seen: list[str] = []
+    run_scoring(engine=engine, benchmark_id=benchmark_id, spec="random", name="rnd4", phase=seen.append)
+    assert seen == ["loading model", "preparing inputs", "scoring"]
+    # A job row carries the phase for the page, from the worker's first second.
+    job_id = start_job(engine=engine, db_url=db_url, spec="random", name="rnd5", log_dir=tmp_path)
+    report_phase(engine=engine, job_id=job_id, phase="loading model")
+    job = next(j for j in list_jobs(engine=engine) if j.id == job_id)
+    assert job.phase in ("loading model", "starting", "preparing inputs", "scoring")
+    assert wait_for(engine, job_id).phase == "scoring"  # the worker's own reports, last one kept
