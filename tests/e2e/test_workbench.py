@@ -26,7 +26,7 @@ from tests.e2e.conftest import WAIT_MS, settle, start_server
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "workbench-password-1"
-NAMES = ("kim", "rita", "lou", "sam", "gina", "pia", "dan", "otto", "late1", "late2", "late3")
+NAMES = ("kim", "rita", "lou", "sam", "gina", "pia", "dan", "otto", "fay", "late1", "late2", "late3")
 
 
 @pytest.fixture(scope="module")
@@ -369,3 +369,15 @@ def test_key_map_zoom_and_switching_shortcuts_off(server, browser):
     from rmgap_annot.annotation import keyboard_shortcuts
 
     assert keyboard_shortcuts(engine=engine_of(server), user_id=user_id(server, "otto")) is False
+
+
+def test_typing_ahead_over_two_items_loses_no_key(server, browser):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    log_in(page, server, "fay")
+    for key in ("B", "2", "Enter", "D", "5", "Enter"):  # no waiting: the second item is not drawn yet
+        page.keyboard.press(key)
+    page.get_by_text("2 of 8 labelled").wait_for(timeout=WAIT_MS)
+    page.close()
+    first, second = labels_of(server, "fay")
+    assert first.choice_key == json.loads(first.displayed_order_json)[1] and first.naturalness == 2
+    assert second.choice_key == json.loads(second.displayed_order_json)[3] and second.naturalness == 5
