@@ -75,8 +75,3 @@ def keyboard(*, enabled: bool, view: str, narrow: bool) -> None:
     with st.container(key="rmgap-kbd"):
         _keyboard(enabled=enabled, view=view, ack=st.session_state.get("_keyboard_ack", 0), narrow=narrow,
                   key=KEYBOARD_KEY, default=None)
-
-
-def key_hint(key: str) -> str:
-    """How a control shows its key."""
-    return f"`{key}`"
