@@ -31,7 +31,7 @@ system-deps:
 
 demo: $(STAMP)
 	$(VENV)/bin/rmgap-annot seed-demo
-	$(VENV)/bin/streamlit run server.py
+	$(VENV)/bin/streamlit run server.py --server.fileWatcherType none
 
 # pytest exits 5 when it collected nothing: a run with no tests is a broken run.
 test: $(STAMP)-test system-deps
@@ -42,6 +42,7 @@ test: $(STAMP)-test system-deps
 bench: $(STAMP)-test
 	$(PY) bench/import_speed.py
 	$(PY) bench/annotation_latency.py
+	$(PY) bench/ui_latency.py
 	$(PY) bench/report_speed.py
 	$(PY) bench/truth_speed.py
 	$(PY) bench/export_speed.py

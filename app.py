@@ -114,27 +114,6 @@ def login_page() -> None:
             st.error(result.message)
 
 
-def change_password_form() -> None:
-    """The logged-in user's own password; their other browsers are logged out."""
-    from rmgap_annot.accounts import AccountError, change_own_password
-
-    with st.form("change_password", clear_on_submit=True):
-        current = st.text_input("Current password", type="password")
-        new = st.text_input("New password", type="password")
-        again = st.text_input("New password again", type="password")
-        if st.form_submit_button("Change password"):
-            if new != again:
-                st.error("The two new passwords differ.")
-                return
-            try:
-                change_own_password(engine=engine(), user_id=current_user_id(), current=current, new=new,
-                                    keep_session=session_token())
-            except AccountError as exc:
-                st.error(str(exc))
-            else:
-                st.success("Password changed; your other sessions were logged out.")
-
-
 def _page(path: str, title: str, icon: str, **kwargs) -> st.Page:  # noqa: ANN003
     return st.Page(path, title=title, icon=icon, **kwargs)
 
@@ -145,6 +124,7 @@ def researcher_pages() -> dict[str, list[st.Page]]:
         _page("pages/study.py", "Study", ":material/tune:"),
         _page("pages/team.py", "Team", ":material/group:"),
         _page("pages/guidelines.py", "Guidelines", ":material/menu_book:"),
+        _page("pages/account.py", "Account", ":material/person:"),
     ]
     analysis = [
         _page("pages/results.py", "Results", ":material/monitoring:"),
@@ -158,6 +138,7 @@ def annotator_pages() -> list[st.Page]:
     return [
         _page("pages/annotate.py", "Annotate", ":material/edit_note:", default=True),
         _page("pages/guidelines.py", "Guidelines", ":material/menu_book:"),
+        _page("pages/account.py", "Account", ":material/person:"),
     ]
 
 
@@ -174,8 +155,6 @@ else:
             sessions.end_session(engine=engine(), token=session_token())
             log_out()
             _go("/auth/logout")
-        with st.expander("Change password"):
-            change_password_form()
     nav = st.navigation(researcher_pages() if st.session_state.get("role") == "researcher" else annotator_pages())
 # No traceback reaches a browser: an error id on the page, the traceback in the server log.
 run_guarded(nav.run)

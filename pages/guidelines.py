@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages.common import engine, require_login
 from rmgap_annot import assignment
-from rmgap_annot.annotation import DEFAULT_GUIDELINES
+from rmgap_annot.annotation import DEFAULT_GUIDELINES, guidelines_text
 
 uid = require_login()
 eng = engine()
@@ -28,5 +28,5 @@ if st.session_state.get("role") == "researcher":
             assignment.update_study(engine=eng, benchmark_id=bid, guidelines_md=new)
             st.success("Saved. Annotators see the new guidelines on their next page load.")
             text = new
-    st.subheader("Preview")
-st.markdown(text)
+    st.subheader("Preview (as annotators read it)")
+st.markdown(guidelines_text(text, mode=study.mode))

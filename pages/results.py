@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from rmgap_annot.accounts import list_users  # noqa: E402
+from rmgap_annot.annotation import FLAG_REASONS, flag_counts, flags_for_benchmark  # noqa: E402
 from rmgap_annot.exclusions import ExclusionError, active_exclusions, exclude_annotator, include_annotator  # noqa: E402
 from rmgap_annot.labels_io import export_labels  # noqa: E402
 from rmgap_annot.stats import truth  # noqa: E402
@@ -28,6 +29,20 @@ st.title("Results")
 benchmark_id = choose_benchmark()
 if benchmark_id is None:
     st.stop()
+
+# Flags first: an item annotators call broken, offensive or giving the answer away
+# needs a look whatever the statistics say (and there may be flags before labels).
+flags = flags_for_benchmark(engine=engine(), benchmark_id=benchmark_id)
+if flags:
+    with st.expander(f"Flagged by annotators: {len(flags)} flag(s) on {len({f.item_id for f in flags})} item(s)"):
+        st.dataframe(
+            pd.DataFrame(
+                [{"item_id": f.item_id, "record_id": f.record_id, "domain": f.domain,
+                  "reason": FLAG_REASONS.get(f.reason, f.reason), "annotator": f.annotator,
+                  "flagged_at": f.flagged_at, "prompt": f.prompt} for f in flags]
+            ),
+            hide_index=True,
+        )
 
 
 # What-if exclusions (not stored) are part of the cache key, like the stored ones (in the fingerprint).
@@ -382,9 +397,11 @@ with tab_people:
 with tab_items:
     items = pd.DataFrame(report["items"])
     items["votes"] = items["votes"].map(lambda v: ", ".join(f"{k}: {n}" for k, n in v.items()))
+    n_flags = flag_counts(engine=engine(), benchmark_id=benchmark_id)
+    items["flags"] = items["item_id"].map(lambda i: n_flags.get(i, 0))
     f1, f2, f3 = st.columns(3)
     domains = f1.multiselect("Domain", list(DOMAINS), default=list(DOMAINS))
-    only = f2.selectbox("Show", ["all items", "plurality is not the winner", "ties", "low naturalness (< 3)"])
+    only = f2.selectbox("Show", ["all items", "plurality is not the winner", "ties", "low naturalness (< 3)", "flagged"])
     search = f3.text_input("Record id contains")
     view = items[items["domain"].isin(domains)]
     if only == "plurality is not the winner":
@@ -393,6 +410,8 @@ with tab_items:
         view = view[view["tie"]]
     elif only == "low naturalness (< 3)":
         view = view[view["mean_naturalness"].fillna(5) < 3]
+    elif only == "flagged":
+        view = view[view["flags"] > 0]
     if search:
         view = view[view["record_id"].str.contains(search, regex=False)]
     st.caption(f"{len(view):,} items (click a column header to sort).")

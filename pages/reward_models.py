@@ -68,13 +68,17 @@ with st.expander("Score with a reward model or baseline", expanded=not scorers):
 @st.fragment(run_every=2)
 def job_progress() -> None:
     recent = jobs.list_jobs(engine=eng, limit=10)
+    changed, st.session_state["rm_jobs_done"] = jobs.newly_finished(st.session_state.get("rm_jobs_done"), recent)
+    if changed:  # a new scorer exists: redraw the whole page, not only this fragment
+        st.rerun(scope="app")
     if not recent:
         return
     st.subheader("Scoring jobs")
     for job in recent:
         label = f"#{job.id} {escape(job.scorer_name)}: {job.status}"
         if job.status in ("queued", "running"):
-            st.progress(job.fraction, text=f"{label} ({job.done}/{job.total or '?'} items)")
+            doing = f" · {job.phase}" if job.phase else ""
+            st.progress(job.fraction, text=f"{label}{doing} ({job.done}/{job.total or '?'} items)")
         elif job.status == "failed":
             st.error(f"{label}: {escape(str(job.error))}")
         else:
@@ -97,7 +101,8 @@ for metric in ("BoN", "Pair", "Consistency", "TopConsistency"):
     part = frame[frame["metric"] == metric]
     # float dtype, so a metric that is undefined (None) shows as "n/a", not "None".
     table = part.pivot(index="who", columns="domain", values="value")[["Chat", "Writing", "Reasoning", "Safety", "Avg"]].astype(float)
-    st.markdown(f"**{metric}**")
+    st.markdown(f"**{metric}** · on the {data['n_labelled_items']} labelled items, for people and every scorer alike "
+                "(report.html's scorer columns use every item a scorer scored)")
     st.dataframe(table.style.format("{:.1%}", na_rep="n/a"), width="stretch")
     chart = (
         alt.Chart(part.dropna(subset=["value"]))

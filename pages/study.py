@@ -49,6 +49,11 @@ st.write(", ".join(f"{d}: {n:,} items" for d, n in counts.items()) + f" · total
 target = ov.items * ov.labels_per_item
 st.progress(min(1.0, ov.labels / target) if target else 0.0,
             text=f"{ov.labels:,} of {target:,} labels; {ov.complete_items:,} items complete")
+if ov.late_labels or ov.over_target_items:
+    st.caption(
+        f"{ov.over_target_items:,} items over their target; {ov.late_labels:,} late label(s) "
+        "(submitted after the item's lease expired: kept, since an annotator did the work)."
+    )
 st.caption("Edit the annotators' guidelines on the Guidelines page.")
 
 # How many records a target precision needs, next to the sample-size setting above.

@@ -7,6 +7,7 @@ import streamlit as st
 
 from pages.common import choose_benchmark, engine, require_researcher
 from rmgap_annot import accounts, assignment
+from rmgap_annot.demo import is_simulated
 
 require_researcher()
 eng = engine()
@@ -40,6 +41,8 @@ if users:
             row.update({"done": p.done, "target": p.target, "left": p.remaining})
         rows.append(row)
     st.subheader("People and progress")
+    if any(is_simulated(u.name) for u in users):
+        st.warning("Annotators named `sim-...` are **simulated** (the demo's crowd): their labels are not people's.")
     # Researchers have no quota: their empty cells read "n/a" rather than "None".
     st.dataframe(pd.DataFrame(rows).style.format(precision=0, na_rep="n/a"), hide_index=True)
 
@@ -51,10 +54,11 @@ if users:
     if c1.button("Create invite link"):
         token = accounts.create_invite(engine=eng, user_id=by_name[who])
         try:
-            base = str(st.context.url)
+            page_url = str(st.context.url or "") or "http://localhost:8501/"
         except Exception:  # noqa: BLE001 - older Streamlit: no st.context.url
-            base = "http://localhost:8501/"
-        st.code(accounts.invite_link(base, token), language=None)
+            page_url = "http://localhost:8501/"
+        root = accounts.app_root(page_url, base_path=st.get_option("server.baseUrlPath") or "")
+        st.code(accounts.invite_link(root, token), language=None)
     if c2.button("Revoke all their links"):
         n = accounts.revoke_invites(engine=eng, user_id=by_name[who])
         st.success(f"Revoked {n} link(s) of {who}; their open sessions ended.")

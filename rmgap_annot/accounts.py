@@ -13,6 +13,7 @@ import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -319,6 +320,18 @@ def create_invite(*, engine: Engine, user_id: int, ttl_days: int = INVITE_TTL_DA
             raise AccountError(f"no user with id {user_id}")
         session.add(Invite(user_id=user_id, token_hash=_hash_token(token), expires_at=utcnow() + timedelta(days=ttl_days)))
     return token
+
+
+def app_root(page_url: str, *, base_path: str = "") -> str:
+    """The app's root address from the address of any of its pages.
+
+    An invite link must open the app's entry page: built from the current
+    page (``/team``) it would open "Page not found". ``base_path`` is
+    Streamlit's ``server.baseUrlPath`` (an app served under a sub-path).
+    """
+    parts = urlsplit(page_url)
+    prefix = base_path.strip("/")
+    return f"{parts.scheme}://{parts.netloc}/" + (f"{prefix}/" if prefix else "")
 
 
 def invite_link(base_url: str, token: str) -> str:

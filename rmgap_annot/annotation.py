@@ -20,13 +20,27 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.assignment import release_lease
+from rmgap_annot.assignment import get_study, release_lease
 from rmgap_annot.db import session_scope
 from rmgap_annot.db_guard import ensure_unchanged
-from rmgap_annot.models import Item, Label, Response, Study, User, utcnow
+from rmgap_annot.models import (
+    AnnotatorSetting,
+    Draft,
+    Flag,
+    GuidelinesConfirmation,
+    Item,
+    Label,
+    Lease,
+    Record,
+    Response,
+    Skip,
+    Study,
+    User,
+    utcnow,
+)
 
 LETTERS = ("A", "B", "C", "D")
 REASONS = {
@@ -40,6 +54,11 @@ NATURALNESS = {
     3: "Plausible, but stilted or odd",
     4: "Natural, with minor oddities",
     5: "Indistinguishable from a real request",
+}
+FLAG_REASONS = {
+    "broken_text": "Broken text",
+    "offensive": "Offensive",
+    "gives_away": "Gives away the answer",
 }
 MAX_COMMENT_CHARS = 5_000
 DEFAULT_GUIDELINES = """\
@@ -62,6 +81,21 @@ free).
 The order of the responses is shuffled for you. Take your time; **Back**
 re-opens your previous label if you want to correct it.
 """
+RANKING_GUIDELINES = """\
+### Ranking mode
+
+This study asks for a **ranking**: order all responses from the best fit to
+the worst. Press the letters in order (or click them): the first letter is
+first place, the next second place, and the last place fills itself.
+**Backspace** removes the last place. If you cannot order them, choose
+**Can't decide** and say why.
+"""
+
+
+def guidelines_text(guidelines_md: str | None, *, mode: str) -> str:
+    """The study's guidelines as annotators read them; ranking mode adds its own paragraph."""
+    text = guidelines_md or DEFAULT_GUIDELINES
+    return text + "\n\n" + RANKING_GUIDELINES if mode == "ranking" else text
 
 
 class LabelError(ValueError):
@@ -148,7 +182,12 @@ def submit_label(
     A second submit for the same (annotator, item) replaces the answer but
     keeps ``first_submitted_at`` and counts the revision, so both times are
     known. The annotator's lease on the item is released in the same
-    transaction.
+    transaction, and their draft of it deleted.
+
+    A first label given without a live lease (it expired while the annotator
+    was reading, and someone else may have filled the item meanwhile) is
+    stored all the same and marked ``late``: a person's work is never
+    dropped, and the study counts such labels apart.
     """
     if naturalness is None:
         raise LabelError("Rate how natural the prompt is (1 to 5).")
@@ -195,7 +234,11 @@ def submit_label(
             order = _shuffled(user_id, item_id, keys)
         label = session.execute(select(Label).where(Label.user_id == user_id, Label.item_id == item_id)).scalars().first()
         if label is None:
-            label = Label(user_id=user_id, item_id=item_id, first_submitted_at=now, shown_at=shown_at)
+            leased = session.execute(
+                select(Lease.id).where(Lease.user_id == user_id, Lease.item_id == item_id, Lease.expires_at > now)
+            ).first()
+            label = Label(user_id=user_id, item_id=item_id, first_submitted_at=now, shown_at=shown_at,
+                          late=leased is None)
         else:
             label.revisions += 1
         label.choice_key = choice_key
@@ -211,6 +254,7 @@ def submit_label(
         session.add(label)
         session.flush()
         release_lease(session=session, user_id=user_id, item_id=item_id)
+        session.execute(delete(Draft).where(Draft.user_id == user_id, Draft.item_id == item_id))
         return label.id
 
 
@@ -260,3 +304,133 @@ def opaque_key(*, secret: bytes, parts: tuple[object, ...]) -> str:
     """
     message = "\x1f".join(str(p) for p in parts).encode()
     return "k" + hmac.new(secret, message, hashlib.sha256).hexdigest()[:20]
+
+
+# --- drafts: the answer while it is being made -----------------------------------
+
+
+def save_draft(*, engine: Engine, user_id: int, item_id: int, state: dict) -> None:
+    """Keep this annotator's half-made answer on the server (one row per annotator and item)."""
+    text = json.dumps(state, sort_keys=True)
+    with session_scope(engine, write=True) as session:
+        row = session.execute(select(Draft).where(Draft.user_id == user_id, Draft.item_id == item_id)).scalars().first()
+        if row is None:
+            row = Draft(user_id=user_id, item_id=item_id)
+        row.state_json = text
+        row.updated_at = utcnow()
+        session.add(row)
+
+
+def load_draft(*, engine: Engine, user_id: int, item_id: int) -> dict | None:
+    """The annotator's own draft of an item, or None."""
+    with session_scope(engine) as session:
+        text = session.execute(
+            select(Draft.state_json).where(Draft.user_id == user_id, Draft.item_id == item_id)
+        ).scalar_one_or_none()
+    return json.loads(text) if text else None
+
+
+# --- skip and flag -------------------------------------------------------------------
+
+
+def skip_item(*, engine: Engine, user_id: int, item_id: int) -> None:
+    """Pass an item over: its lease goes back to the pool and assignment offers it to this
+    annotator again only when nothing else is left. The draft is kept for that day."""
+    with session_scope(engine, write=True) as session:
+        exists = session.execute(select(Skip.id).where(Skip.user_id == user_id, Skip.item_id == item_id)).first()
+        if exists is None:
+            session.add(Skip(user_id=user_id, item_id=item_id))
+        release_lease(session=session, user_id=user_id, item_id=item_id)
+
+
+def flag_item(*, engine: Engine, user_id: int, item_id: int, reason: str) -> None:
+    """Report an item as unfit to label; it leaves this annotator's queue for good."""
+    if reason not in FLAG_REASONS:
+        raise LabelError(f"a flag's reason is one of {', '.join(FLAG_REASONS)}, not {reason!r}")
+    with session_scope(engine, write=True) as session:
+        row = session.execute(select(Flag).where(Flag.user_id == user_id, Flag.item_id == item_id)).scalars().first()
+        if row is None:
+            row = Flag(user_id=user_id, item_id=item_id, reason=reason)
+        row.reason = reason
+        row.flagged_at = utcnow()
+        session.add(row)
+        release_lease(session=session, user_id=user_id, item_id=item_id)
+
+
+@dataclass(frozen=True)
+class FlagRow:
+    """One flag, for researchers (never shown to annotators)."""
+
+    item_id: int
+    record_id: str
+    domain: str
+    prompt: str
+    reason: str
+    annotator: str
+    flagged_at: datetime
+
+
+def flags_for_benchmark(*, engine: Engine, benchmark_id: int) -> list[FlagRow]:
+    """Every flag on a benchmark's items, newest first."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Flag.item_id, Record.record_id, Item.domain, Item.text, Flag.reason, User.name, Flag.flagged_at)
+            .join(Item, Item.id == Flag.item_id)
+            .join(Record, Record.id == Item.record_pk)
+            .join(User, User.id == Flag.user_id)
+            .where(Item.benchmark_id == benchmark_id)
+            .order_by(Flag.flagged_at.desc(), Flag.id.desc())
+        ).all()
+    return [FlagRow(*r) for r in rows]
+
+
+def flag_counts(*, engine: Engine, benchmark_id: int) -> dict[int, int]:
+    """Item id -> number of flags (for the researchers' item table)."""
+    with session_scope(engine) as session:
+        return dict(
+            session.execute(
+                select(Flag.item_id, func.count())
+                .join(Item, Item.id == Flag.item_id)
+                .where(Item.benchmark_id == benchmark_id)
+                .group_by(Flag.item_id)
+            ).all()
+        )
+
+
+# --- guidelines gate and annotator settings ----------------------------------------
+
+
+def guidelines_confirmed(*, engine: Engine, user_id: int, benchmark_id: int) -> bool:
+    """Whether the annotator confirmed this study's guidelines (asked before their first item)."""
+    with session_scope(engine) as session:
+        return session.execute(
+            select(GuidelinesConfirmation.id)
+            .join(Study, Study.id == GuidelinesConfirmation.study_id)
+            .where(GuidelinesConfirmation.user_id == user_id, Study.benchmark_id == benchmark_id)
+        ).first() is not None
+
+
+def confirm_guidelines(*, engine: Engine, user_id: int, benchmark_id: int) -> None:
+    study_id = get_study(engine=engine, benchmark_id=benchmark_id).id
+    with session_scope(engine, write=True) as session:
+        exists = session.execute(
+            select(GuidelinesConfirmation.id).where(
+                GuidelinesConfirmation.user_id == user_id, GuidelinesConfirmation.study_id == study_id
+            )
+        ).first()
+        if exists is None:
+            session.add(GuidelinesConfirmation(user_id=user_id, study_id=study_id))
+
+
+def keyboard_shortcuts(*, engine: Engine, user_id: int) -> bool:
+    """Whether single-key shortcuts are on for this annotator (on unless they switched them off)."""
+    with session_scope(engine) as session:
+        row = session.get(AnnotatorSetting, user_id)
+        return True if row is None else bool(row.keyboard_shortcuts)
+
+
+def set_keyboard_shortcuts(*, engine: Engine, user_id: int, enabled: bool) -> None:
+    with session_scope(engine, write=True) as session:
+        row = session.get(AnnotatorSetting, user_id) or AnnotatorSetting(user_id=user_id)
+        row.keyboard_shortcuts = enabled
+        session.add(row)

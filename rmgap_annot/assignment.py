@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from rmgap_annot.db import session_scope
-from rmgap_annot.models import Benchmark, Item, Label, Lease, Record, Study, StudyItem, utcnow
+from rmgap_annot.models import Benchmark, Flag, Item, Label, Lease, Record, Skip, Study, StudyItem, utcnow
 from rmgap_annot.settings import DOMAINS
 
 MODES = ("pick", "ranking")
@@ -217,8 +217,13 @@ def _user_done(session: Session, study_id: int, user_id: int) -> int:
     ).scalar_one()
 
 
-def _candidates(session: Session, study: Study, user_id: int, now: datetime, *, count_leases: bool):
-    """A select of (item id, domain, fill) an annotator may be given, and the fill expression."""
+def _candidates(session: Session, study: Study, user_id: int, now: datetime, *, count_leases: bool,
+                skipped: bool = True):
+    """A select of (item id, domain, fill) an annotator may be given, and the fill expression.
+
+    Items the annotator flagged are never offered again; items they skipped
+    only when ``skipped`` (assignment asks for them once nothing else is left).
+    """
     fill = StudyItem.n_labels
     stmt = select(StudyItem.item_id.label("id"), StudyItem.domain, StudyItem.record_pk)
     if count_leases:
@@ -239,7 +244,10 @@ def _candidates(session: Session, study: Study, user_id: int, now: datetime, *, 
         StudyItem.n_labels < study.labels_per_item,  # the counters are what this scan reads
         fill < study.labels_per_item,
         StudyItem.item_id.not_in(mine),
+        StudyItem.item_id.not_in(select(Flag.item_id).where(Flag.user_id == user_id)),
     )
+    if not skipped:
+        stmt = stmt.where(StudyItem.item_id.not_in(select(Skip.item_id).where(Skip.user_id == user_id)))
     if study.one_item_per_record:
         my_records = select(Item.record_pk).join(Label, Label.item_id == Item.id).where(Label.user_id == user_id)
         stmt = stmt.where(StudyItem.record_pk.not_in(my_records))
@@ -297,7 +305,6 @@ def next_item(*, engine: Engine, user_id: int, benchmark_id: int, now: datetime 
             return lease.item_id
         if study.quota_per_annotator is not None and _user_done(session, study.id, user_id) >= study.quota_per_annotator:
             return None
-        stmt, fill = _candidates(session, study, user_id, now, count_leases=True)
         shortfall = _domain_shortfall(session, study)
         domain_rank = case(
             *[(StudyItem.domain == d, i) for i, d in enumerate(sorted(shortfall, key=lambda d: (shortfall[d], d)))],
@@ -307,13 +314,49 @@ def next_item(*, engine: Engine, user_id: int, benchmark_id: int, now: datetime 
         # The constant is a 64-bit literal: as a plain parameter PostgreSQL would
         # type it INTEGER and overflow ("integer out of range").
         spread = (StudyItem.item_id * literal(2654435761, BigInteger) + user_id * 40503) % 1000003
-        row = session.execute(stmt.order_by(fill.desc(), domain_rank, spread, StudyItem.item_id).limit(1)).first()
+        row = None
+        for with_skipped in (False, True):  # what the annotator skipped comes back only when nothing else is left
+            stmt, fill = _candidates(session, study, user_id, now, count_leases=True, skipped=with_skipped)
+            row = session.execute(stmt.order_by(fill.desc(), domain_rank, spread, StudyItem.item_id).limit(1)).first()
+            if row is not None:
+                break
         # The annotator holds one item at a time; expired leases of anyone are garbage.
         session.execute(delete(Lease).where((Lease.user_id == user_id) | (Lease.expires_at <= now)))
         if row is None:
             return None
         session.add(Lease(item_id=row.id, user_id=user_id, claimed_at=now, expires_at=expires))
         return row.id
+
+
+def hold_item(*, engine: Engine, user_id: int, item_id: int, now: datetime | None = None) -> bool:
+    """Renew this annotator's lease on the item they have open; True when they hold it.
+
+    The page calls this on every rerun (and on a timer while the annotator
+    reads), so the item does not go to someone else under them. A lease that
+    already expired is taken again only while the item has room; otherwise
+    the annotator keeps the item on screen and their label will be ``late``.
+    """
+    now = now or utcnow()
+    with session_scope(engine, write=True) as session:
+        item = session.get(Item, item_id)
+        if item is None:
+            return False
+        study = _study_for_update(session, item.benchmark_id)
+        expires = now + timedelta(seconds=study.lease_seconds)
+        lease = session.execute(select(Lease).where(Lease.user_id == user_id, Lease.item_id == item_id)).scalars().first()
+        if lease is not None and lease.expires_at > now:
+            lease.expires_at = expires
+            session.add(lease)
+            return True
+        others = session.execute(
+            select(func.count()).select_from(Lease)
+            .where(Lease.item_id == item_id, Lease.user_id != user_id, Lease.expires_at > now)
+        ).scalar_one()
+        if _labels_on(session, item_id) + others >= study.labels_per_item:
+            return False
+        session.execute(delete(Lease).where(Lease.user_id == user_id))  # one item at a time
+        session.add(Lease(item_id=item_id, user_id=user_id, claimed_at=now, expires_at=expires))
+        return True
 
 
 def release_lease(*, session: Session, user_id: int, item_id: int) -> None:
@@ -347,6 +390,8 @@ class StudyOverview:
     labels: int  # labels on study items
     complete_items: int  # items that reached labels_per_item
     per_annotator: dict[int, int]  # user id -> labels on study items
+    over_target_items: int = 0  # items with more labels than labels_per_item (late labels do that)
+    late_labels: int = 0  # labels submitted after their lease expired (kept, counted apart)
 
 
 def overview(*, engine: Engine, benchmark_id: int) -> StudyOverview:
@@ -369,7 +414,16 @@ def overview(*, engine: Engine, benchmark_id: int) -> StudyOverview:
                 .group_by(Label.user_id)
             ).all()
         )
-    return StudyOverview(n_items, study.labels_per_item, int(labels), int(complete), per_user)
+        over = session.execute(
+            select(func.count()).where(StudyItem.study_id == study.id, StudyItem.n_labels > study.labels_per_item)
+        ).scalar_one()
+        late = session.execute(
+            select(func.count())
+            .select_from(Label)
+            .join(StudyItem, and_(StudyItem.item_id == Label.item_id, StudyItem.study_id == study.id))
+            .where(Label.late.is_(True))
+        ).scalar_one()
+    return StudyOverview(n_items, study.labels_per_item, int(labels), int(complete), per_user, int(over), int(late))
 
 
 def record_of_item(*, engine: Engine, item_id: int) -> str | None:

@@ -367,11 +367,15 @@ def seed_demo_cmd(ctx: typer.Context) -> None:
     b = result.benchmark
     typer.echo(("Imported" if b.created else "Reusing") + f" sample benchmark {b.name!r}.")
     if result.new_accounts:
-        typer.echo("Demo accounts (one-time passwords, shown only now):")
+        typer.echo("Demo accounts (passwords shown only now; change them on the Account page or with")
+        typer.echo("`rmgap-annot users set-password NAME`):")
         for name, role, password in result.new_accounts:
             typer.echo(f"  {name:<12} {role:<11} {password}")
     else:
-        typer.echo("Demo accounts already exist (their passwords were printed on the first run).")
+        typer.echo("Demo accounts already exist (their passwords were printed on the first run;")
+        typer.echo("set a new one with `rmgap-annot users set-password NAME`).")
+    typer.echo("To invite real annotators: `rmgap-annot users add NAME --no-password`, then")
+    typer.echo("`rmgap-annot users invite NAME --url http://YOUR-HOST:8501/` (or the Team page's invite links).")
 
 
 # --- later features register their commands below --------------------------
@@ -689,18 +693,21 @@ def score_cmd(
     options = ScoringOptions(device=device, dtype=dtype, batch_size=batch_size, max_length=max_length, output_index=output_index,
                              trust_remote_code=trust_remote_code, aggregation=aggregation, judge_mode=judge_mode,
                              endpoint=endpoint, seed=seed)
-    progress = None
+    progress = phase = None
     if job_id is not None:
         jobs.mark_running(engine=engine, job_id=job_id)
 
         def report_job_progress(done: int, total: int) -> None:
             jobs.report_progress(engine=engine, job_id=job_id, done=done, total=total)
 
-        progress = report_job_progress
+        def report_job_phase(name: str) -> None:
+            jobs.report_phase(engine=engine, job_id=job_id, phase=name)
+
+        progress, phase = report_job_progress, report_job_phase
 
     try:
         result = run_scoring(engine=engine, benchmark_id=bench.id, spec=scorer, name=name, options=options, items=items,
-                             replace=replace, progress=progress, show_progress=not no_progress)
+                             replace=replace, progress=progress, show_progress=not no_progress, phase=phase)
     except ScoringError as exc:
         if job_id is not None:
             jobs.finish_job(engine=engine, job_id=job_id, error=str(exc))

@@ -5,7 +5,7 @@ only when missing, so running it again reuses everything and loses nothing.
 
 So that the researcher pages show real numbers from the first minute, the
 first run also stores labels from three *simulated* annotators (accounts
-``demo-crowd-1..3``, no password; labels marked ``source="demo"``) on half
+``sim-1..3``, no password; labels marked ``source="demo"``) on half
 of the sample's records, and scores every item with the ``length``
 baseline. The other half is left for the demo's real annotators. The
 artifact checks (against the bundled organic sample) are fitted and cached
@@ -29,7 +29,14 @@ from rmgap_annot.db import init_db, session_scope
 from rmgap_annot.models import Item, Label, Record, Response, utcnow
 
 DEMO_ACCOUNTS = (("researcher", "researcher"), ("alice", "annotator"), ("bob", "annotator"), ("carol", "annotator"))
-CROWD = ("demo-crowd-1", "demo-crowd-2", "demo-crowd-3")
+# "sim-" marks simulated annotators wherever a name shows (pages say so), so their
+# labels are never taken for people's.
+SIMULATED_PREFIX = "sim-"
+CROWD = tuple(f"{SIMULATED_PREFIX}{i}" for i in (1, 2, 3))
+
+
+def is_simulated(name: str) -> bool:
+    return name.startswith(SIMULATED_PREFIX)
 # How often a simulated annotator picks the designated winner (else a random
 # other response): different skills give the agreement statistics something to show.
 CROWD_SKILL = (0.85, 0.7, 0.55)

@@ -874,12 +874,15 @@ def write_report_html(
         }
         for metric in ("Pair", "BoN", "Consistency", "TopConsistency"):
             columns: dict[str, Mapping] = {}
+            # Each column says its item set: people are scored on the items they labelled, a
+            # reward model on every item it scored (the Reward models page compares both on
+            # the labelled items only, hence different numbers).
             if isinstance(human.get(metric), Mapping):
-                columns["humans"] = human[metric]
+                columns["humans (labelled items)"] = human[metric]
             if isinstance(scorers, Mapping):
                 for name, s in scorers.items():
                     if isinstance(s, Mapping) and isinstance(s.get(metric), Mapping):
-                        columns[str(name)] = s[metric]
+                        columns[f"{name} (all {s.get('n_items', '?')} scored items)"] = s[metric]
             if columns:
                 parts.append(_metric_table(titles[metric], columns))
                 avg_rows = [(n, _num(v.get("Avg")), None, None) for n, v in columns.items()]

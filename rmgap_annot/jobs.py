@@ -50,6 +50,7 @@ class JobView:
     error: Optional[str]
     started_at: datetime
     finished_at: Optional[datetime]
+    phase: Optional[str] = None  # what a running job is doing (loading model, preparing inputs, scoring)
 
     @property
     def fraction(self) -> float:
@@ -69,6 +70,18 @@ def _pid_alive(pid: int) -> bool:
         return done == 0
     except ChildProcessError:
         return True
+
+
+def _reap(pid: int) -> bool:
+    """Collect a finished worker's exit status, so it does not linger as ``<defunct>``.
+
+    Returns True once the process is gone (or is not this process's child).
+    """
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done != 0
 
 
 def command_for(*, job_id: int, spec: str, name: str, benchmark: Optional[str], items: str,
@@ -123,6 +136,18 @@ def mark_running(*, engine: Engine, job_id: int) -> None:
             job.status = "running"
             data = json.loads(job.options_json or "{}")
             data["pid"] = os.getpid()
+            data["phase"] = "starting"
+            job.options_json = json.dumps(data)
+            session.add(job)
+
+
+def report_phase(*, engine: Engine, job_id: int, phase: str) -> None:
+    """Say what the worker is doing now (kept in ``options_json``: no schema change)."""
+    with session_scope(engine, write=True) as session:
+        job = session.get(ScoringJob, job_id)
+        if job is not None:
+            data = json.loads(job.options_json or "{}")
+            data["phase"] = phase
             job.options_json = json.dumps(data)
             session.add(job)
 
@@ -155,4 +180,23 @@ def list_jobs(*, engine: Engine, limit: int = 20) -> list[JobView]:
                 if pid and not _pid_alive(int(pid)):
                     job.status, job.error, job.finished_at = "failed", job.error or "the worker process exited without finishing", utcnow()
                     session.add(job)
-        return [JobView(j.id, j.scorer_name, j.spec, j.status, j.done, j.total, j.error, j.started_at, j.finished_at) for j in jobs]
+            else:
+                # The worker writes "done" just before it exits: reap it on a later poll.
+                data = json.loads(job.options_json or "{}")
+                if data.get("pid") and not data.get("reaped") and _reap(int(data["pid"])):
+                    data["reaped"] = True
+                    job.options_json = json.dumps(data)
+                    session.add(job)
+        return [JobView(j.id, j.scorer_name, j.spec, j.status, j.done, j.total, j.error, j.started_at, j.finished_at,
+                        json.loads(j.options_json or "{}").get("phase")) for j in jobs]
+
+
+def newly_finished(seen: set[int] | None, recent: list[JobView]) -> tuple[bool, set[int]]:
+    """Whether a job finished since the page last looked, and the finished ids to remember.
+
+    The Reward models page polls jobs in a fragment; when one finishes, the
+    scorer list and comparisons outside the fragment are stale, so the page
+    reruns as a whole. ``seen`` is None on the first look (nothing to report).
+    """
+    done = {j.id for j in recent if j.status == "done"}
+    return (seen is not None and bool(done - seen)), done

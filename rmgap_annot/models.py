@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, false, true
 from sqlmodel import Field, SQLModel
 
 
@@ -203,6 +203,67 @@ class Label(SQLModel, table=True):
     first_submitted_at: datetime = Field(default_factory=utcnow)
     submitted_at: datetime = Field(default_factory=utcnow, index=True)
     revisions: int = 0
+    # Submitted when the annotator no longer held the item's lease: stored all
+    # the same (nothing a person did is lost) and counted apart, because such a
+    # label can push an item over its target.
+    late: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+
+
+class Draft(SQLModel, table=True):
+    """An annotator's half-made answer to one item, kept while they make it.
+
+    Server-side, so leaving for the Guidelines, a refresh or a lost connection
+    keeps the selections and the comment; deleted when the label is stored.
+    """
+
+    __table_args__ = (UniqueConstraint("user_id", "item_id", name="uq_draft_user_item"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    state_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Skip(SQLModel, table=True):
+    """An item an annotator passed over: back to the pool, shown to them only when nothing else is left."""
+
+    __table_args__ = (UniqueConstraint("user_id", "item_id", name="uq_skip_user_item"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    skipped_at: datetime = Field(default_factory=utcnow)
+
+
+class Flag(SQLModel, table=True):
+    """An annotator's report that an item is unfit to label (listed for researchers)."""
+
+    __table_args__ = (UniqueConstraint("user_id", "item_id", name="uq_flag_user_item"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    reason: str  # broken_text | offensive | gives_away
+    flagged_at: datetime = Field(default_factory=utcnow)
+
+
+class GuidelinesConfirmation(SQLModel, table=True):
+    """An annotator confirmed they read a study's guidelines (the gate before their first item)."""
+
+    __table_args__ = (UniqueConstraint("user_id", "study_id", name="uq_guidelines_user_study"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    study_id: int = Field(foreign_key="study.id", index=True)
+    confirmed_at: datetime = Field(default_factory=utcnow)
+
+
+class AnnotatorSetting(SQLModel, table=True):
+    """Per-annotator preferences; single-key shortcuts collide with screen-reader keys, so they can be off."""
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True)
+    keyboard_shortcuts: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
 
 
 class Scorer(SQLModel, table=True):

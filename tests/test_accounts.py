@@ -209,3 +209,11 @@ def test_sso_auto_creates_only_annotators_from_listed_domains(engine):
     assert again.ok and again.user_id == first.user_id
     assert not user_for_identity(engine=engine, email="x@evil.org", options=opts).ok
     assert not user_for_identity(engine=engine, email="x@sub.lab.org.evil.org", options=opts).ok
+
+
+def test_invite_links_point_at_the_app_root_not_the_current_page():
+    from rmgap_annot.accounts import app_root, invite_link
+
+    assert invite_link(app_root("http://host:8501/team?x=1"), "tok") == "http://host:8501/?invite=tok"
+    assert app_root("https://lab.example.org/annot/team", base_path="/annot/") == "https://lab.example.org/annot/"
+    assert app_root("http://host:8501/") == "http://host:8501/"

@@ -54,7 +54,8 @@ def test_seed_demo_twice_duplicates_nothing(engine):
 
 def test_seed_demo_cli_prints_passwords_once(cli):
     out1 = cli("seed-demo").output
-    assert "one-time passwords" in out1
+    assert "passwords shown only now" in out1 and "users set-password NAME" in out1
+    assert "users invite NAME" in out1  # how to invite real annotators
     for name, role in DEMO_ACCOUNTS:
         assert re.search(rf"{name}\s+{role}\s+\S+", out1)
     out2 = cli("seed-demo").output
@@ -80,3 +81,32 @@ def test_demo_shows_real_numbers_and_leaves_work_for_people(engine):
     item = next_item(engine=engine, user_id=uid, benchmark_id=seed.benchmark.benchmark_id)
     with session_scope(engine) as s:
         assert s.execute(select(func.count()).select_from(Label).where(Label.item_id == item)).scalar_one() == 0
+
+
+def test_demo_passwords_can_be_changed_from_the_cli(cli, engine):
+    out = cli("seed-demo").output
+    password = re.search(r"alice\s+annotator\s+(\S+)", out).group(1)
+    res = cli("users", "set-password", "alice", "--password-stdin", input="a-new-secret-9\n")
+    assert res.exit_code == 0 and "changed" in res.output
+    assert not authenticate(engine=engine, name="alice", password=password).ok
+    assert authenticate(engine=engine, name="alice", password="a-new-secret-9").ok
+    short = cli("users", "set-password", "alice", "--password-stdin", input="short\n")
+    assert short.exit_code == 2 and "at least 8" in short.stderr
+    assert authenticate(engine=engine, name="alice", password="a-new-secret-9").ok
+
+
+def test_make_demo_runs_streamlit_without_the_file_watcher():
+    """The watcher floods the log with "Inotify queue overflowed" and is of no use to a demo."""
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    recipe = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    run = next(line for line in recipe.splitlines() if "streamlit run" in line)
+    assert "--server.fileWatcherType none" in run
+
+
+def test_simulated_annotators_are_marked_as_such(engine):
+    seed_demo(engine=engine)
+    with session_scope(engine) as s:
+        names = set(s.execute(select(User.name).join(Label, Label.user_id == User.id)).scalars())
+    assert names and all(n.startswith("sim-") for n in names)  # every demo label is a simulated one

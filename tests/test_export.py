@@ -341,3 +341,13 @@ def test_force_replaces_an_unchanged_export(engine, benchmark_id, tmp_path):
     write_export(engine=engine, benchmark_id=benchmark_id, out_dir=out, level="item", force=True)
     assert (out / "items.jsonl").exists() and not (out / "test.jsonl").exists()
     assert "items.jsonl" in json.loads((out / export_mod.MANIFEST).read_text())["files"]
+def test_report_html_says_which_items_each_accuracy_column_uses(engine, benchmark_id, tmp_path):
+    """People are scored on labelled items, a reward model on every item it scored: the table says so."""
+    from rmgap_annot.scoring.runner import run_scoring
+
+    label_benchmark(engine, benchmark_id)
+    run_scoring(engine=engine, benchmark_id=benchmark_id, spec="length", name="length", items="all")
+    write_export(engine=engine, benchmark_id=benchmark_id, out_dir=tmp_path / "v")
+    page = (tmp_path / "v" / "report.html").read_text(encoding="utf-8")
+    assert "humans (labelled items)" in page
+    assert "length (all 96 scored items)" in page

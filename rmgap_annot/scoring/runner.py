@@ -33,6 +33,7 @@ from rmgap_annot.scoring import BaseScorer, ItemInput, ScoringError, ScoringOpti
 
 ITEM_SETS = ("all", "labelled")
 Progress = Callable[[int, int], None]
+Phase = Callable[[str], None]  # "loading model" | "preparing inputs" | "scoring": what a job shows before counts move
 
 
 @dataclass
@@ -136,15 +137,21 @@ def run_scoring(
     scorer: Optional[BaseScorer] = None,
     progress: Optional[Progress] = None,
     show_progress: bool = False,
+    phase: Optional[Phase] = None,
 ) -> RunResult:
     """Score the requested items that are not scored yet; returns what it did.
 
     ``scorer``: a prebuilt scorer for ``spec`` (tests count its model calls);
     ``progress(done, total)`` is called after every committed batch (the
-    page's job writes it to ScoringJob); ``show_progress`` draws tqdm.
+    page's job writes it to ScoringJob); ``show_progress`` draws tqdm;
+    ``phase(name)`` is called as each phase begins, so a job shows what it is
+    doing from its first second (a model load or tokenizing can take a minute
+    before the first batch moves the count).
     """
+    phase = phase or (lambda _name: None)
     options = options or ScoringOptions()
     family = parse_spec(spec).family
+    phase("loading model")
     scorer = scorer or build_scorer(spec, options)
     name = name or default_name(spec, options)
     scorer_id = _ensure_scorer_row(
@@ -155,7 +162,7 @@ def run_scoring(
     n_units = n_batches = 0
     if todo:
         n_units, n_batches = _score_items(engine=engine, scorer=scorer, scorer_id=scorer_id, todo=todo, batch_size=options.batch_size,
-                                          progress=progress, show_progress=show_progress)
+                                          progress=progress, show_progress=show_progress, phase=phase)
     elif progress:
         progress(0, 0)
     with session_scope(engine, write=True) as session:
@@ -170,7 +177,8 @@ def run_scoring(
 
 
 def _score_items(*, engine: Engine, scorer: BaseScorer, scorer_id: int, todo: list[int], batch_size: int,
-                 progress: Optional[Progress], show_progress: bool) -> tuple[int, int]:
+                 progress: Optional[Progress], show_progress: bool, phase: Phase) -> tuple[int, int]:
+    phase("preparing inputs")
     inputs = load_inputs(engine=engine, ids=todo)
     per_item = scorer.units(inputs)
     unique: dict = {}
@@ -191,6 +199,7 @@ def _score_items(*, engine: Engine, scorer: BaseScorer, scorer_id: int, todo: li
 
         bar = tqdm(total=len(inputs), unit="item", desc="scoring")
     n_batches = 0
+    phase("scoring")
     try:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from rmgap_annot.accounts import create_user
-from rmgap_annot.annotation import LETTERS, NATURALNESS
+from rmgap_annot.annotation import LETTERS, NATURALNESS, confirm_guidelines
 from rmgap_annot.assignment import update_study
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.db import get_engine, session_scope
@@ -30,7 +30,8 @@ def server(tmp_path_factory):
         records = make_records({"Chat": 2, "Writing": 1, "Reasoning": 1, "Safety": 1}, seed=3, long_text=False)
         bid = import_benchmark(engine=engine, path=write_jsonl(folder / "b.jsonl", records), name="e2e").benchmark_id
         update_study(engine=engine, benchmark_id=bid, quota_per_annotator=3)
-        create_user(engine=engine, name="alice", role="annotator", password=PASSWORD)
+        uid = create_user(engine=engine, name="alice", role="annotator", password=PASSWORD)
+        confirm_guidelines(engine=engine, user_id=uid, benchmark_id=bid)
 
     srv = start_server(tmp_path_factory, prepare)
     yield srv
@@ -55,10 +56,12 @@ def next_prompt(page, old: str) -> str:  # noqa: ANN001
 
 def answer(page, letter: str, naturalness: int, done_after: int) -> None:  # noqa: ANN001
     settle(page)
-    form = page.locator("[data-testid='stForm']")
-    form.get_by_text(f"Response {letter}", exact=True).click()
-    form.get_by_text(f"{naturalness}: {NATURALNESS[naturalness]}", exact=True).click()
-    assert form.get_by_role("radio", name=f"Response {letter}").is_checked()
+    form = page.locator(".st-key-rmgap-answer")
+    form.get_by_text(f"{letter} [{letter}]", exact=True).click()
+    settle(page)
+    form.get_by_text(f"[{naturalness}] {NATURALNESS[naturalness]}", exact=True).click()
+    settle(page)
+    assert form.get_by_role("radio", name=f"{letter} [{letter}]").is_checked()
     form.get_by_role("button", name="Submit").click()
     page.get_by_text(f"{done_after} of 3 labelled").wait_for(timeout=WAIT_MS)
 
@@ -92,9 +95,10 @@ def test_label_three_items_with_refresh_and_back(server, browser):
     page.get_by_text("You are correcting a label").wait_for(timeout=WAIT_MS)
     settle(page)
     assert prompt_text(page) == third
-    form = page.locator("[data-testid='stForm']")
-    assert form.get_by_role("radio", name="Response A").is_checked()
-    form.get_by_text("Response C", exact=True).click()
+    form = page.locator(".st-key-rmgap-answer")
+    assert form.get_by_role("radio", name="A [A]").is_checked()
+    form.get_by_text("C [C]", exact=True).click()
+    settle(page)
     form.get_by_role("button", name="Submit").click()
     page.get_by_text("All done").wait_for(timeout=WAIT_MS)
     expected[2] = (third, "C", 5)

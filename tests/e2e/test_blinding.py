@@ -24,13 +24,13 @@ import pytest
 from sqlalchemy import select
 
 from rmgap_annot.accounts import create_user
-from rmgap_annot.annotation import submit_label
+from rmgap_annot.annotation import confirm_guidelines, submit_label
 from rmgap_annot.assignment import next_item
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.models import Item
 from rmgap_annot.synthetic import write_jsonl
-from tests.e2e.conftest import WAIT_MS, log_in, start_server
+from tests.e2e.conftest import WAIT_MS, log_in, settle, start_server
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "eve-password-123"
@@ -71,7 +71,8 @@ def server(tmp_path_factory):
     def prepare(engine):  # noqa: ANN001
         records = [sentinel_record(i, d) for i, d in enumerate(("Chat", "Writing", "Reasoning", "Safety"))]
         bid = import_benchmark(engine=engine, path=write_jsonl(folder / "s.jsonl", records), name="blind").benchmark_id
-        create_user(engine=engine, name="eve", role="annotator", password=PASSWORD)
+        eve = create_user(engine=engine, name="eve", role="annotator", password=PASSWORD)
+        confirm_guidelines(engine=engine, user_id=eve, benchmark_id=bid)
         other = create_user(engine=engine, name="other", role="annotator")
         # Another annotator's labels: eve is steered to these items first (closest to completion).
         for _ in range(2):
@@ -96,9 +97,11 @@ def test_nothing_secret_reaches_the_browser(server, browser):
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
     log_in(page, server.url, "eve", PASSWORD)
-    form = page.locator("[data-testid='stForm']")
-    form.get_by_text("Response B", exact=True).click()
-    form.get_by_text("3: Plausible, but stilted or odd", exact=True).click()
+    form = page.locator(".st-key-rmgap-answer")
+    form.get_by_text("B [B]", exact=True).click()
+    settle(page)
+    form.get_by_text("[3] Plausible, but stilted or odd", exact=True).click()
+    settle(page)
     form.get_by_role("button", name="Submit").click()
     page.get_by_text("1 of ", exact=False).first.wait_for(timeout=WAIT_MS)
     page.get_by_role("button", name="Back").click()  # her own label comes back pre-filled

@@ -133,12 +133,12 @@ def test_a_disabled_users_open_browser_stores_nothing_more(server, browser):
     context.close()
 
 
-def test_changing_ones_password_in_the_sidebar_logs_out_the_other_browser(server, browser):
+def test_changing_ones_password_on_the_account_page_logs_out_the_other_browser(server, browser):
     here_ctx, there_ctx = browser.new_context(), browser.new_context()
     here, there = here_ctx.new_page(), there_ctx.new_page()
     log_in(here, server.url, "erin", PASSWORD)
     log_in(there, server.url, "erin", PASSWORD)
-    here.get_by_text("Change password", exact=True).first.click()
+    here.get_by_role("link", name="Account").click()
     here.get_by_role("textbox", name="Current password").fill(PASSWORD)
     here.get_by_role("textbox", name="New password", exact=True).fill("erin's new passphrase")
     here.get_by_role("textbox", name="New password again").fill("erin's new passphrase")
