@@ -271,7 +271,7 @@ def users_set_password_cmd(
         set_password(engine=engine, user_id=uid, password=password)
     except AccountError as exc:
         fail(str(exc), 2)
-    typer.echo(f"Password of {name!r} set; their open sessions ended.")
+    typer.echo(f"Password of {name!r} changed; their open sessions ended.")
 
 
 # --- study settings --------------------------------------------------------
