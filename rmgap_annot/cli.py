@@ -429,6 +429,47 @@ def export_verified_cmd(
         typer.echo(f"Note: agreement {result.analytics_note}", err=True)
 
 
+@app.command("paper")
+def paper_cmd(
+    ctx: typer.Context,
+    out: str = typer.Option(..., "--out", help="Folder for tables/, figures/, numbers.json and macros.tex (created)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder, replacing only the paper files."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Also render the charts as SVG and PDF."),
+    organic: Optional[str] = typer.Option(None, "--organic", help="Use the cached artifact checks fitted with this organic prompts file (default: the bundled sample's, else none)."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed (as for report and artifacts)."),
+    draws: int = typer.Option(1000, "--draws", help="Bootstrap draws (as for report and artifacts)."),
+) -> None:
+    """Write paper-ready LaTeX tables, vector figures, numbers.json and macros.tex from the report."""
+    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.paper import PaperError, paper_outputs
+    from rmgap_annot.stats.artifacts import OrganicFileError, read_organic_prompts
+
+    if draws < 0:
+        fail("--draws must be 0 or more", 2)
+    organic_prompts = None
+    if organic is not None:
+        try:
+            organic_prompts = read_organic_prompts(organic)
+        except OrganicFileError as exc:
+            typer.echo(format_errors(exc.errors), err=True)
+            typer.echo(f"Nothing was written: {len(exc.errors)} error(s).", err=True)
+            raise typer.Exit(2) from None
+    engine = ready_engine(ctx)
+    bench = chosen_benchmark(engine, benchmark)
+    try:
+        result = paper_outputs(engine=engine, benchmark_id=bench.id, out_dir=out, figures=figures, force=force,
+                               draws=draws, seed=seed, organic=organic_prompts)
+    except PaperError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"Wrote {len(result.files)} files for {bench.name!r} to {result.out_dir} "
+               f"({result.n_numbers} numbers, {result.n_macros} macros, {result.seconds:.1f} s):")
+    for rel in result.files:
+        typer.echo(f"  {rel}")
+    for note in result.notes:
+        typer.echo(f"Note: {note}", err=True)
+
+
 # --- analytics ---
 
 
