@@ -90,6 +90,7 @@ def _table(name: str, caption: str, header: Sequence[str], rows: Sequence[Sequen
         "\\begin{table}[t]",
         "\\centering",
         "\\small",
+        "\\setlength{\\tabcolsep}{4pt}",
         f"\\caption{{{caption}}}",
         f"\\label{{tab:rmgap-{name.replace('_', '-')}}}",
         f"\\begin{{tabular}}{{{align}}}",
@@ -206,6 +207,24 @@ def reward_models_table(report: dict, nums: Numbers) -> Optional[str]:
                f"{adj} across scorers. {_interval_sentence(report)}")
     header = ["Who", "Pair", "BoN", "TopConsistency", "$\\Delta$ BoN (people $-$ scorer)", f"$p$ ({adj})"]
     return _table("reward_models", caption, header, rows, "lrrrrr")
+
+
+def reward_models_by_domain_table(report: dict, nums: Numbers) -> Optional[str]:
+    """BoN per domain on the labelled items, people first: RMGAP's papers read reward models domain by domain."""
+    scorers = report.get("scorers") or {}
+    if not scorers:
+        return None
+    doms = _domains(report["human"]["BoN"], "Avg")
+    rows = [["People (plurality)", *(nums.interval("report", ["human", "BoN", d], ["human", "ci", "BoN", d]) for d in doms)]]
+    for name in scorers:
+        part = latex.macro_part(name)
+        rows.append([escape(name), *(nums.interval("report", ["scorers", name, "labelled_only", "BoN", d],
+                                                   ["scorers", name, "labelled_only", "ci", "BoN", d],
+                                                   macro=("scorer", part, "BoN", latex.macro_part(d))) for d in doms)])
+    caption = (f"BoN by domain on the labelled items, people and reward models. {_data_sentence(report)} BoN: the share of "
+               "items whose top pick (people: plurality; a scorer: its unique highest score) is the designated winner; a tie "
+               f"counts as wrong. Avg is the plain mean of the domains. {_interval_sentence(report)}")
+    return _table("reward_models_by_domain", caption, ["Who", *(escape(d) for d in doms)], rows, "l" + "r" * len(doms))
 
 
 def artifacts_table(report: dict, art: dict, nums: Numbers) -> Optional[str]:
@@ -433,6 +452,7 @@ def write_paper(
     rm = reward_models_table(report, nums)
     if rm:
         tables["reward_models"] = rm
+        tables["reward_models_by_domain"] = reward_models_by_domain_table(report, nums)
     else:
         notes.append("no reward model has scores on this benchmark: the reward-model table is skipped")
     art = artifacts_table(report, artifacts, nums) if artifacts else None

@@ -120,7 +120,7 @@ def test_tables_macros_and_figures_compile_with_pdflatex(paper):
     out = paper.out_dir
     doc = json.loads((out / "numbers.json").read_text(encoding="utf-8"))
     tables = sorted((out / "tables").glob("*.tex"))
-    assert {t.stem for t in tables} == {"agreement", "human_accuracy", "reward_models", "artifacts"}
+    assert {t.stem for t in tables} == {"agreement", "human_accuracy", "reward_models", "reward_models_by_domain", "artifacts"}
     body = "\n".join(f"\\input{{tables/{t.name}}}" for t in tables)
     cites = " ".join(f"\\{name}{{}}" for name in doc["macros"])
     (out / "main.tex").write_text(
