@@ -78,6 +78,12 @@ def test_every_number_equals_the_reports(engine, benchmark_id, paper):
     assert f"{h:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]" in human
     arts = (paper.out_dir / "tables" / "artifacts.tex").read_text(encoding="utf-8")
     assert f"{art['shallow_cue']['methods']['shallow_model']['BoN']['Avg']:.2f}" in arts
+    # The other way round: every decimal printed in a table's cells is one of numbers.json's, rounded.
+    printed = {f"{v:.{d}f}" for v in doc["numbers"].values() if v is not None for d in (2, 3)}  # p-values: 3 decimals
+    for table in (paper.out_dir / "tables").glob("*.tex"):
+        body = table.read_text(encoding="utf-8").split("\\midrule", 1)[1]
+        cells = re.findall(r"-?\d+\.\d+", body)
+        assert cells and set(cells) <= printed, (table.name, set(cells) - printed)
 
 
 def test_macros_name_headline_numbers_letters_only_and_unique(paper):
