@@ -59,6 +59,25 @@ def size_category(n: int) -> str:
     return "10M<n<100M"
 
 
+def features() -> dict[str, Any]:
+    """The two configs' column types, fixed so an empty subset and a full one have the same schema."""
+    from datasets import Features, Value
+
+    s, i, f, b = Value("string"), Value("int64"), Value("float64"), Value("bool")
+    return {
+        "items": Features({
+            "record_id": s, "domain": s, "group": i, "prompt_index": i, "role": s, "prompt": s,
+            "responses": [{"key": s, "text": s}], "winner": s, "votes": [{"key": s, "votes": i}],
+            "n_labels": i, "n_cant_decide": i, "agreement": f, "mean_naturalness": f,
+            "scorers": [{"scorer": s, "scores": [{"key": s, "score": f}], "correct": b, "pairs_won": i}],
+        }),
+        "labels": Features({
+            "annotator": s, "record_id": s, "domain": s, "group": i, "prompt_index": i, "choice": s, "ranking": [s],
+            "naturalness": i, "reason": s, "seconds": f,
+        }),
+    }
+
+
 def _item_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """items.jsonl's rows with every key-varying mapping turned into a list (Arrow needs fixed columns)."""
     out = []
@@ -197,6 +216,7 @@ def write_hf_dataset(
     aggregate: str = PLURALITY, license_id: Optional[str] = None, force: bool = False,
 ) -> HFResult:
     """Write the verified subset as a ``datasets`` dataset (both configs), Parquet files and the Hub card, atomically."""
+    import datasets
     from datasets import Dataset, DatasetDict
 
     out_dir = Path(out_dir)
@@ -219,6 +239,9 @@ def write_hf_dataset(
     items = _item_table(_item_rows(engine, verdicts))
     item_keys = set(zip(items["record_id"], items["group"].astype(int), items["prompt_index"].astype(int)))
     label_rows = _label_table(labels, item_keys)
+    if items.empty:
+        warnings.append("no item passes the rule: the dataset is empty (load_from_disk reads it; "
+                        "load_dataset('parquet', ...) refuses an empty split)")
     created_at = datetime.now(timezone.utc)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -226,11 +249,18 @@ def write_hf_dataset(
     tmp = temp_path(out_dir, "tmp")
     tmp.mkdir()
     try:
+        types = features()
+        bars = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()  # a few thousand rows: bars would only clutter the CLI's output
         for name, frame in (("items", items), ("labels", label_rows)):
-            ds = Dataset.from_pandas(frame, preserve_index=False)
+            records = frame.astype(object).where(frame.notna(), None).to_dict("list")
+            ds = Dataset.from_dict({c: records.get(c, []) for c in types[name]}, features=types[name])
             (tmp / "data" / name).mkdir(parents=True)
             ds.to_parquet(str(tmp / "data" / name / f"{SPLIT}-00000-of-00001.parquet"))
-            DatasetDict({SPLIT: ds}).save_to_disk(str(tmp / "disk" / name))
+            # One shard, stated: datasets otherwise writes no shard for an empty subset and cannot read it back.
+            DatasetDict({SPLIT: ds}).save_to_disk(str(tmp / "disk" / name), num_shards={SPLIT: 1})
+        if bars:
+            datasets.enable_progress_bars()
         card = dataset_card(bench=bench, rule=rule, level=level, aggregate=aggregate, license_id=license_id,
                             n_items=len(items), n_labels=len(label_rows), n_annotators=int(label_rows["annotator"].nunique()),
                             created_at=created_at)

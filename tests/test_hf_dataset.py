@@ -126,3 +126,11 @@ def test_refusing_a_foreign_folder_even_with_force(tmp_path):
     (tmp_path / "x" / "a").write_text("a", encoding="utf-8")
     with pytest.raises(ExportError):
         H.check_hf_target(tmp_path / "x", force=True)
+
+
+def test_an_empty_subset_is_written_with_the_same_columns_and_a_warning(engine, benchmark_id, tmp_path):
+    res = H.write_hf_dataset(engine=engine, benchmark_id=benchmark_id, out_dir=tmp_path / "hf", license_id="mit")
+    assert res.n_items == 0 and any("empty" in w for w in res.warnings)
+    items = datasets.load_from_disk(str(tmp_path / "hf" / "disk" / "items"))["test"]
+    assert len(items) == 0 and items.features == H.features()["items"]
+    assert _card_yaml(tmp_path / "hf")["license"] == "mit"
