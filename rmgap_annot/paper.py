@@ -115,8 +115,13 @@ def _data_sentence(report: dict) -> str:
     s = report["agreement"].get("summary", {})
     labelled = sum((s.get("n_items_labelled") or {}).values())
     total = sum((s.get("n_items") or {}).values())
-    return (f"Benchmark \\texttt{{{escape(s.get('benchmark'))}}}: {s.get('n_labels', 0)} labels by "
+    text = (f"Benchmark \\texttt{{{escape(s.get('benchmark'))}}}: {s.get('n_labels', 0)} labels by "
             f"{s.get('n_annotators', 0)} annotators on {labelled} labelled items (of {total}).")
+    excluded = (report.get("exclusions") or {}).get("excluded") or []
+    if excluded:  # how many, never who: a caption is published
+        who = "1 excluded annotator" if len(excluded) == 1 else f"{len(excluded)} excluded annotators"
+        text += f" The {(report.get('exclusions') or {}).get('n_labels_excluded', 0)} labels of {who} are not counted."
+    return text
 
 
 def _interval_sentence(report: dict) -> str:

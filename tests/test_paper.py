@@ -182,6 +182,18 @@ def test_all_vs_verified_table_is_written_when_the_report_has_it_and_skipped_oth
     assert "verifiedRDModelOneFiveZeroVerifiedBoN" in doc["macros"]
 
 
+def test_caption_states_exclusions_without_names(engine, benchmark_id, tmp_path):
+    from rmgap_annot.exclusions import exclude_annotator
+
+    _seed(engine, benchmark_id, tmp_path)
+    exclude_annotator(engine=engine, name="ann2", reason="too fast")
+    report = build_report(engine=engine, benchmark_id=benchmark_id, draws=DRAWS)
+    write_paper(out_dir=tmp_path / "p", report=report, artifacts=None, figures=False)
+    table = (tmp_path / "p" / "tables" / "agreement.tex").read_text(encoding="utf-8")
+    assert "labels by 2 annotators" in table and "labels of 1 excluded annotator are not counted" in table
+    assert "ann2" not in table
+
+
 def test_na_cells_and_no_scorers(engine, benchmark_id, tmp_path):
     """No labels at all: every cell n/a, no reward-model table, still a complete set that says why."""
     report = build_report(engine=engine, benchmark_id=benchmark_id, draws=DRAWS)
