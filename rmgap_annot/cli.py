@@ -425,7 +425,9 @@ def export_verified_cmd(
     try:
         rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=min_naturalness)
         if hf:
-            from rmgap_annot.hf_dataset import check_hf_target
+            from rmgap_annot.hf_dataset import check_hf_target, check_license
+
+            check_license(license_id)
 
             if Path(hf).resolve() == Path(out).resolve():
                 raise ExportError("--hf must be another folder than --out")

@@ -12,6 +12,7 @@ are left out for the same reason.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -200,6 +201,15 @@ class HFResult:
     warnings: list[str]
 
 
+LICENSE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
+
+
+def check_license(license_id: Optional[str]) -> None:
+    """A Hub licence id is one token (``cc-by-4.0``, ``mit``, ``other``); anything else is refused before writing."""
+    if license_id is not None and not LICENSE_RE.match(license_id):
+        raise ExportError(f"--license {license_id!r} is not a licence id (e.g. cc-by-4.0, mit, apache-2.0, other)")
+
+
 def check_hf_target(out_dir: Path, *, force: bool) -> None:
     """Refuse a folder in the way before anything is written (a previous --hf export is replaced only with force)."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -220,6 +230,7 @@ def write_hf_dataset(
     from datasets import Dataset, DatasetDict
 
     out_dir = Path(out_dir)
+    check_license(license_id)
     check_hf_target(out_dir, force=force)
     warnings = []
     if not license_id:

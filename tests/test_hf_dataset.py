@@ -117,6 +117,8 @@ def test_cli_hf_with_license_and_refusals(cli, engine, benchmark_id, labelled, t
     res = cli("export-verified", "--out", str(out), "--hf", str(hf), "--force", "--license", "cc0-1.0")
     assert res.exit_code == 0, res.output
     assert _card_yaml(hf)["license"] == "cc0-1.0"
+    res = cli("export-verified", "--out", str(tmp_path / "o6"), "--hf", str(tmp_path / "h6"), "--license", "CC BY 4.0")
+    assert res.exit_code == 2 and "licence id" in res.output and not (tmp_path / "o6").exists() and not (tmp_path / "h6").exists()
     res = cli("export-verified", "--out", str(tmp_path / "o5"), "--push", "me/data")
     assert res.exit_code == 2 and "--hf" in res.output and not (tmp_path / "o5").exists()
 
