@@ -118,6 +118,7 @@ def test_latex_special_characters_in_a_scorer_name_are_escaped(paper):
     table = (paper.out_dir / "tables" / "reward_models.tex").read_text(encoding="utf-8")
     assert r"R\&D\_model\#1 50\%" in table
     assert SCORER not in table
+    assert latex.escape("Café") == "Caf?"  # pdflatex never stops on a character its fonts lack
     assert latex.escape("a\\b{c}~^$<|>") == r"a\textbackslash{}b\{c\}\textasciitilde{}\textasciicircum{}\$\textless{}\textbar{}\textgreater{}"
 
 
