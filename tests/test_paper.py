@@ -255,3 +255,37 @@ def test_export_page_writes_paper_outputs_and_zips_them(engine, benchmark_id, db
     assert (folder / "tables" / "human_accuracy.tex").exists() and (folder / "figures" / "agreement_by_domain.svg").exists()
     with zipfile.ZipFile(io.BytesIO(zip_folder(folder))) as zf:
         assert "numbers.json" in zf.namelist() and "tables/reward_models.tex" in zf.namelist()
+
+
+RENAMED = {"Chat": "math-prm", "Writing": "Code Generation", "Reasoning": "R&D_1 50%", "Safety": "Safety"}
+
+
+def _rename_domains(doc):
+    """The report as another format's would look: the same numbers under category names with LaTeX specials."""
+    if isinstance(doc, dict):
+        return {RENAMED.get(k, k) if isinstance(k, str) else k: _rename_domains(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_rename_domains(v) for v in doc]
+    return doc
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (Debian: texlive-latex-recommended)")
+def test_any_category_names_are_escaped_mapped_to_macros_and_compile(engine, benchmark_id, tmp_path):
+    _seed(engine, benchmark_id, tmp_path)
+    report = _rename_domains(build_report(engine=engine, benchmark_id=benchmark_id, draws=DRAWS))
+    out = tmp_path / "p"
+    write_paper(out_dir=out, report=report, artifacts=None, figures=False)
+    doc = json.loads((out / "numbers.json").read_text(encoding="utf-8"))
+    for key, value in doc["numbers"].items():
+        assert _walk(report, doc["sources"][key]["path"]) == value, key
+    assert doc["macros"]["humanBoNMathPrm"] == "report.human.BoN.math-prm"
+    assert doc["macros"]["humanBoNCodeGeneration"] == "report.human.BoN.Code Generation"
+    assert doc["macros"]["alphaPickRDOneFiveZero"] == "report.agreement.choice_alpha.R&D_1 50%.alpha"
+    human = (out / "tables" / "human_accuracy.tex").read_text(encoding="utf-8")
+    assert "math-prm &" in human and r"R\&D\_1 50\% &" in human
+    body = "\n".join(f"\\input{{tables/{t.name}}}" for t in sorted((out / "tables").glob("*.tex")))
+    (out / "main.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\input{macros.tex}\n\\begin{document}\n"
+                                  f"\\humanBoNMathPrm{{}} \\alphaPickRDOneFiveZero{{}}\n{body}\n\\end{{document}}\n", encoding="utf-8")
+    res = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"], cwd=out,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-3000:]
