@@ -116,3 +116,36 @@ if export_dir and Path(export_dir).is_dir():
             f"Download {path.name}", path.read_bytes, file_name=path.name,
             mime=mime.get(path.suffix, "application/octet-stream"), key=f"export_dl_{path.name}",
         )
+
+st.divider()
+st.subheader("Paper-ready outputs")
+st.caption(
+    "LaTeX tables (booktabs), SVG and PDF figures, numbers.json and macros.tex from the report and the cached "
+    "artifact checks, written into the exports folder (the same as `rmgap-annot paper --out DIR`)."
+)
+if st.button("Write paper outputs", key="paper_write"):
+    from rmgap_annot.paper import PaperError, paper_outputs
+
+    bench_name = next(b.name for b in list_benchmarks(engine=engine()) if b.id == benchmark_id)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", bench_name)[:60]
+    out = get_settings().exports_dir / f"{name}-paper-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    try:
+        with st.spinner("Building the report and drawing the figures..."):
+            paper = paper_outputs(engine=engine(), benchmark_id=benchmark_id, out_dir=out)
+    except PaperError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["paper_dir"] = str(paper.out_dir)
+        st.success(f"Wrote {len(paper.files)} files ({paper.n_numbers} numbers, {paper.n_macros} macros) to {paper.out_dir}")
+        for note in paper.notes:
+            st.info(note)
+
+paper_dir = st.session_state.get("paper_dir")
+if paper_dir and Path(paper_dir).is_dir():
+    from rmgap_annot.paper import zip_folder
+
+    # A callable: the zip is built only when the button is clicked.
+    st.download_button(
+        f"Download {Path(paper_dir).name}.zip", lambda: zip_folder(Path(paper_dir)), file_name=f"{Path(paper_dir).name}.zip",
+        mime="application/zip", key="paper_download",
+    )

@@ -413,14 +413,31 @@ def export_verified_cmd(
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
     force: bool = typer.Option(False, "--force", help="Replace a previous export in --out (atomically)."),
     aggregate: str = typer.Option("plurality", "--aggregate", help="Each item's answer: plurality, dawid-skene or mace (fitted if not cached; written in the card)."),
+    hf: Optional[str] = typer.Option(None, "--hf", help="Also write the subset as a Hugging Face dataset (save_to_disk + Parquet + Hub card) into this folder."),
+    license_id: Optional[str] = typer.Option(None, "--license", help="Licence id for the --hf card's YAML (e.g. cc-by-4.0; 'unknown' with a warning when not given)."),
+    push: Optional[str] = typer.Option(None, "--push", help="Upload the --hf folder to this Hub dataset repo (owner/name; private; needs a network and a token)."),
 ) -> None:
     """Write the human-verified subset, its labels, a dataset card and a report (atomically)."""
+    from pathlib import Path
+
     from rmgap_annot.export import ExportError, Rule, write_export
 
+    if push and not hf:
+        fail("--push needs --hf DIR (the folder it uploads)", 2)
+    if license_id is not None and not hf:
+        fail("--license is for the --hf dataset card; add --hf DIR", 2)
     engine = ready_engine(ctx)
     bench = chosen_benchmark(engine, benchmark)
     try:
         rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=min_naturalness)
+        if hf:
+            from rmgap_annot.hf_dataset import check_hf_target, check_license
+
+            check_license(license_id)
+
+            if Path(hf).resolve() == Path(out).resolve():
+                raise ExportError("--hf must be another folder than --out")
+            check_hf_target(Path(hf), force=force)  # before anything is written: a refusal changes nothing
         result = write_export(engine=engine, benchmark_id=bench.id, out_dir=out, rule=rule, level=level, force=force,
                               aggregate=aggregate)
     except ExportError as exc:
@@ -433,6 +450,65 @@ def export_verified_cmd(
         typer.echo(f"  {domain:<10} {s['records_kept']:>6}/{s['records']:<6} {s['items_kept']:>6}/{s['items']:<6}")
     if result.analytics_note:
         typer.echo(f"Note: agreement {result.analytics_note}", err=True)
+    if hf:
+        from rmgap_annot.hf_dataset import push_to_hub, write_hf_dataset
+
+        try:
+            hf_result = write_hf_dataset(engine=engine, benchmark_id=bench.id, out_dir=hf, rule=rule, level=level,
+                                         aggregate=aggregate, license_id=license_id, force=force)
+        except ExportError as exc:
+            fail(str(exc), 2)
+        for warning in hf_result.warnings:
+            typer.echo(f"Warning: {warning}", err=True)
+        typer.echo(f"Wrote the Hugging Face dataset ({hf_result.n_items} items, {hf_result.n_labels} labels, "
+                   f"licence {hf_result.license}) to {hf_result.out_dir}")
+        if push:
+            try:
+                url = push_to_hub(folder=hf_result.out_dir, repo_id=push)
+            except Exception as exc:  # noqa: BLE001 - no network, no token, no rights: said plainly, the files stay
+                fail(f"push to {push} failed ({type(exc).__name__}: {exc}); the dataset is in {hf_result.out_dir}", 1)
+            typer.echo(f"Pushed to {push}: {url}")
+
+
+@app.command("paper")
+def paper_cmd(
+    ctx: typer.Context,
+    out: str = typer.Option(..., "--out", help="Folder for tables/, figures/, numbers.json and macros.tex (created)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder, replacing only the paper files."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Also render the charts as SVG and PDF."),
+    organic: Optional[str] = typer.Option(None, "--organic", help="Use the cached artifact checks fitted with this organic prompts file (default: the bundled sample's, else none)."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed (as for report and artifacts)."),
+    draws: int = typer.Option(1000, "--draws", help="Bootstrap draws (as for report and artifacts)."),
+) -> None:
+    """Write paper-ready LaTeX tables, vector figures, numbers.json and macros.tex from the report."""
+    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.paper import PaperError, paper_outputs
+    from rmgap_annot.stats.artifacts import OrganicFileError, read_organic_prompts
+
+    if draws < 0:
+        fail("--draws must be 0 or more", 2)
+    organic_prompts = None
+    if organic is not None:
+        try:
+            organic_prompts = read_organic_prompts(organic)
+        except OrganicFileError as exc:
+            typer.echo(format_errors(exc.errors), err=True)
+            typer.echo(f"Nothing was written: {len(exc.errors)} error(s).", err=True)
+            raise typer.Exit(2) from None
+    engine = ready_engine(ctx)
+    bench = chosen_benchmark(engine, benchmark)
+    try:
+        result = paper_outputs(engine=engine, benchmark_id=bench.id, out_dir=out, figures=figures, force=force,
+                               draws=draws, seed=seed, organic=organic_prompts)
+    except PaperError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"Wrote {len(result.files)} files for {bench.name!r} to {result.out_dir} "
+               f"({result.n_numbers} numbers, {result.n_macros} macros, {result.seconds:.1f} s):")
+    for rel in result.files:
+        typer.echo(f"  {rel}")
+    for note in result.notes:
+        typer.echo(f"Note: {note}", err=True)
 
 
 # --- analytics ---

@@ -14,6 +14,8 @@ if [ -z "${RMGAP_ANNOT_TEST_PG:-}" ] && ! command -v initdb >/dev/null 2>&1 \
 fi
 # nginx for the test that runs deploy/rmgap-locations.conf in front of two app servers.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# pdflatex (with booktabs) for the test that compiles `rmgap-annot paper`'s tables.
+command -v pdflatex >/dev/null 2>&1 || need+=(texlive-latex-recommended)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
