@@ -123,5 +123,18 @@ def log_in(page, url: str, name: str, password: str) -> None:  # noqa: ANN001
     page.get_by_role("textbox", name="Username").fill(name)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.get_by_text("The user's request", exact=True).wait_for(timeout=WAIT_MS)
+    pass_guidelines_gate(page)
+
+
+GATE_BUTTON = "I have read the guidelines: start"
+
+
+def pass_guidelines_gate(page) -> None:  # noqa: ANN001
+    """Wait for the annotate page; confirm the guidelines first if the gate asks (a new annotator's first item)."""
+    request = page.get_by_text("The user's request", exact=True)
+    request.or_(page.get_by_role("button", name=GATE_BUTTON)).first.wait_for(timeout=WAIT_MS)
+    if not request.is_visible():
+        settle(page)
+        page.get_by_role("button", name=GATE_BUTTON).click()
+        request.wait_for(timeout=WAIT_MS)
     settle(page)

@@ -7,14 +7,13 @@ import pytest
 from sqlalchemy import func, select
 
 from rmgap_annot.accounts import create_invite, create_user, set_active, user_id_by_name
-from rmgap_annot.annotation import NATURALNESS
 from rmgap_annot.assignment import update_study
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.models import Label
 from rmgap_annot.sessions import count_sessions
 from rmgap_annot.synthetic import make_records, write_jsonl
-from tests.e2e.conftest import WAIT_MS, log_in, settle, start_server
+from tests.e2e.conftest import WAIT_MS, log_in, pass_guidelines_gate, settle, start_server
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "alice-password-1"
@@ -57,7 +56,7 @@ def test_f5_keeps_a_password_user_logged_in_and_the_cookie_is_out_of_the_scripts
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert "rmgap_session" not in page.evaluate("document.cookie")
     page.reload()
-    page.get_by_text(ANNOTATE, exact=True).wait_for(timeout=WAIT_MS)
+    pass_guidelines_gate(page)
     assert logged_in(page)
     context.close()
 
@@ -68,17 +67,17 @@ def test_an_invite_link_logs_in_keeps_its_token_out_of_the_history_and_survives_
     context = browser.new_context()
     page = context.new_page()
     page.goto(server.url + "?invite=" + token)
-    page.get_by_text(ANNOTATE, exact=True).wait_for(timeout=WAIT_MS)
+    pass_guidelines_gate(page)
     assert token not in page.url
     # The history holds the new tab's blank page and the clean address, nothing between.
     assert page.evaluate("history.length") == 2
     page.go_back()
     assert page.url == "about:blank"
     page.go_forward()
-    page.get_by_text(ANNOTATE, exact=True).wait_for(timeout=WAIT_MS)
+    pass_guidelines_gate(page)
     assert token not in page.url
     page.reload()
-    page.get_by_text(ANNOTATE, exact=True).wait_for(timeout=WAIT_MS)
+    pass_guidelines_gate(page)
     assert logged_in(page)
     assert token not in page.url
     context.close()
@@ -96,7 +95,7 @@ def test_after_logout_back_logs_nobody_in(server, browser):
             log_in(page, server.url, "carol", PASSWORD)
         else:
             page.goto(server.url + "?invite=" + token)
-            page.get_by_text(ANNOTATE, exact=True).wait_for(timeout=WAIT_MS)
+            pass_guidelines_gate(page)
             settle(page)
         # A second page, so Back has a logged-in entry of the app to return to.
         page.get_by_role("link", name="Guidelines").click()
@@ -123,11 +122,11 @@ def test_a_disabled_users_open_browser_stores_nothing_more(server, browser):
     uid = user_id_by_name(engine=engine, name="dave")
     set_active(engine=engine, user_id=uid, active=False)
     settle(page)
-    form = page.locator("[data-testid='stForm']")
-    form.get_by_text("Response A", exact=True).click()
-    form.get_by_text(f"4: {NATURALNESS[4]}", exact=True).click()
-    form.get_by_role("button", name="Submit").click()
+    # Every answer is saved as a draft at once, so the first click already meets the check.
+    page.locator(".st-key-rmgap-answer").get_by_text("A [A]", exact=True).click()
     on_login_page(page)
+    page.keyboard.press("4")
+    page.keyboard.press("Enter")
     with session_scope(engine) as s:
         assert s.execute(select(func.count()).select_from(Label).where(Label.user_id == uid)).scalar_one() == 0
     context.close()
@@ -147,7 +146,7 @@ def test_changing_ones_password_on_the_account_page_logs_out_the_other_browser(s
     there.reload()
     on_login_page(there)
     here.reload()
-    here.get_by_text(ANNOTATE, exact=True).wait_for(timeout=WAIT_MS)
+    here.get_by_text("Change your password").wait_for(timeout=WAIT_MS)
     assert logged_in(here)
     here_ctx.close()
     there_ctx.close()

@@ -245,10 +245,14 @@ def test_guidelines_gate_before_the_first_item(server, browser):
     settle(page)
     page.get_by_role("button", name="I have read the guidelines: start").click()
     ready(page)
-    # Once confirmed, the gate is not shown again.
+    # Once confirmed, the gate is not shown again (the login survives the reload).
     page.goto(server.url)
-    log_in(page, server, "gina")
+    ready(page)
     page.close()
+    # Nor in a new browser: the confirmation is the server's.
+    again = browser.new_page(viewport={"width": 1440, "height": 900})
+    log_in(again, server, "gina")
+    again.close()
 
 
 def test_a_phone_labels_an_item_with_responses_as_tabs(server, browser):
@@ -285,7 +289,7 @@ def test_drafts_survive_guidelines_and_a_new_session(server, browser):
     settle(page)
     assert labels_of(server, "dan") == []
 
-    def same_answer() -> None:
+    def same_answer(page=page) -> None:  # noqa: ANN001
         panel = page.locator(".st-key-rmgap-answer")
         assert prompt(page) == text
         assert panel.get_by_role("radio", name="D [D]").is_checked()
@@ -298,10 +302,15 @@ def test_drafts_survive_guidelines_and_a_new_session(server, browser):
     page.get_by_role("link", name="Annotate").click()
     ready(page)
     same_answer()
-    # A new browser session (F5 logs out until server-side sessions exist): the draft is the server's.
+    # F5: still logged in, same item, same draft.
     page.reload()
-    log_in(page, server, "dan")
+    ready(page)
     same_answer()
+    # A new browser (another device): the draft is the server's.
+    other = browser.new_page(viewport={"width": 1440, "height": 900})
+    log_in(other, server, "dan")
+    same_answer(other)
+    other.close()
     # Ctrl+Enter in the comment submits.
     page.locator(".st-key-rmgap-answer textarea").click()
     page.keyboard.press("Control+Enter")
