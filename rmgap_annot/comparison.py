@@ -18,8 +18,9 @@ Definitions kept in one place:
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -49,29 +50,35 @@ def plurality_picks(*, engine: Engine, benchmark_id: int) -> dict[int, Optional[
     return picks_from_summary(item_summary(counted_labels(engine=engine, benchmark_id=benchmark_id).labels))
 
 
-def mcnemar_exact(human_correct: list[bool], scorer_correct: list[bool]) -> dict:
+def mcnemar_exact(human_correct: Sequence[bool], scorer_correct: Sequence[bool]) -> dict:
     """Exact McNemar: two-sided binomial test of the discordant pairs at p = 0.5.
 
     Item-level: it treats a record's twelve items as independent, which they
     are not, so it rejects true nulls far too often (issue 11). Kept for
     comparison with published figures; ``vs_human`` holds the clustered test.
     """
-    from scipy.stats import binomtest
-
-    b = sum(1 for h, s in zip(human_correct, scorer_correct) if h and not s)
-    c = sum(1 for h, s in zip(human_correct, scorer_correct) if s and not h)
-    n = len(human_correct)
+    h = np.asarray(human_correct, dtype=bool)
+    s = np.asarray(scorer_correct, dtype=bool)
+    b, c, n = int((h & ~s).sum()), int((s & ~h).sum()), len(h)
     if n == 0:
         return {"n_items": 0, "human_bon": None, "scorer_bon": None, "human_only_correct": 0, "scorer_only_correct": 0,
                 "p_value": None, "reason": "no labelled item with a defined scorer outcome (NaN scores or none labelled)"}
     return {
         "n_items": n,
-        "human_bon": sum(human_correct) / n if n else None,
-        "scorer_bon": sum(scorer_correct) / n if n else None,
+        "human_bon": int(h.sum()) / n,
+        "scorer_bon": int(s.sum()) / n,
         "human_only_correct": b,
         "scorer_only_correct": c,
-        "p_value": float(binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0,
+        "p_value": _binomial_p(b, b + c) if b + c else 1.0,
     }
+
+
+@functools.lru_cache(maxsize=4096)
+def _binomial_p(successes: int, trials: int) -> float:
+    """Two-sided exact binomial p at 0.5 (scipy's); cached, as 24 scorers x 5 domains repeat counts."""
+    from scipy.stats import binomtest
+
+    return float(binomtest(successes, trials, 0.5).pvalue)
 
 
 def _per_domain_share(flags: Mapping[str, list[bool]]) -> dict:
@@ -79,6 +86,29 @@ def _per_domain_share(flags: Mapping[str, list[bool]]) -> dict:
     present = [v for v in share.values() if v is not None]
     share["Avg"] = sum(present) / len(present) if present else None
     return share
+
+
+class _SharedProducts(bs.UnitDraws):
+    """``UnitDraws`` whose draws x clusters products are computed once per (draws, per-cluster sums).
+
+    Every per-cluster sum here is of whole numbers (counts of pairs, items,
+    groups, differences of 0/1 outcomes), so a product is exact and a reused
+    one is the very same number. Denominators repeat across scorers (every
+    complete scorer has the same items per record) and a pooled ``All`` sums
+    its domains' products again: about half the products are reused.
+    """
+
+    def __init__(self, weights: np.ndarray, column: np.ndarray, memo: dict) -> None:
+        super().__init__(weights, column)
+        object.__setattr__(self, "memo", memo)
+
+    def sum(self, per_unit) -> np.ndarray:  # noqa: ANN001
+        per_cluster = self.per_cluster(per_unit)
+        key = (id(self.weights), per_cluster.shape, per_cluster.tobytes())
+        out = self.memo.get(key)
+        if out is None:
+            out = self.memo[key] = self.weights @ per_cluster
+        return out
 
 
 class _SharedDraws:
@@ -93,6 +123,7 @@ class _SharedDraws:
         self.layout, self.draws, self.seed = layout, draws, seed
         self._draws: dict[tuple, bs.ClusterDraws] = {}
         self._columns: dict[int, tuple[bs.ClusterDraws, np.ndarray]] = {}
+        self._products: dict[tuple, np.ndarray] = {}
 
     def over(self, rows: np.ndarray) -> dict[str, bs.ClusterDraws]:
         """Per domain, draws over the records of these layout rows (the reference's ``_draws_over``)."""
@@ -126,7 +157,7 @@ class _SharedDraws:
         col = cached[1][record_code]
         if len(col) and col.min() < 0:
             raise ValueError("a unit's cluster is not among this stratum's clusters")
-        return bs.UnitDraws(cd.weights, col)
+        return _SharedProducts(cd.weights, col, self._products)
 
     def strata(self, draws: Mapping[str, bs.ClusterDraws], record_code: np.ndarray, domain: np.ndarray) -> Optional[bs.StrataDraws]:
         """``bs.bind_strata`` for units given by record code."""
@@ -300,10 +331,10 @@ def compare_matrix(
     domain = layout.domain[out.rows[defined]]
     has_pick = pick[defined] != NO_HUMAN_PICK
     agree = {d: (out.top[defined] == pick[defined])[has_pick & (domain == d)].tolist() for d in DOMAINS}
-    h_ok = {d: human_ok[defined][domain == d].tolist() for d in DOMAINS}
-    s_ok = {d: out.best[defined][domain == d].tolist() for d in DOMAINS}
+    h_ok = {d: human_ok[defined][domain == d] for d in DOMAINS}
+    s_ok = {d: out.best[defined][domain == d] for d in DOMAINS}
     mcnemar = {d: mcnemar_exact(h_ok[d], s_ok[d]) for d in DOMAINS}
-    mcnemar["All"] = mcnemar_exact(sum((h_ok[d] for d in DOMAINS), []), sum((s_ok[d] for d in DOMAINS), []))
+    mcnemar["All"] = mcnemar_exact(np.concatenate([h_ok[d] for d in DOMAINS]), np.concatenate([s_ok[d] for d in DOMAINS]))
     iv_all = _intervals(layout, out, every, grp_all, everything, scorer_draws, shared, confidence=confidence)
     iv_lab = _intervals(layout, out, lab, grp_lab, on_labelled, human_draws, shared, confidence=confidence)
     vs_human, vs_chance = _tests(layout, out, lab, human_ok, human_draws, scorer_draws, shared, confidence)
@@ -375,18 +406,10 @@ def scorer_section(
     """
     human_section = {m: human.get(m) for m in ("Pair", "BoN", "Consistency", "TopConsistency")} if human else None
     with session_scope(engine) as session:
-        scorers = session.execute(
-            select(Scorer).where(Scorer.id.in_(select(Score.scorer_id).join(Item, Item.id == Score.item_id)
-                                               .where(Item.benchmark_id == benchmark_id).distinct()))
-            .order_by(Scorer.id)
-        ).scalars().all()
-        truncated = dict(
-            session.execute(
-                select(Score.scorer_id, func.count()).join(Item, Item.id == Score.item_id)
-                .where(Item.benchmark_id == benchmark_id, Score.truncated.is_(True)).group_by(Score.scorer_id)
-            ).all()
-        )
-        session.expunge_all()
+        # EXISTS walks each scorer's index until a row on this benchmark: no scan of every score.
+        on_benchmark = select(Score.id).join(Item, Item.id == Score.item_id).where(
+            Score.scorer_id == Scorer.id, Item.benchmark_id == benchmark_id).exists()
+        scorers = session.execute(select(Scorer).where(on_benchmark).order_by(Scorer.id)).scalars().all()
     if not scorers:
         return {}
     if picks is None:
@@ -399,7 +422,7 @@ def scorer_section(
         matrix = sm.load_scores(engine=engine, layout=layout, scorer_id=s.id)
         section = compare_matrix(layout=layout, matrix=matrix, pick_col=pick_col, labelled=labelled, shared=shared,
                                  human_draws=human_draws, confidence=confidence)
-        section.update(family=s.family, spec=s.spec, truncated=truncated.get(s.id, 0), n_unparseable=s.n_unparseable)
+        section.update(family=s.family, spec=s.spec, truncated=matrix.n_truncated, n_unparseable=s.n_unparseable)
         if human_section is not None:
             section["human"] = human_section
         out[s.name] = section

@@ -83,15 +83,17 @@ class Layout:
 def load_layout(*, engine: Engine, benchmark_id: int) -> Layout:
     """The benchmark's items and response keys, read once for all scorers."""
     with session_scope(engine) as session:
-        items = session.execute(
-            select(Item.id, Item.domain, Record.record_id, Item.group, Item.winner_key, Item.record_pk)
-            .join(Record, Record.id == Item.record_pk)
-            .where(Item.benchmark_id == benchmark_id).order_by(Item.id)
-        ).all()
-        responses = session.execute(
-            select(Response.record_pk, Response.key).join(Record, Record.id == Response.record_pk)
-            .where(Record.benchmark_id == benchmark_id)
-        ).all()
+        items = plain_rows(session, select(Item.id, Item.domain, Record.record_id, Item.group, Item.winner_key, Item.record_pk)
+                           .join(Record, Record.id == Item.record_pk)
+                           .where(Item.benchmark_id == benchmark_id).order_by(Item.id))
+        responses = plain_rows(session, select(Response.record_pk, Response.key).join(Record, Record.id == Response.record_pk)
+                               .where(Record.benchmark_id == benchmark_id))
+    return layout_from_rows(items, responses)
+
+
+def layout_from_rows(items, responses) -> Layout:  # noqa: ANN001
+    """The layout from (item id, domain, record id, group, winner key, record pk) rows in item-id order
+    and (record pk, response key) rows: ``load_layout`` without a database (tests build one directly)."""
     keys_of: dict[int, list[str]] = {}
     for pk, key in responses:
         keys_of.setdefault(pk, []).append(key)
@@ -129,9 +131,10 @@ class ScoreMatrix:
 
     rows: np.ndarray  # (m,) layout rows, in the order of each item's first score row
     values: np.ndarray  # (m, width) float; NaN for a NULL score and for columns past the record's responses
+    n_truncated: int = 0  # score rows on this benchmark whose input was truncated
 
 
-def score_matrix(layout: Layout, item_ids, keys, values) -> ScoreMatrix:  # noqa: ANN001 - parallel columns of score rows
+def score_matrix(layout: Layout, item_ids, keys, values, *, n_truncated: int = 0) -> ScoreMatrix:  # noqa: ANN001 - parallel columns of score rows
     """A scorer's score rows (in score-id order) as a matrix over the items that have every response scored.
 
     A row of another benchmark's item, or whose key is not a response of its
@@ -149,23 +152,30 @@ def score_matrix(layout: Layout, item_ids, keys, values) -> ScoreMatrix:  # noqa
     rows = seen[count[seen] == layout.n_keys[seen]]
     matrix = np.full((layout.n_items, layout.width), np.nan)
     matrix[pos, col] = vals
-    return ScoreMatrix(rows=rows, values=matrix[rows])
+    return ScoreMatrix(rows=rows, values=matrix[rows], n_truncated=n_truncated)
+
+
+def plain_rows(session, statement) -> list[tuple]:  # noqa: ANN001
+    """The driver's plain tuples: wrapping 50,000 rows per scorer in Row objects costs more than the query."""
+    result = session.connection().execute(statement)
+    cursor = getattr(result, "cursor", None)
+    rows = cursor.fetchall() if cursor is not None else [tuple(r) for r in result.all()]
+    result.close()
+    return rows
 
 
 def load_scores(*, engine: Engine, layout: Layout, scorer_id: int) -> ScoreMatrix:
     """One scorer's matrix; the rows come straight from the scorer's index (no join), filtered by the layout."""
     with session_scope(engine) as session:
-        result = session.connection().execute(
-            select(Score.item_id, Score.response_key, Score.value).where(Score.scorer_id == scorer_id).order_by(Score.id)
-        )
-        # The driver's plain tuples: wrapping 50,000 rows per scorer in Row objects costs more than the query.
-        cursor = getattr(result, "cursor", None)
-        rows = cursor.fetchall() if cursor is not None else [tuple(r) for r in result.all()]
-        result.close()
+        rows = plain_rows(session, select(Score.item_id, Score.response_key, Score.value, Score.truncated)
+                          .where(Score.scorer_id == scorer_id).order_by(Score.id))
     if not rows:
         return score_matrix(layout, [], [], [])
     table = np.array(rows, dtype=object)
-    return score_matrix(layout, table[:, 0].astype(np.int64), table[:, 1], table[:, 2].astype(float))
+    item_ids = table[:, 0].astype(np.int64)
+    in_benchmark = layout.positions(item_ids) >= 0
+    truncated = int(table[:, 3].astype(bool)[in_benchmark].sum())
+    return score_matrix(layout, item_ids, table[:, 1], table[:, 2].astype(float), n_truncated=truncated)
 
 
 # --- per item and per group ----------------------------------------------------------------
