@@ -445,6 +445,18 @@ def scores_fingerprint(*, engine: Engine) -> tuple:
     return tuple((*tuple(s), *counts.get(s[0], (0, None))) for s in scorers)
 
 
+def comparison_key(*, engine: Engine, benchmark_id: int) -> tuple:
+    """What the scorer comparison depends on: the labels (and exclusions) and every scorer's scores.
+
+    The pages cache ``side_by_side`` and the report under this key, so a new
+    label, an exclusion, an imported or re-scored model all recompute, and
+    an idle page does not.
+    """
+    from rmgap_annot.report import report_fingerprint  # noqa: PLC0415 - report imports this module
+
+    return (report_fingerprint(engine=engine, benchmark_id=benchmark_id), scores_fingerprint(engine=engine))
+
+
 def adjust_across_scorers(sections: Mapping[str, dict], *, method: str = "holm") -> None:
     """Multiplicity adjustment in place: one family per (test, metric, domain), its members the scorers."""
     for d in (*DOMAINS, "All"):
