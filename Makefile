@@ -43,6 +43,7 @@ bench: $(STAMP)-test
 	$(PY) bench/import_speed.py
 	$(PY) bench/annotation_latency.py
 	$(PY) bench/report_speed.py
+	$(PY) bench/scorer_section.py
 	$(PY) bench/truth_speed.py
 	$(PY) bench/export_speed.py
 	$(PY) bench/load.py

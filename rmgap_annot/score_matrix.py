@@ -21,6 +21,7 @@ rule is an array operation:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -171,7 +172,7 @@ def load_scores(*, engine: Engine, layout: Layout, scorer_id: int) -> ScoreMatri
                           .where(Score.scorer_id == scorer_id).order_by(Score.id))
     if not rows:
         return score_matrix(layout, [], [], [])
-    table = np.array(rows, dtype=object)
+    table = np.fromiter(itertools.chain.from_iterable(rows), dtype=object, count=4 * len(rows)).reshape(len(rows), 4)
     item_ids = table[:, 0].astype(np.int64)
     in_benchmark = layout.positions(item_ids) >= 0
     truncated = int(table[:, 3].astype(bool)[in_benchmark].sum())
