@@ -270,7 +270,7 @@ def _tests(
         n_lab = len(lab) if d == "All" else int((lab_domain == d).sum())
         if not keep.any():
             vs_human[d] = {"difference": None, "ci": None, "p_value": None, "n_units": 0,
-                           "reason": (f"every labelled item has a NaN score: nothing to compare" if n_lab
+                           "reason": ("every labelled item has a NaN score: nothing to compare" if n_lab
                                       else "no labelled item scored")}
             continue
         rec, dom = p_rec[keep], p_domain[keep]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -262,7 +261,7 @@ def rmgap_metrics(layout: Layout, out: Outcomes, sel: np.ndarray, grp: Groups, *
     rows = out.rows[sel]
     domain = layout.domain[rows]
     nan = out.nan[sel]
-    pair_won, pair_total, bon, cons = {}, {}, {}, {}
+    pair, bon, cons = {}, {}, {}
     n_items: dict[str, int] = {}
     n_groups: dict[str, int] = {}
     defined: dict[str, dict[str, bool]] = {"Pair": {}, "BoN": {}}
@@ -272,9 +271,9 @@ def rmgap_metrics(layout: Layout, out: Outcomes, sel: np.ndarray, grp: Groups, *
         ok = in_d & ~nan
         n_items[d] = int(in_d.sum())
         won, total, n_ok = int(out.won[sel][ok].sum()), int(out.total[sel][ok].sum()), int(ok.sum())
-        pair_won[d] = won / total if total else None
+        pair[d] = won / total if total else None
         bon[d] = int(out.best[sel][ok].sum()) / n_ok if n_ok else None
-        for m, values in (("Pair", pair_won), ("BoN", bon)):
+        for m, values in (("Pair", pair), ("BoN", bon)):
             defined[m][d] = values[d] is not None
             if values[d] is None and n_items[d]:
                 values[d] = 0.0
@@ -287,7 +286,7 @@ def rmgap_metrics(layout: Layout, out: Outcomes, sel: np.ndarray, grp: Groups, *
         cons[d] = int((counted & grp.complete & grp.consistent).sum()) / n_flags if n_flags else None
         n_groups[d] = n_flags
     return {
-        "Pair": with_avg(pair_won),
+        "Pair": with_avg(pair),
         "BoN": with_avg(bon),
         "Consistency": with_avg(cons),
         "n_items": n_items,

@@ -19,7 +19,8 @@ from sqlalchemy import select
 from rmgap_annot import metrics
 from rmgap_annot import score_matrix as sm
 from rmgap_annot.comparison import _SharedDraws, comparison_key, compare_matrix, pick_columns, scorer_section
-from rmgap_annot.db import session_scope
+from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.db import get_engine, init_db, session_scope
 from rmgap_annot.human_metrics import human_accuracy, item_summary, record_draws
 from rmgap_annot.exclusions import counted_labels
 from rmgap_annot.comparison import picks_from_summary
@@ -82,12 +83,9 @@ def benchmarks(draw):
 def reference_items(items, rows) -> dict[int, metrics.ScoredItem]:
     """What the reference's scored_items builds from the same rows (first-row order, complete items only)."""
     meta = {it[0]: it for it in items}
-    n_keys = {}
     scores: dict[int, dict] = {}
     for item_id, key, value in rows:
         scores.setdefault(item_id, {})[key] = value
-    for it in items:
-        n_keys[it[0]] = None
     out = {}
     for item_id, s in scores.items():
         _, domain, rid, g, winner, pk = meta[item_id]
@@ -189,7 +187,11 @@ def _seed_scorers(engine, benchmark_id, tmp_path):
     return items
 
 
-def test_scorer_section_equals_the_reference_on_a_database(engine, benchmark_id, tmp_path):
+def test_scorer_section_equals_the_reference_on_a_database(backend_url, small_file, tmp_path):
+    """SQLite and PostgreSQL: the scores come through the driver's own cursor, so both drivers are checked."""
+    init_db(backend_url)
+    engine = get_engine(backend_url)
+    benchmark_id = import_benchmark(engine=engine, path=small_file, name="small").benchmark_id
     _seed_scorers(engine, benchmark_id, tmp_path)
     new = scorer_section(engine=engine, benchmark_id=benchmark_id, draws=200)
     assert set(new) == {"judge", "nans", "half"}
