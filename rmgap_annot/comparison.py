@@ -14,6 +14,13 @@ Definitions kept in one place:
 - human-majority correct: the plurality pick is the designated winner.
 - scorer top pick: the unique highest score; a tie at the top is no pick
   (RMGAP counts ties as losses too).
+
+How: RMGAP has 24 reward models, so the benchmark's layout, the human
+picks and the record draws are prepared once and shared by every scorer;
+each scorer is one query and array operations over its score matrix
+(``score_matrix``). The per-item code this replaced is kept as
+tests/reference_scorers.py and the tests check both give the same JSON to
+the last bit.
 """
 
 from __future__ import annotations
@@ -146,13 +153,13 @@ class _SharedDraws:
         cached = self._columns.get(id(cd))
         if cached is None or cached[0] is not cd:
             column = np.full(len(self.layout.records), -1, dtype=np.int64)
-            if cd.clusters.dtype == object or cd.clusters.dtype.kind in "US":
-                at = np.searchsorted(cd.clusters, self.layout.records)
-                at = np.minimum(at, max(cd.n_clusters - 1, 0))
-                found = cd.clusters[at] == self.layout.records if cd.n_clusters else np.zeros(len(column), bool)
-                column[found] = at[found]
-            else:
+            if any(cd is own for own in self._draws.values()):  # drawn here: its clusters are record codes
                 column[cd.clusters] = np.arange(cd.n_clusters)
+            else:  # the caller's (the report's): its clusters are record ids
+                records = self.layout.records.astype(cd.clusters.dtype) if len(self.layout.records) else self.layout.records
+                at = np.minimum(np.searchsorted(cd.clusters, records), max(cd.n_clusters - 1, 0))
+                found = cd.clusters[at] == records if cd.n_clusters else np.zeros(len(column), bool)
+                column[found] = at[found]
             cached = self._columns[id(cd)] = (cd, column)
         col = cached[1][record_code]
         if len(col) and col.min() < 0:
