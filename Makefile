@@ -44,6 +44,7 @@ bench: $(STAMP)-test
 	$(PY) bench/annotation_latency.py
 	$(PY) bench/ui_latency.py
 	$(PY) bench/report_speed.py
+	$(PY) bench/scorer_section.py
 	$(PY) bench/truth_speed.py
 	$(PY) bench/export_speed.py
 	$(PY) bench/load.py

@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 
 from rmgap_annot.accounts import list_users  # noqa: E402
 from rmgap_annot.annotation import FLAG_REASONS, flag_counts, flags_for_benchmark  # noqa: E402
+from rmgap_annot.comparison import comparison_key  # noqa: E402
 from rmgap_annot.exclusions import ExclusionError, active_exclusions, exclude_annotator, include_annotator  # noqa: E402
 from rmgap_annot.labels_io import export_labels  # noqa: E402
 from rmgap_annot.stats import truth  # noqa: E402
@@ -217,7 +218,8 @@ def artifact_checks_section(benchmark_id: int) -> None:
 # --- Artifact checks (section end) --------------------------------------------------
 
 
-fingerprint = report_fingerprint(engine=engine(), benchmark_id=benchmark_id)
+# Labels, exclusions and every scorer's scores: new scores recompute the scorers section too.
+fingerprint = comparison_key(engine=engine(), benchmark_id=benchmark_id)
 report = cached_report(benchmark_id, fingerprint, tuple(sorted(what_if)))
 summary = report["agreement"]["summary"]
 excluded_note = report["exclusions"]

@@ -13,7 +13,7 @@ import streamlit as st  # noqa: E402
 
 from rmgap_annot import jobs  # noqa: E402
 from rmgap_annot.catalog import list_benchmarks  # noqa: E402
-from rmgap_annot.comparison import list_scorers, side_by_side  # noqa: E402
+from rmgap_annot.comparison import comparison_key, list_scorers, side_by_side  # noqa: E402
 from rmgap_annot.safe_markdown import escape  # noqa: E402
 from rmgap_annot.scoring import AGGREGATIONS, FAMILIES, JUDGE_MODES, ScoringError, default_name, parse_spec, ScoringOptions  # noqa: E402
 
@@ -88,7 +88,16 @@ def job_progress() -> None:
 job_progress()
 
 st.subheader("Human vs reward models on the same labelled items")
-data = side_by_side(engine=eng, benchmark_id=benchmark_id)
+
+
+# Cached by what the numbers depend on (labels, exclusions, every scorer's scores): the
+# 1,000-draw intervals for every scorer are computed once, not on each visit.
+@st.cache_data(show_spinner="Comparing people and reward models (1,000 bootstrap draws)...", max_entries=8)
+def cached_side_by_side(benchmark_id: int, key: tuple) -> dict:  # noqa: ARG001 - the key is the cache key
+    return side_by_side(engine=engine(), benchmark_id=benchmark_id)
+
+
+data = cached_side_by_side(benchmark_id, comparison_key(engine=eng, benchmark_id=benchmark_id))
 if not data["metrics"]:
     st.info("Needs labels and at least one scorer.")
     st.stop()

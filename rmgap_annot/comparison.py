@@ -14,10 +14,18 @@ Definitions kept in one place:
 - human-majority correct: the plurality pick is the designated winner.
 - scorer top pick: the unique highest score; a tie at the top is no pick
   (RMGAP counts ties as losses too).
+
+How: RMGAP has 24 reward models, so the benchmark's layout, the human
+picks and the record draws are prepared once and shared by every scorer;
+each scorer is one query and array operations over its score matrix
+(``score_matrix``). The per-item code this replaced is kept as
+tests/reference_scorers.py and the tests check both give the same JSON to
+the last bit.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from typing import Mapping, Optional, Sequence
 
@@ -28,8 +36,9 @@ from sqlalchemy.engine import Engine
 
 from rmgap_annot.db import session_scope
 from rmgap_annot.exclusions import counted_labels
-from rmgap_annot.metrics import METRIC_NAMES, ScoredItem, group_outcomes, item_outcomes, rmgap_metrics, top_pick, with_avg
-from rmgap_annot.models import Item, Record, Response, Score, Scorer
+from rmgap_annot import score_matrix as sm
+from rmgap_annot.metrics import METRIC_NAMES, top_pick, with_avg  # noqa: F401 - top_pick: part of this module's API
+from rmgap_annot.models import Item, Score, Scorer
 from rmgap_annot.settings import DOMAINS
 from rmgap_annot.stats import bootstrap as bs
 from rmgap_annot.stats.bootstrap import CONFIDENCE, DRAWS, SEED
@@ -48,57 +57,35 @@ def plurality_picks(*, engine: Engine, benchmark_id: int) -> dict[int, Optional[
     return picks_from_summary(item_summary(counted_labels(engine=engine, benchmark_id=benchmark_id).labels))
 
 
-def mcnemar_exact(human_correct: list[bool], scorer_correct: list[bool]) -> dict:
+def mcnemar_exact(human_correct: Sequence[bool], scorer_correct: Sequence[bool]) -> dict:
     """Exact McNemar: two-sided binomial test of the discordant pairs at p = 0.5.
 
     Item-level: it treats a record's twelve items as independent, which they
     are not, so it rejects true nulls far too often (issue 11). Kept for
     comparison with published figures; ``vs_human`` holds the clustered test.
     """
-    from scipy.stats import binomtest
-
-    b = sum(1 for h, s in zip(human_correct, scorer_correct) if h and not s)
-    c = sum(1 for h, s in zip(human_correct, scorer_correct) if s and not h)
-    n = len(human_correct)
+    h = np.asarray(human_correct, dtype=bool)
+    s = np.asarray(scorer_correct, dtype=bool)
+    b, c, n = int((h & ~s).sum()), int((s & ~h).sum()), len(h)
     if n == 0:
         return {"n_items": 0, "human_bon": None, "scorer_bon": None, "human_only_correct": 0, "scorer_only_correct": 0,
                 "p_value": None, "reason": "no labelled item with a defined scorer outcome (NaN scores or none labelled)"}
     return {
         "n_items": n,
-        "human_bon": sum(human_correct) / n if n else None,
-        "scorer_bon": sum(scorer_correct) / n if n else None,
+        "human_bon": int(h.sum()) / n,
+        "scorer_bon": int(s.sum()) / n,
         "human_only_correct": b,
         "scorer_only_correct": c,
-        "p_value": float(binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0,
+        "p_value": _binomial_p(b, b + c) if b + c else 1.0,
     }
 
 
-def scored_items(*, engine: Engine, benchmark_id: int, scorer_id: int) -> dict[int, ScoredItem]:
-    """item_id -> ScoredItem for the items holding a score for every response."""
-    with session_scope(engine) as session:
-        rows = session.execute(
-            select(Score.item_id, Score.response_key, Score.value, Item.domain, Record.record_id, Item.group,
-                   Item.prompt_index, Item.winner_key, Item.record_pk)
-            .join(Item, Item.id == Score.item_id)
-            .join(Record, Record.id == Item.record_pk)
-            .where(Score.scorer_id == scorer_id, Item.benchmark_id == benchmark_id)
-        ).all()
-        n_responses = dict(
-            session.execute(
-                select(Response.record_pk, func.count()).join(Record, Record.id == Response.record_pk)
-                .where(Record.benchmark_id == benchmark_id).group_by(Response.record_pk)
-            ).all()
-        )
-    scores: dict[int, dict[str, float]] = defaultdict(dict)
-    meta: dict[int, tuple] = {}
-    for item_id, key, value, domain, rid, grp, pi, winner, pk in rows:
-        scores[item_id][key] = float("nan") if value is None else value
-        meta[item_id] = (domain, rid, grp, pi, winner, pk)
-    return {
-        i: ScoredItem(domain=m[0], record_id=m[1], group=m[2], prompt_index=m[3], winner_key=m[4], scores=scores[i])
-        for i, m in meta.items()
-        if len(scores[i]) == n_responses.get(m[5], 4)
-    }
+@functools.lru_cache(maxsize=4096)
+def _binomial_p(successes: int, trials: int) -> float:
+    """Two-sided exact binomial p at 0.5 (scipy's); cached, as 24 scorers x 5 domains repeat counts."""
+    from scipy.stats import binomtest
+
+    return float(binomtest(successes, trials, 0.5).pvalue)
 
 
 def _per_domain_share(flags: Mapping[str, list[bool]]) -> dict:
@@ -108,57 +95,137 @@ def _per_domain_share(flags: Mapping[str, list[bool]]) -> dict:
     return share
 
 
-def metric_intervals(
-    items: Sequence[ScoredItem], metrics: Mapping, draws_by_domain: Mapping[str, bs.ClusterDraws], *, confidence: float,
-    outcomes: Optional[Mapping[int, Optional[tuple]]] = None,
+class _SharedProducts(bs.UnitDraws):
+    """``UnitDraws`` whose draws x clusters products are computed once per (draws, per-cluster sums).
+
+    Every per-cluster sum here is of whole numbers (counts of pairs, items,
+    groups, differences of 0/1 outcomes), so a product is exact and a reused
+    one is the very same number. Denominators repeat across scorers (every
+    complete scorer has the same items per record) and a pooled ``All`` sums
+    its domains' products again: about half the products are reused.
+    """
+
+    def __init__(self, weights: np.ndarray, column: np.ndarray, memo: dict) -> None:
+        super().__init__(weights, column)
+        object.__setattr__(self, "memo", memo)
+
+    def sum(self, per_unit) -> np.ndarray:  # noqa: ANN001
+        per_cluster = self.per_cluster(per_unit)
+        key = (id(self.weights), per_cluster.shape, per_cluster.tobytes())
+        out = self.memo.get(key)
+        if out is None:
+            out = self.memo[key] = self.weights @ per_cluster
+        return out
+
+
+class _SharedDraws:
+    """Record draws and cluster columns shared by every scorer of one benchmark.
+
+    A scorer's own draws depend only on the records it scored (the same
+    records give the very same draws, so 24 full scorers share one set), and
+    each set of draws maps a record to its column once, not per scorer.
+    """
+
+    def __init__(self, layout: sm.Layout, *, draws: int, seed: int) -> None:
+        self.layout, self.draws, self.seed = layout, draws, seed
+        self._draws: dict[tuple, bs.ClusterDraws] = {}
+        self._columns: dict[int, tuple[bs.ClusterDraws, np.ndarray]] = {}
+        self._products: dict[tuple, np.ndarray] = {}
+
+    def over(self, rows: np.ndarray) -> dict[str, bs.ClusterDraws]:
+        """Per domain, draws over the records of these layout rows (the reference's ``_draws_over``)."""
+        if not self.draws:
+            return {}
+        out = {}
+        domain, code = self.layout.domain[rows], self.layout.record_code[rows]
+        for d in dict.fromkeys(domain.tolist()):
+            # Record codes rank the record ids as strings, so the clusters are in the same order as sorted ids.
+            clusters = np.unique(code[domain == d])
+            key = (d, clusters.tobytes())
+            if key not in self._draws:
+                self._draws[key] = bs.ClusterDraws(
+                    clusters, bs.multinomial_counts(len(clusters), draws=self.draws, seed=self.seed, stream=bs.stream_for(d)))
+            out[d] = self._draws[key]
+        return out
+
+    def unit_draws(self, cd: bs.ClusterDraws, record_code: np.ndarray) -> bs.UnitDraws:
+        """``cd.bind`` for units given by record code (draws over record ids or over codes alike)."""
+        cached = self._columns.get(id(cd))
+        if cached is None or cached[0] is not cd:
+            column = np.full(len(self.layout.records), -1, dtype=np.int64)
+            if any(cd is own for own in self._draws.values()):  # drawn here: its clusters are record codes
+                column[cd.clusters] = np.arange(cd.n_clusters)
+            else:  # the caller's (the report's): its clusters are record ids
+                records = self.layout.records.astype(cd.clusters.dtype) if len(self.layout.records) else self.layout.records
+                at = np.minimum(np.searchsorted(cd.clusters, records), max(cd.n_clusters - 1, 0))
+                found = cd.clusters[at] == records if cd.n_clusters else np.zeros(len(column), bool)
+                column[found] = at[found]
+            cached = self._columns[id(cd)] = (cd, column)
+        col = cached[1][record_code]
+        if len(col) and col.min() < 0:
+            raise ValueError("a unit's cluster is not among this stratum's clusters")
+        return _SharedProducts(cd.weights, col, self._products)
+
+    def strata(self, draws: Mapping[str, bs.ClusterDraws], record_code: np.ndarray, domain: np.ndarray) -> Optional[bs.StrataDraws]:
+        """``bs.bind_strata`` for units given by record code."""
+        if not draws:
+            return None
+        n_draws = next(iter(draws.values())).draws
+        if n_draws == 0:
+            return None
+        parts = []
+        for s in dict.fromkeys(domain.tolist()):
+            pos = np.flatnonzero(domain == s)
+            parts.append((pos, self.unit_draws(draws[s], record_code[pos])))
+        return bs.StrataDraws(tuple(parts), n_draws)
+
+
+def _intervals(
+    layout: sm.Layout, out: sm.Outcomes, sel: np.ndarray, grp: sm.Groups, metrics: Mapping,
+    draws_by_domain: Mapping[str, bs.ClusterDraws], shared: _SharedDraws, *, confidence: float,
 ) -> dict:
     """Record-clustered intervals of Pair, BoN, Consistency, TopConsistency per domain and Avg.
 
-    ``metrics`` is ``rmgap_metrics``'s result on ``items`` (the point values);
-    TopConsistency's point value is computed here from ``group_outcomes``.
-    A domain RMGAP scores 0.0 only because every item is NaN gets no interval.
+    ``metrics`` holds the point values of the selected items; TopConsistency's
+    is computed here from the complete groups. A domain RMGAP scores 0.0 only
+    because every item is NaN gets no interval.
     """
-    by_domain: dict[str, list[ScoredItem]] = defaultdict(list)
-    for it in items:
-        by_domain[it.domain].append(it)
-    groups = group_outcomes(items)
+    domain = layout.domain[out.rows[sel]]
     top = {d: None for d in DOMAINS}
     ci: dict[str, dict] = {m: {} for m in (*METRIC_NAMES, "TopConsistency")}
     methods: dict[str, dict] = {m: {} for m in ci}
     reasons: dict[str, dict] = {m: dict(metrics.get("reasons", {}).get(m, {})) for m in ci}
     boots: dict[str, dict[str, np.ndarray]] = {m: {} for m in ci}
     for d in DOMAINS:
-        its = by_domain.get(d, [])
+        units = sel[domain == d]
         cd = draws_by_domain.get(d)
-        g = [x for x in groups if x.domain == d]
+        complete = (grp.domain == d) & grp.complete
         if metrics["Consistency"][d] is None:
-            reasons["Consistency"][d] = "no group has all three prompts scored" if its else f"no {d} items"
-        if g:
-            top[d] = float(np.mean([x.top_consistent for x in g]))
-        elif its:
+            reasons["Consistency"][d] = "no group has all three prompts scored" if len(units) else f"no {d} items"
+        if complete.any():
+            top[d] = float(np.mean(grp.top_consistent[complete]))
+        elif len(units):
             reasons["TopConsistency"][d] = "no group has all three prompts scored"
         else:
             reasons["TopConsistency"][d] = f"no {d} items"
-        if not its or cd is None or cd.draws == 0:
+        if not len(units) or cd is None or cd.draws == 0:
             for m in ci:
                 ci[m][d], methods[m][d] = None, None
             continue
-        outs = [item_outcomes(it) if outcomes is None else outcomes[id(it)] for it in its]
-        rec = np.array([it.record_id for it in its])
-        w = cd.bind(rec)
-        won = np.array([o[0] if o else 0 for o in outs], dtype=float)
-        tot = np.array([o[1] if o else 0 for o in outs], dtype=float)
-        best = np.array([float(o[2]) if o else 0.0 for o in outs], dtype=float)
-        ok = np.array([o is not None for o in outs], dtype=float)
+        rec = layout.record_code[out.rows[units]]
+        w = shared.unit_draws(cd, rec)
+        ok = (~out.nan[units]).astype(float)
+        won, tot = out.won[units].astype(float), out.total[units].astype(float)
+        best = out.best[units].astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             draws = {"Pair": w.sum(won) / w.sum(tot), "BoN": w.sum(best) / w.sum(ok)}
         info = bs.clustering(best[ok > 0], rec[ok > 0])
         proportions = {"Pair": (won.sum(), tot.sum()), "BoN": (best.sum(), ok.sum())}
-        grec = np.array([x.record_id for x in g])
-        for m, attr in (("Consistency", "consistent"), ("TopConsistency", "top_consistent")):
-            if g:
-                flags = np.array([getattr(x, attr) for x in g], dtype=float)
-                draws[m] = cd.total(grec, flags) / len(flags)
+        if complete.any():
+            gw = shared.unit_draws(cd, grp.record_code[complete])
+            for m, flags in (("Consistency", grp.consistent[complete]), ("TopConsistency", grp.top_consistent[complete])):
+                flags = flags.astype(float)
+                draws[m] = gw.sum(flags) / len(flags)
                 proportions[m] = (flags.sum(), float(len(flags)))
         values = {**{m: metrics[m][d] for m in METRIC_NAMES}, "TopConsistency": top[d]}
         for m in ci:
@@ -191,103 +258,93 @@ def metric_intervals(
     return {"TopConsistency": top_avg, "ci": ci, "ci_method": methods, "reasons": reasons}
 
 
-def _draws_over(items: Sequence[ScoredItem], *, draws: int, seed: int) -> dict[str, bs.ClusterDraws]:
-    """Per domain, record draws over the records these items come from."""
-    recs: dict[str, set] = defaultdict(set)
-    for it in items:
-        recs[it.domain].add(it.record_id)
-    if not draws:
-        return {}
-    return {d: bs.cluster_draws(sorted(r), draws=draws, seed=seed, stream=bs.stream_for(d)) for d, r in recs.items()}
-
-
 def _tests(
-    labelled: Mapping[int, ScoredItem], everything: Sequence[ScoredItem], picks: Mapping[int, Optional[str]],
-    human_draws: Mapping[str, bs.ClusterDraws], scorer_draws: Mapping[str, bs.ClusterDraws], confidence: float,
-    outcomes: Mapping[int, Optional[tuple]],
+    layout: sm.Layout, out: sm.Outcomes, lab: np.ndarray, human_ok: np.ndarray, human_draws: Mapping[str, bs.ClusterDraws],
+    scorer_draws: Mapping[str, bs.ClusterDraws], shared: _SharedDraws, confidence: float,
 ) -> tuple[dict, dict]:
-    """(human minus scorer BoN, scorer against chance) per domain and All, clustered by record."""
-    pairs = []  # (domain, record, human correct, scorer correct)
-    for item_id, it in labelled.items():
-        outcome = outcomes[id(it)]
-        if outcome is not None:
-            pairs.append((it.domain, it.record_id, float(picks[item_id] == it.winner_key), float(outcome[2])))
+    """(human minus scorer BoN, scorer against chance) per domain and All, clustered by record.
+
+    ``lab``: positions of the labelled items; ``human_ok``: whether the human
+    plurality pick is the winner, per position of ``out``.
+    """
+    lab_domain = layout.domain[out.rows[lab]]
+    pairs = lab[~out.nan[lab]]  # labelled items with a defined scorer outcome
+    p_domain, p_rec = layout.domain[out.rows[pairs]], layout.record_code[out.rows[pairs]]
+    p_human, p_scorer = human_ok[pairs].astype(float), out.best[pairs].astype(float)
     vs_human: dict[str, dict] = {}
     for d in (*DOMAINS, "All"):
-        rows = [p for p in pairs if d == "All" or p[0] == d]
-        n_lab = sum(1 for it in labelled.values() if d == "All" or it.domain == d)
-        if not rows:
+        keep = np.ones(len(pairs), bool) if d == "All" else p_domain == d
+        n_lab = len(lab) if d == "All" else int((lab_domain == d).sum())
+        if not keep.any():
             vs_human[d] = {"difference": None, "ci": None, "p_value": None, "n_units": 0,
-                           "reason": (f"every labelled item has a NaN score: nothing to compare" if n_lab
+                           "reason": ("every labelled item has a NaN score: nothing to compare" if n_lab
                                       else "no labelled item scored")}
             continue
-        dom = np.array([p[0] for p in rows], dtype=object)
-        rec = np.array([p[1] for p in rows])
-        w = bs.bind_strata(human_draws, rec, dom)
-        vs_human[d] = bs.paired_difference([p[2] for p in rows], [p[3] for p in rows], rec, w, confidence=confidence)
+        rec, dom = p_rec[keep], p_domain[keep]
+        w = shared.strata(human_draws, rec, dom)
+        vs_human[d] = bs.paired_difference(p_human[keep], p_scorer[keep], rec, w, confidence=confidence)
         vs_human[d]["human_bon"] = vs_human[d].pop("a")
         vs_human[d]["scorer_bon"] = vs_human[d].pop("b")
-    rows = []  # (domain, record, bon, won, total, n responses)
-    for it in everything:
-        o = outcomes[id(it)]
-        if o is not None:
-            rows.append((it.domain, it.record_id, float(o[2]), float(o[0]), float(o[1]), len(it.scores)))
+    every = np.flatnonzero(~out.nan)
+    e_domain, e_rec = layout.domain[out.rows[every]], layout.record_code[out.rows[every]]
+    all_domain = layout.domain[out.rows]
+    chance = 1 / layout.n_keys[out.rows[every]]
     vs_chance: dict[str, dict[str, dict]] = {"BoN": {}, "Pair": {}}
-    n_all = defaultdict(int)
-    for it in everything:
-        n_all[it.domain] += 1
     for d in (*DOMAINS, "All"):
-        part = [r for r in rows if d == "All" or r[0] == d]
-        if not part:
-            reason = "every item has a NaN score: nothing to test" if (n_all[d] if d != "All" else len(everything)) else "no items scored"
+        keep = np.ones(len(every), bool) if d == "All" else e_domain == d
+        if not keep.any():
+            n_all = len(out.rows) if d == "All" else int((all_domain == d).sum())
+            reason = "every item has a NaN score: nothing to test" if n_all else "no items scored"
             for m in vs_chance:
                 vs_chance[m][d] = {"value": None, "chance": None, "ci": None, "p_value": None, "n_units": 0, "reason": reason}
             continue
-        dom = np.array([r[0] for r in part], dtype=object)
-        rec = np.array([r[1] for r in part])
-        w = bs.bind_strata(scorer_draws, rec, dom)
-        ones = np.ones(len(part))
-        vs_chance["BoN"][d] = bs.versus_chance([r[2] for r in part], ones, [1 / r[5] for r in part], rec, w, confidence=confidence)
-        vs_chance["Pair"][d] = bs.versus_chance([r[3] for r in part], [r[4] for r in part], np.full(len(part), 0.5), rec, w,
+        rec, dom, units = e_rec[keep], e_domain[keep], every[keep]
+        w = shared.strata(scorer_draws, rec, dom)
+        n = len(units)
+        vs_chance["BoN"][d] = bs.versus_chance(out.best[units].astype(float), np.ones(n), chance[keep], rec, w, confidence=confidence)
+        vs_chance["Pair"][d] = bs.versus_chance(out.won[units].astype(float), out.total[units].astype(float), np.full(n, 0.5), rec, w,
                                                 confidence=confidence)
     return vs_human, vs_chance
 
 
-def compare_scorer(
-    *, items: Mapping[int, ScoredItem], picks: Mapping[int, Optional[str]], n_benchmark_items: int,
-    human_draws: Optional[Mapping[str, bs.ClusterDraws]] = None, draws: int = DRAWS, seed: int = SEED,
-    confidence: float = CONFIDENCE,
-) -> dict:
-    """Every number of one scorer's section, from its items and the human picks.
+NO_HUMAN_PICK, UNKNOWN_PICK = -2, -3
 
-    ``human_draws``: the human section's record draws per domain, so the
-    labelled-only intervals and the human-minus-scorer differences resample
-    the very records the human column did (paired). None: drawn here.
+
+def compare_matrix(
+    *, layout: sm.Layout, matrix: sm.ScoreMatrix, pick_col: np.ndarray, labelled: np.ndarray, shared: _SharedDraws,
+    human_draws: Optional[Mapping[str, bs.ClusterDraws]] = None, confidence: float = CONFIDENCE,
+) -> dict:
+    """Every number of one scorer's section, from its score matrix and the human picks.
+
+    ``pick_col``: per layout row, the column of the human plurality pick
+    (``NO_HUMAN_PICK``: none); ``labelled``: per layout row, whether people
+    labelled it (it has an entry in the picks). ``human_draws``: the human
+    section's record draws per domain, so the labelled-only intervals and the
+    human-minus-scorer differences resample the very records the human
+    column did (paired). None: drawn here over the labelled records.
     """
-    everything = rmgap_metrics(items.values(), complete_groups_only=len(items) < n_benchmark_items)
-    labelled = {i: it for i, it in items.items() if i in picks}
-    on_labelled = rmgap_metrics(labelled.values(), complete_groups_only=True)
-    outcomes = {id(it): item_outcomes(it) for it in items.values()}  # computed once: 13k items x 24 scorers add up
+    out = sm.outcomes(layout, matrix)
+    every = np.arange(len(out.rows))
+    lab = np.flatnonzero(labelled[out.rows])
+    grp_all, grp_lab = sm.groups(layout, out, every), sm.groups(layout, out, lab)
+    everything = sm.rmgap_metrics(layout, out, every, grp_all, complete_groups_only=len(out.rows) < layout.n_items)
+    on_labelled = sm.rmgap_metrics(layout, out, lab, grp_lab, complete_groups_only=True)
     if human_draws is None:
-        human_draws = _draws_over(list(labelled.values()), draws=draws, seed=seed)
-    scorer_draws = _draws_over(list(items.values()), draws=draws, seed=seed)
-    agree: dict[str, list[bool]] = defaultdict(list)
-    human_ok: dict[str, list[bool]] = defaultdict(list)
-    scorer_ok: dict[str, list[bool]] = defaultdict(list)
-    for item_id, it in labelled.items():
-        outcome = outcomes[id(it)]
-        if outcome is None:
-            continue
-        pick = picks[item_id]
-        if pick is not None:
-            agree[it.domain].append(top_pick(it.scores) == pick)
-        human_ok[it.domain].append(pick == it.winner_key)
-        scorer_ok[it.domain].append(bool(outcome[2]))
-    mcnemar = {d: mcnemar_exact(human_ok[d], scorer_ok[d]) for d in DOMAINS}
-    mcnemar["All"] = mcnemar_exact(sum((human_ok[d] for d in DOMAINS), []), sum((scorer_ok[d] for d in DOMAINS), []))
-    iv_all = metric_intervals(list(items.values()), everything, scorer_draws, confidence=confidence, outcomes=outcomes)
-    iv_lab = metric_intervals(list(labelled.values()), on_labelled, human_draws, confidence=confidence, outcomes=outcomes)
-    vs_human, vs_chance = _tests(labelled, list(items.values()), picks, human_draws, scorer_draws, confidence, outcomes)
+        human_draws = shared.over(out.rows[lab])
+    scorer_draws = shared.over(out.rows)
+    pick = pick_col[out.rows]
+    human_ok = (pick == layout.winner_col[out.rows]) & (pick >= 0)
+    defined = lab[~out.nan[lab]]
+    domain = layout.domain[out.rows[defined]]
+    has_pick = pick[defined] != NO_HUMAN_PICK
+    agree = {d: (out.top[defined] == pick[defined])[has_pick & (domain == d)].tolist() for d in DOMAINS}
+    h_ok = {d: human_ok[defined][domain == d] for d in DOMAINS}
+    s_ok = {d: out.best[defined][domain == d] for d in DOMAINS}
+    mcnemar = {d: mcnemar_exact(h_ok[d], s_ok[d]) for d in DOMAINS}
+    mcnemar["All"] = mcnemar_exact(np.concatenate([h_ok[d] for d in DOMAINS]), np.concatenate([s_ok[d] for d in DOMAINS]))
+    iv_all = _intervals(layout, out, every, grp_all, everything, scorer_draws, shared, confidence=confidence)
+    iv_lab = _intervals(layout, out, lab, grp_lab, on_labelled, human_draws, shared, confidence=confidence)
+    vs_human, vs_chance = _tests(layout, out, lab, human_ok, human_draws, scorer_draws, shared, confidence)
     agreement = {**_per_domain_share(agree), "n_items": {d: len(agree[d]) for d in DOMAINS}}
     agreement["reasons"] = {d: "no labelled item with a human pick and a defined scorer outcome" for d in (*DOMAINS, "Avg")
                             if agreement[d] is None}
@@ -300,20 +357,38 @@ def compare_scorer(
         "reasons": iv_all["reasons"],
         "ci": iv_all["ci"],
         "ci_method": iv_all["ci_method"],
-        "n_items": len(items),
+        "n_items": len(out.rows),
         "n_items_by_domain": everything["n_items"],
         "n_nan_items": everything["n_nan_items"],
         "labelled_only": {
             "Pair": on_labelled["Pair"], "BoN": on_labelled["BoN"], "Consistency": on_labelled["Consistency"],
             "TopConsistency": iv_lab["TopConsistency"], "defined": on_labelled["defined"], "reasons": iv_lab["reasons"],
             "ci": iv_lab["ci"], "ci_method": iv_lab["ci_method"],
-            "n_items": len(labelled), "n_groups": on_labelled["n_groups"],
+            "n_items": len(lab), "n_groups": on_labelled["n_groups"],
         },
         "agreement_with_human": agreement,
         "vs_human": vs_human,
         "vs_chance": vs_chance,
         "mcnemar": mcnemar,
     }
+
+
+def pick_columns(layout: sm.Layout, picks: Mapping[int, Optional[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """(column of the human pick per layout row, labelled per layout row) from item_id -> pick."""
+    pick_col = np.full(layout.n_items, NO_HUMAN_PICK, dtype=np.int64)
+    labelled = np.zeros(layout.n_items, dtype=bool)
+    if not picks:
+        return pick_col, labelled
+    ids = np.fromiter(picks.keys(), dtype=np.int64, count=len(picks))
+    keys = list(picks.values())
+    rows = layout.positions(ids)
+    found = rows >= 0
+    rows, keys = rows[found], [k for k, f in zip(keys, found) if f]
+    cols = layout.column(rows, layout.key_codes(keys))
+    is_none = np.array([k is None for k in keys], dtype=bool)
+    pick_col[rows] = np.where(is_none, NO_HUMAN_PICK, np.where(cols >= 0, cols, UNKNOWN_PICK))
+    labelled[rows] = True
+    return pick_col, labelled
 
 
 def scorer_section(
@@ -330,36 +405,63 @@ def scorer_section(
     from the labels. ``adjust``: every p-value in ``vs_human`` and
     ``vs_chance`` is adjusted across scorers (one family per test, metric
     and domain), raw ``p_value`` and ``p_adjusted`` both kept.
+
+    The benchmark's layout, the picks and the record draws are prepared once
+    and shared by all scorers; each scorer is one query and array operations
+    (``score_matrix``), which gives exactly the per-item reference's numbers
+    (tests/reference_scorers.py) in a small fraction of its time.
     """
     human_section = {m: human.get(m) for m in ("Pair", "BoN", "Consistency", "TopConsistency")} if human else None
     with session_scope(engine) as session:
-        scorers = session.execute(
-            select(Scorer).where(Scorer.id.in_(select(Score.scorer_id).join(Item, Item.id == Score.item_id)
-                                               .where(Item.benchmark_id == benchmark_id).distinct()))
-            .order_by(Scorer.id)
-        ).scalars().all()
-        n_items = session.execute(select(func.count()).select_from(Item).where(Item.benchmark_id == benchmark_id)).scalar_one()
-        truncated = dict(
-            session.execute(
-                select(Score.scorer_id, func.count()).join(Item, Item.id == Score.item_id)
-                .where(Item.benchmark_id == benchmark_id, Score.truncated.is_(True)).group_by(Score.scorer_id)
-            ).all()
-        )
+        # EXISTS walks each scorer's index until a row on this benchmark: no scan of every score.
+        on_benchmark = select(Score.id).join(Item, Item.id == Score.item_id).where(
+            Score.scorer_id == Scorer.id, Item.benchmark_id == benchmark_id).exists()
+        scorers = session.execute(select(Scorer).where(on_benchmark).order_by(Scorer.id)).scalars().all()
     if not scorers:
         return {}
     if picks is None:
         picks = plurality_picks(engine=engine, benchmark_id=benchmark_id)
+    layout = sm.load_layout(engine=engine, benchmark_id=benchmark_id)
+    pick_col, labelled = pick_columns(layout, picks)
+    shared = _SharedDraws(layout, draws=draws, seed=seed)
     out: dict[str, dict] = {}
     for s in scorers:
-        items = scored_items(engine=engine, benchmark_id=benchmark_id, scorer_id=s.id)
-        section = compare_scorer(items=items, picks=picks, n_benchmark_items=n_items, human_draws=human_draws, draws=draws,
-                                 seed=seed, confidence=confidence)
-        section.update(family=s.family, spec=s.spec, truncated=truncated.get(s.id, 0), n_unparseable=s.n_unparseable)
+        matrix = sm.load_scores(engine=engine, layout=layout, scorer_id=s.id)
+        section = compare_matrix(layout=layout, matrix=matrix, pick_col=pick_col, labelled=labelled, shared=shared,
+                                 human_draws=human_draws, confidence=confidence)
+        section.update(family=s.family, spec=s.spec, truncated=matrix.n_truncated, n_unparseable=s.n_unparseable)
         if human_section is not None:
             section["human"] = human_section
         out[s.name] = section
     adjust_across_scorers(out, method=adjust)
     return out
+
+
+def scores_fingerprint(*, engine: Engine) -> tuple:
+    """Per scorer (id, name, model fingerprint, score rows, last score id): changes when scores do (a cache key).
+
+    Read from the scorer index alone (about 0.1 s for 1.2 million scores), so
+    a page can check it on every load; other benchmarks' scores are in it
+    too, which only costs a recomputation now and then.
+    """
+    with session_scope(engine) as session:
+        counts = {sid: (n, last) for sid, n, last in session.execute(
+            select(Score.scorer_id, func.count(), func.max(Score.id)).group_by(Score.scorer_id)).all()}
+        scorers = session.execute(select(Scorer.id, Scorer.name, Scorer.fingerprint, Scorer.n_truncated, Scorer.n_unparseable)
+                                  .order_by(Scorer.id)).all()
+    return tuple((*tuple(s), *counts.get(s[0], (0, None))) for s in scorers)
+
+
+def comparison_key(*, engine: Engine, benchmark_id: int) -> tuple:
+    """What the scorer comparison depends on: the labels (and exclusions) and every scorer's scores.
+
+    The pages cache ``side_by_side`` and the report under this key, so a new
+    label, an exclusion, an imported or re-scored model all recompute, and
+    an idle page does not.
+    """
+    from rmgap_annot.report import report_fingerprint  # noqa: PLC0415 - report imports this module
+
+    return (report_fingerprint(engine=engine, benchmark_id=benchmark_id), scores_fingerprint(engine=engine))
 
 
 def adjust_across_scorers(sections: Mapping[str, dict], *, method: str = "holm") -> None:

@@ -52,3 +52,37 @@ def test_page_refuses_annotators(engine, db_url, monkeypatch):
     at.session_state["user_id"] = annotator
     at.run()
     assert at.error and not at.dataframe
+
+
+def test_page_caches_the_comparison_until_scores_change(engine, benchmark_id, db_url, monkeypatch):
+    """The 1,000-draw comparison of every scorer is computed once per set of labels and scores, not per visit."""
+    import streamlit as st
+
+    from rmgap_annot import comparison
+
+    st.cache_data.clear()  # the cache is per process: another test's database must not answer here
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    researcher = create_user(engine=engine, name="res", role="researcher", password="correct horse")
+    run_scoring(engine=engine, benchmark_id=benchmark_id, spec="length")
+    with session_scope(engine, write=True) as session:
+        for item_id, winner in session.execute(select(Item.id, Item.winner_key).where(Item.benchmark_id == benchmark_id)).all()[:24]:
+            session.add(Label(user_id=researcher, item_id=item_id, choice_key=winner))
+    calls = []
+    real = comparison.side_by_side
+
+    def counting(**kwargs):  # the real computation, counted
+        calls.append(kwargs["benchmark_id"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(comparison, "side_by_side", counting)
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.session_state["user_id"] = researcher
+    at.run()
+    at.run()
+    assert not at.exception, at.exception
+    assert len(calls) == 1
+    run_scoring(engine=engine, benchmark_id=benchmark_id, spec="random", name="rand")
+    at.run()
+    assert not at.exception, at.exception
+    assert len(calls) == 2
+    assert any("rand" in str(df.value) for df in at.dataframe)
