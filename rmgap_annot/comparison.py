@@ -319,7 +319,7 @@ def compare_scorer(
 def scorer_section(
     *, engine: Engine, benchmark_id: int, human: Optional[Mapping] = None, picks: Optional[Mapping[int, Optional[str]]] = None,
     human_draws: Optional[Mapping[str, bs.ClusterDraws]] = None, draws: int = DRAWS, seed: int = SEED,
-    confidence: float = CONFIDENCE, adjust: str = "holm",
+    confidence: float = CONFIDENCE, adjust: str = "holm", items_out: Optional[dict] = None,
 ) -> dict:
     """``report --json``'s ``scorers``: one entry per scorer with scores on this benchmark.
 
@@ -329,7 +329,9 @@ def scorer_section(
     the caller already has them (the report does); otherwise they are read
     from the labels. ``adjust``: every p-value in ``vs_human`` and
     ``vs_chance`` is adjusted across scorers (one family per test, metric
-    and domain), raw ``p_value`` and ``p_adjusted`` both kept.
+    and domain), raw ``p_value`` and ``p_adjusted`` both kept. ``items_out``:
+    filled with each scorer's ScoredItems by name, so the referee analyses
+    reuse them instead of reading every score twice.
     """
     human_section = {m: human.get(m) for m in ("Pair", "BoN", "Consistency", "TopConsistency")} if human else None
     with session_scope(engine) as session:
@@ -352,6 +354,8 @@ def scorer_section(
     out: dict[str, dict] = {}
     for s in scorers:
         items = scored_items(engine=engine, benchmark_id=benchmark_id, scorer_id=s.id)
+        if items_out is not None:
+            items_out[s.name] = items
         section = compare_scorer(items=items, picks=picks, n_benchmark_items=n_items, human_draws=human_draws, draws=draws,
                                  seed=seed, confidence=confidence)
         section.update(family=s.family, spec=s.spec, truncated=truncated.get(s.id, 0), n_unparseable=s.n_unparseable)

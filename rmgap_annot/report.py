@@ -8,7 +8,7 @@ from ``stats.bootstrap`` (whole records resampled within domains; a page
 never computes a statistic).
 
 Top-level keys: ``agreement``, ``human``, ``naturalness``, ``position_bias``,
-``annotators``, ``items``, ``scorers``, plus ``exclusions`` and
+``annotators``, ``items``, ``scorers``, ``referee`` (``stats.referee``), plus ``exclusions`` and
 ``truth_inference`` (and ``annotator_resampling`` on request) from the
 ``rmgap_annot.exclusions`` / ``rmgap_annot.stats`` modules. Undefined numbers are ``None`` with a
 ``reason`` next to them, never a silent 0. The README's analytics section
@@ -119,11 +119,13 @@ def build_report(
     report["position_bias"] = _position_bias(labels)
     report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
     report["items"] = _items(summary)
+    scored: dict = {}
     report["scorers"] = (
         _scorers(engine, benchmark_id, report["human"], summary, record_draws, draws=draws, seed=seed, confidence=confidence,
-                 adjust=adjust)
+                 adjust=adjust, items_out=scored)
         if include_scorers else {}
     )
+    report["referee"] = _referee(engine, benchmark_id, summary, record_draws, scored, confidence=confidence, adjust=adjust)
     _extras(report, engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, counted=counted,
             draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample, record_draws=record_draws)
     return report
@@ -475,6 +477,17 @@ def _scorers(engine: Engine, benchmark_id: int, human: dict, summary: pd.DataFra
         engine=engine, benchmark_id=benchmark_id, human=human, picks=comparison.picks_from_summary(summary),
         human_draws=record_draws, **options,
     )
+
+
+def _referee(engine: Engine, benchmark_id: int, summary: pd.DataFrame, record_draws: dict, scored: dict, *,
+             confidence: float, adjust: str) -> dict:
+    """``referee``: style profiles, base vs rewrite, between domains (``stats.referee``), on this report's draws."""
+    from rmgap_annot.stats import referee  # noqa: PLC0415
+
+    labelled = set(summary.index.tolist())
+    picks = {name: referee.scorer_picks({i: it for i, it in items.items() if i in labelled}) for name, items in scored.items()}
+    styles = referee.load_styles(engine=engine, benchmark_id=benchmark_id)
+    return referee.referee_section(summary, record_draws, styles, picks, confidence=confidence, adjust=adjust)
 
 
 # --- one item, on demand -------------------------------------------------------------

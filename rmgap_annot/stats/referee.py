@@ -1,0 +1,813 @@
+"""The analyses the RMGAP referee asked for (issue 11, item 7), per domain, record-clustered.
+
+Why these three: RMGAP's claim is that reward models do not follow a
+user's stated preference. A reader must be able to see (1) whether a
+scorer's errors lean towards a style (verbose, formal...) whatever the
+request asks, where people follow the request (``style_profiles``); (2)
+whether the two machine-written paraphrases of each tailored prompt are
+as clear to people as the base prompt (``base_vs_rewrite``); (3) whether
+human accuracy really differs between domains, or the per-domain figures
+only look different (``between_domains``).
+
+Every function here is pure: it takes ``human_metrics.item_summary``'s
+frame, the report's record draws (``human_metrics.record_draws``: whole
+records resampled within each domain; ``All`` sums the domains' draws, a
+stratified bootstrap), each record's style profiles (``load_styles``, the
+one database read) and each scorer's top pick per labelled item
+(``scorer_picks``). Scorers are compared on the labelled items only, so the
+human and scorer columns are computed on one set of items.
+
+Tests. Everything that is a mean of per-unit differences with mean zero
+under the null (wrong picks against uniform, base minus rewrite per group)
+uses Durkalski's clustered score test (``bootstrap.clustered_score_test``,
+vectorised here over many columns as ``score_tests``). The pick-alpha
+difference is not such a mean, so its p-value is the percentile-bootstrap
+one (twice the share of record draws on the far side of zero). Between
+domains: a Cochran-type homogeneity chi-square with each domain's
+cluster-robust variance around the pooled proportion (domains are disjoint
+sets of records, so independent), and a first-order Rao-Scott corrected
+Pearson chi-square as a check.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy import stats as sps
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from rmgap_annot.db import session_scope
+from rmgap_annot.settings import DOMAINS
+from rmgap_annot.stats import bootstrap as bs
+
+ALL = "All"
+DIMENSIONS = ("Formality", "Conciseness", "Technicality", "Objectivity", "Structural_Coherence")
+# RMGAP's five-level scales, low to high. Levels a file uses beyond these are
+# kept (sorted after them) but make that dimension's ordinal lean undefined.
+LEVEL_ORDER = {
+    "Formality": ("casual", "informal", "neutral", "formal", "highly_formal"),
+    "Conciseness": ("terse", "concise", "moderate", "detailed", "verbose"),
+    "Technicality": ("layman", "accessible", "moderate", "technical", "highly_specialized"),
+    "Objectivity": ("highly_subjective", "subjective", "balanced", "objective", "strictly_objective"),
+    "Structural_Coherence": ("fragmented", "loose", "moderate", "structured", "rigorous"),
+}
+MIN_ITEMS = 10  # fewer items (or wrong picks) in a cell: too few for a proportion and its interval
+MIN_RECORDS = 3  # a record bootstrap over one or two records says nothing
+HUMAN = "human"
+BOOTSTRAP_P = "percentile bootstrap (twice the share of record draws on the far side of zero)"
+HOMOGENEITY_TEST = (
+    "clustered homogeneity chi-square: sum over domains of (p_d - p_w)^2 / v_d, v_d the cluster-robust "
+    "(linearisation) variance of domain d's proportion around the pooled proportion, p_w the inverse-variance "
+    "weighted mean; K - 1 df (domains are disjoint sets of records, so independent)"
+)
+RAO_SCOTT_TEST = "first-order Rao-Scott: Pearson chi-square of the domain x correct table divided by the mean design effect"
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def map_styles(style: Mapping[str, Any], responses: Sequence[tuple[str, int]]) -> dict[str, dict[str, str]]:
+    """A record's ``style_assignments`` as response key -> {dimension: level}.
+
+    ``rN`` belongs to the record's N-th response: to the response keyed
+    ``responseN`` when there is one, else to the response at position N-1
+    (so files whose keys are not ``response1..4`` still map). A key that
+    names a response directly maps to it. Anything else is ignored.
+    """
+    keys = {k for k, _ in responses}
+    by_position = {p: k for k, p in responses}
+    out: dict[str, dict[str, str]] = {}
+    for name, profile in (style or {}).items():
+        if not isinstance(profile, Mapping):
+            continue
+        key = None
+        if name in keys:
+            key = name
+        else:
+            m = re.fullmatch(r"r(\d+)", str(name))
+            if m:
+                n = int(m.group(1))
+                key = f"response{n}" if f"response{n}" in keys else by_position.get(n - 1)
+        if key is not None:
+            out[key] = {str(d): str(v) for d, v in profile.items() if v is not None}
+    return out
+
+
+def load_styles(*, engine: Engine, benchmark_id: int) -> dict[str, dict[str, dict[str, str]]]:
+    """record_id -> response key -> {dimension: level} (records without profiles are absent)."""
+    with session_scope(engine) as session:
+        from rmgap_annot.models import Record, Response  # noqa: PLC0415
+
+        records = session.execute(
+            select(Record.id, Record.record_id, Record.style_json).where(Record.benchmark_id == benchmark_id)
+        ).all()
+        responses = session.execute(
+            select(Response.record_pk, Response.key, Response.position)
+            .join(Record, Record.id == Response.record_pk)
+            .where(Record.benchmark_id == benchmark_id)
+        ).all()
+    by_record: dict[int, list[tuple[str, int]]] = {}
+    for pk, key, pos in responses:
+        by_record.setdefault(pk, []).append((key, pos))
+    out = {}
+    for pk, rid, text in records:
+        try:
+            style = json.loads(text or "{}")
+        except ValueError:
+            continue
+        mapped = map_styles(style if isinstance(style, Mapping) else {}, by_record.get(pk, []))
+        if mapped:
+            out[rid] = mapped
+    return out
+
+
+def scorer_picks(items: Mapping[int, Any]) -> dict[int, Optional[str]]:
+    """item_id -> a scorer's unique top pick (None: a tie at the top); items with a NaN score are left out.
+
+    ``items``: ``comparison.scored_items``'s ScoredItems. RMGAP skips NaN
+    items for BoN, so they are no outcome at all, not a wrong pick.
+    """
+    from rmgap_annot.metrics import item_outcomes, top_pick  # noqa: PLC0415
+
+    return {int(i): top_pick(it.scores) for i, it in items.items() if item_outcomes(it) is not None}
+
+
+# --- shared numerics --------------------------------------------------------------------------------
+
+
+def score_tests(cluster_sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Durkalski's clustered score test for many columns at once: (X^2, p) per column.
+
+    ``cluster_sums``: clusters x columns, each column a per-cluster sum of a
+    per-unit difference with mean zero under the null. Exactly
+    ``bootstrap.clustered_score_test`` column by column (a test checks it);
+    a column with every cluster sum zero gets X^2 = 0, p = 1 there too.
+    """
+    s = np.asarray(cluster_sums, dtype=float)
+    num = s.sum(axis=0) ** 2
+    den = (s**2).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x2 = np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
+    return x2, sps.chi2.sf(x2, 1)
+
+
+def _bootstrap_p(boot: Optional[np.ndarray]) -> Optional[float]:
+    if boot is None:
+        return None
+    b = np.asarray(boot, dtype=float)
+    b = b[np.isfinite(b)]
+    if b.size == 0:
+        return None
+    return float(min(1.0, 2 * min((b <= 0).mean(), (b >= 0).mean())))
+
+
+class _Domain:
+    """One domain's (or All's) units with the record draws to resample them."""
+
+    def __init__(self, rows: pd.DataFrame, draws: Optional[Mapping[str, bs.ClusterDraws]], name: str):
+        self.name = name
+        self.rows = rows
+        self.rec = rows["record_id"].to_numpy()
+        codes, self.records = pd.factorize(self.rec)
+        self.codes = codes
+        n = len(rows)
+        self.agg = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(len(self.records), n))
+        self.weights = None  # (draws, records of this unit list)
+        if draws:
+            doms = rows["domain"].to_numpy()
+            first_dom = pd.Series(doms).groupby(codes).first().to_numpy() if n else np.array([])
+            if n and all(d in draws for d in set(first_dom.tolist())):
+                parts = np.zeros((next(iter(draws.values())).draws, len(self.records)))
+                for d in set(first_dom.tolist()):
+                    sel = np.flatnonzero(first_dom == d)
+                    parts[:, sel] = draws[d].expand(np.asarray(self.records)[sel])
+                self.weights = parts if parts.shape[0] else None
+
+    @property
+    def n_records(self) -> int:
+        return len(self.records)
+
+    def per_record(self, matrix: np.ndarray) -> np.ndarray:
+        """Units x K -> records x K (or a vector -> records)."""
+        out = self.agg @ matrix
+        return out.toarray() if hasattr(out, "toarray") else np.asarray(out)
+
+    def boot(self, per_record: np.ndarray) -> Optional[np.ndarray]:
+        return None if self.weights is None else self.weights @ per_record
+
+
+def _estimate(num: float, den: float, boot_num, boot_den, *, n_records: int, n_items: int, proportion: bool = True,  # noqa: ANN001
+              min_items: int = MIN_ITEMS, what: str = "items", confidence: float = bs.CONFIDENCE) -> dict:
+    """A ratio of sums with its record-clustered interval, or None with a reason when too thin."""
+    out: dict[str, Any] = {"value": None, "ci": None, f"n_{what}": int(n_items), "n_records": int(n_records)}
+    if n_items == 0 or den <= 0:
+        out["reason"] = f"no {what}"
+        return out
+    if n_items < min_items or n_records < MIN_RECORDS:
+        out["reason"] = f"too few {what} ({n_items} {what} from {n_records} records; needs {min_items} from {MIN_RECORDS})"
+        return out
+    value = float(num / den)
+    boot = None
+    if boot_num is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = boot_num / boot_den
+    extra = {"successes": float(num), "trials": float(den), "n_clusters": int(n_records)} if proportion else {}
+    iv = bs.interval(value, boot, confidence=confidence, **extra)
+    out.update(value=value, ci=iv["ci"], ci_method=iv["ci_method"])
+    if iv["ci"] is None:
+        out["ci_reason"] = iv.get("ci_reason")
+    return out
+
+
+def _units(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The item rows per domain plus All (only domains with labelled items)."""
+    out = {d: summary[summary["domain"] == d] for d in DOMAINS if (summary["domain"] == d).any()}
+    out[ALL] = summary[summary["domain"].isin(DOMAINS)]
+    return out
+
+
+# --- style profiles -----------------------------------------------------------------------------------
+
+
+def _levels(styles: Mapping[str, Mapping[str, Mapping[str, str]]]) -> dict[str, list[str]]:
+    seen: dict[str, set] = {d: set() for d in DIMENSIONS}
+    for profiles in styles.values():
+        for profile in profiles.values():
+            for dim, level in profile.items():
+                if dim in seen:
+                    seen[dim].add(level)
+    out = {}
+    for dim in DIMENSIONS:
+        known = [lv for lv in LEVEL_ORDER[dim] if lv in seen[dim]]
+        out[dim] = known + sorted(seen[dim] - set(known))
+    return out
+
+
+def style_profiles(
+    summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws], styles: Mapping[str, Mapping[str, Mapping[str, str]]],
+    picks: Mapping[str, Mapping[int, Optional[str]]], *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
+) -> dict:
+    """``referee.style_profiles``: accuracy by the winner's level, and where wrong picks go.
+
+    Per domain and All, per dimension and level of the *winner*: human BoN
+    (plurality pick = winner), human label accuracy and each scorer's BoN
+    (unique top pick = winner) on the same labelled items. Per dimension,
+    among wrong picks (each decided human label that is not the winner, and
+    each scorer's wrong unique top pick): the share at each level against
+    the share expected if wrong picks fell uniformly on the non-winners of
+    their item, the difference with a record-clustered interval and
+    Durkalski p-value (Holm/BH across the dimension x level cells of one
+    domain and picker), and ``lean``: mean level (0 = lowest) of wrong picks
+    minus that expectation, where every level of the dimension is on
+    RMGAP's scale.
+    """
+    levels = _levels(styles)
+    scorer_names = list(picks)
+    base: dict[str, Any] = {
+        "dimensions": levels, "scorers": scorer_names, "min_items": MIN_ITEMS, "min_records": MIN_RECORDS,
+        "unit": "accuracy: labelled item (human BoN, scorer BoN) or label (label accuracy); wrong picks: human label, scorer item",
+        "method": "percentile bootstrap over whole records within each domain (All: stratified); wrong-pick shares tested "
+                  f"against uniform over the non-winners with the {bs.TEST_NAME}, p-values adjusted ({adjust}) across the "
+                  "dimension x level cells of each domain and picker",
+        "by_domain": {},
+    }
+    if summary.empty:
+        base["reason"] = "no labels yet"
+        return base
+    if not styles:
+        base["reason"] = "no record has style_assignments"
+        return base
+    # Per record: response positions and their level index per dimension (-1: none).
+    rec_ids = sorted(set(summary["record_id"].tolist()))
+    rec_pos = {r: i for i, r in enumerate(rec_ids)}
+    keys_of = {r: sorted(styles.get(r, {})) for r in rec_ids}
+    width = max([len(k) for k in keys_of.values()] + [1])
+    lvl_index = {dim: {lv: i for i, lv in enumerate(levels[dim])} for dim in DIMENSIONS}
+    L = np.full((len(rec_ids), width, len(DIMENSIONS)), -1, dtype=np.int64)
+    key_pos: dict[tuple[str, str], int] = {}
+    for r, keys in keys_of.items():
+        for j, k in enumerate(keys):
+            key_pos[(r, k)] = j
+            for di, dim in enumerate(DIMENSIONS):
+                lv = styles[r][k].get(dim)
+                if lv is not None:
+                    L[rec_pos[r], j, di] = lvl_index[dim][lv]
+    n_lv = max([len(v) for v in levels.values()] + [1])
+
+    rows = summary
+    n = len(rows)
+    rp = np.array([rec_pos[r] for r in rows["record_id"]], dtype=np.int64)
+    win = np.array([key_pos.get((r, w), -1) for r, w in zip(rows["record_id"], rows["winner_key"])], dtype=np.int64)
+    has_style = win >= 0
+    lv_items = L[rp]  # (n, width, D)
+    onehot = (lv_items[..., None] == np.arange(n_lv)).astype(float)  # (n, width, D, n_lv)
+    win_lv = np.where(has_style[:, None], lv_items[np.arange(n), np.maximum(win, 0)], -1)  # (n, D)
+    win_mask = (win_lv[..., None] == np.arange(n_lv)).astype(float)  # (n, D, n_lv)
+    not_winner = np.ones((n, width))
+    not_winner[np.arange(n)[has_style], win[has_style]] = 0.0
+    nw_counts = np.einsum("nr,nrdl->ndl", not_winner, onehot)
+    nw_total = nw_counts.sum(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nw_share = np.where(nw_total > 0, nw_counts / np.where(nw_total > 0, nw_total, 1), 0.0)  # (n, D, n_lv)
+
+    # Pickers: the humans' decided labels (vote counts), each scorer's unique top pick.
+    votes = np.zeros((n, width))
+    for i, (r, v) in enumerate(zip(rows["record_id"], rows["votes"])):
+        for k, c in (v or {}).items():
+            j = key_pos.get((r, k))
+            if j is not None:
+                votes[i, j] = c
+    pickers = {HUMAN: votes * not_winner * has_style[:, None]}
+    correct_s, defined_s = {}, {}
+    for name in scorer_names:
+        p = picks[name]
+        m = np.zeros((n, width))
+        ok = np.zeros(n)
+        hit = np.zeros(n)
+        for i, (item, r, w) in enumerate(zip(rows["item_id"].tolist(), rows["record_id"], rows["winner_key"])):
+            if item in p:
+                ok[i] = 1.0
+                pk = p[item]
+                hit[i] = float(pk == w)
+                j = key_pos.get((r, pk)) if pk is not None else None
+                if j is not None and pk != w and has_style[i]:
+                    m[i, j] = 1.0
+        pickers[name] = m
+        correct_s[name], defined_s[name] = hit, ok
+
+    # Accuracy columns: per value q, (n, D, n_lv) masked by the winner's level.
+    acc_values = {
+        ("human", "BoN", "num"): rows["matches_winner"].to_numpy(dtype=float),
+        ("human", "BoN", "den"): np.ones(n),
+        ("human", "label_accuracy", "num"): rows["n_match"].to_numpy(dtype=float),
+        ("human", "label_accuracy", "den"): rows["n_labels"].to_numpy(dtype=float),
+    }
+    for name in scorer_names:
+        acc_values[(name, "BoN", "num")] = correct_s[name] * defined_s[name]
+        acc_values[(name, "BoN", "den")] = defined_s[name]
+    acc_keys = list(acc_values)
+    acc = np.stack([win_mask * v[:, None, None] for v in acc_values.values()], axis=1)  # (n, Q, D, n_lv)
+    # Wrong-pick columns: observed and expected counts per level, level indices, totals.
+    wrong_keys = list(pickers)
+    obs = np.stack([np.einsum("nr,nrdl->ndl", m, onehot) for m in pickers.values()], axis=1)  # (n, P, D, n_lv)
+    n_wrong_d = obs.sum(axis=3)  # (n, P, D): wrong picks that have a level on this dimension
+    exp = n_wrong_d[..., None] * nw_share[:, None]
+    lv_idx = np.arange(n_lv, dtype=float)
+    ordinal_ok = {dim: all(lv in LEVEL_ORDER[dim] for lv in levels[dim]) for dim in DIMENSIONS}
+
+    out = dict(base)
+    n_dim = len(DIMENSIONS)
+    for d, part in _units(rows).items():
+        idx = np.flatnonzero(rows.index.isin(part.index)) if d != ALL else np.flatnonzero(rows["domain"].isin(DOMAINS).to_numpy())
+        dom = _Domain(part, record_draws, d)
+        flat_acc = acc[idx].reshape(len(idx), -1)
+        flat_obs = obs[idx].reshape(len(idx), -1)
+        flat_exp = exp[idx].reshape(len(idx), -1)
+        flat_nw = n_wrong_d[idx].reshape(len(idx), -1)
+        flat_lean = (obs[idx] * lv_idx).sum(axis=3).reshape(len(idx), -1) - (exp[idx] * lv_idx).sum(axis=3).reshape(len(idx), -1)
+        big = np.hstack([flat_acc, flat_obs, flat_exp, flat_nw, flat_lean])
+        pr = dom.per_record(big)
+        tot = pr.sum(axis=0)
+        bt = dom.boot(pr)
+        k_acc, k_w = flat_acc.shape[1], flat_obs.shape[1]
+        k_nw = flat_nw.shape[1]
+        offs = np.cumsum([0, k_acc, k_w, k_w, k_nw, flat_lean.shape[1]])
+        seg = [slice(offs[i], offs[i + 1]) for i in range(5)]
+        x2_level, p_level = score_tests(pr[:, seg[1]] - pr[:, seg[2]])
+        x2_lean, p_lean = score_tests(pr[:, seg[4]])
+        shape_acc = (len(acc_keys), n_dim, n_lv)
+        shape_w = (len(wrong_keys), n_dim, n_lv)
+
+        def col(s: slice, k: int, boot=bt):  # noqa: ANN001, ANN202
+            return tot[s][k], (None if boot is None else boot[:, s][:, k])
+
+        dims_out: dict[str, Any] = {}
+        for di, dim in enumerate(DIMENSIONS):
+            acc_out: dict[str, Any] = {}
+            for li, lv in enumerate(levels[dim]):
+                mask = win_mask[idx, di, li] > 0
+                cell: dict[str, Any] = {"n_items": int(mask.sum()), "n_records": int(len(set(dom.rec[mask].tolist())))}
+                who: dict[str, dict] = {}
+                for q0 in range(0, len(acc_keys), 2):
+                    picker, metric, _ = acc_keys[q0]
+                    kn = np.ravel_multi_index((q0, di, li), shape_acc)
+                    kd = np.ravel_multi_index((q0 + 1, di, li), shape_acc)
+                    num, bnum = col(seg[0], kn)
+                    den, bden = col(seg[0], kd)
+                    n_units = int((acc_values[acc_keys[q0 + 1]][idx] * mask > 0).sum())
+                    rec_units = int(len(set(dom.rec[mask & (acc_values[acc_keys[q0 + 1]][idx] > 0)].tolist())))
+                    est = _estimate(num, den, bnum, bden, n_records=rec_units, n_items=n_units, confidence=confidence)
+                    if metric == "label_accuracy":
+                        est["n_labels"] = int(den)
+                    who.setdefault(picker, {})[metric] = est
+                cell["human"] = who.pop("human")
+                cell["scorers"] = {name: who[name]["BoN"] for name in scorer_names}
+                acc_out[lv] = cell
+            wrong_out: dict[str, Any] = {}
+            for pi, picker in enumerate(wrong_keys):
+                knw = np.ravel_multi_index((pi, di), (len(wrong_keys), n_dim))
+                n_w = float(tot[seg[3]][knw])
+                bden = None if bt is None else bt[:, seg[3]][:, knw]
+                rec_w = pr[:, seg[3]][:, knw] > 0
+                entry: dict[str, Any] = {"n_wrong": int(round(n_w)), "n_records": int(rec_w.sum()), "levels": {}}
+                thin = n_w < MIN_ITEMS or rec_w.sum() < MIN_RECORDS
+                reason = (f"too few wrong picks with a {dim} level ({int(round(n_w))} from {int(rec_w.sum())} records; "
+                          f"needs {MIN_ITEMS} from {MIN_RECORDS})")
+                for li, lv in enumerate(levels[dim]):
+                    k = np.ravel_multi_index((pi, di, li), shape_w)
+                    o, bo = col(seg[1], k)
+                    e, be = col(seg[2], k)
+                    c: dict[str, Any] = {"observed": None, "expected": None, "difference": None, "ci": None, "p_value": None}
+                    if thin:
+                        c["reason"] = reason
+                    elif e <= 0 and o <= 0:
+                        c.update(observed=0.0, expected=0.0, p_value=None,
+                                 reason=f"no non-winner response at level {lv}: nothing to pick")
+                    else:
+                        diff = float((o - e) / n_w)
+                        boot = None if bo is None else (bo - be) / bden
+                        iv = bs.interval(diff, boot, confidence=confidence)
+                        c.update(observed=float(o / n_w), expected=float(e / n_w), difference=diff, ci=iv["ci"],
+                                 ci_method=iv["ci_method"], p_value=float(p_level[k]), statistic=float(x2_level[k]))
+                        if iv["ci"] is None:
+                            c["ci_reason"] = iv.get("ci_reason")
+                    entry["levels"][lv] = c
+                lean: dict[str, Any] = {"value": None, "ci": None, "p_value": None}
+                if thin:
+                    lean["reason"] = reason
+                elif not ordinal_ok[dim]:
+                    lean["reason"] = f"a {dim} level is not on RMGAP's scale: levels have no order"
+                else:
+                    lv_sum, lv_boot = col(seg[4], knw)
+                    val = float(lv_sum / n_w)
+                    boot = None if lv_boot is None else lv_boot / bden
+                    iv = bs.interval(val, boot, confidence=confidence)
+                    lean.update(value=val, ci=iv["ci"], ci_method=iv["ci_method"], p_value=float(p_lean[knw]),
+                                scale=f"levels of {dim}, 0 = {levels[dim][0]}, {len(levels[dim]) - 1} = {levels[dim][-1]}")
+                    if iv["ci"] is None:
+                        lean["ci_reason"] = iv.get("ci_reason")
+                entry["lean"] = lean
+                wrong_out[picker] = entry
+            dims_out[dim] = {"accuracy_by_winner_level": acc_out, "wrong_picks": wrong_out}
+        for picker in wrong_keys:
+            family = {(dim, lv): dims_out[dim]["wrong_picks"][picker]["levels"][lv] for dim in DIMENSIONS for lv in levels[dim]}
+            bs.adjust_family(family, adjust)
+        out["by_domain"][d] = {"n_items": int(len(part)), "n_records": dom.n_records,
+                               "n_items_with_styles": int(has_style[idx].sum()), "dimensions": dims_out}
+    for d in DOMAINS:
+        if d not in out["by_domain"]:
+            out["by_domain"][d] = {"n_items": 0, "n_records": 0, "dimensions": None, "reason": f"no labelled {d} items"}
+    return out
+
+
+def style_rows(section: Mapping) -> tuple[list[dict], list[dict]]:
+    """Long-form rows of ``style_profiles`` for tables and charts: (accuracy rows, wrong-pick rows)."""
+    acc, wrong = [], []
+    for d, block in (section.get("by_domain") or {}).items():
+        for dim, parts in (block.get("dimensions") or {}).items():
+            for lv, cell in parts["accuracy_by_winner_level"].items():
+                series = [("human BoN", cell["human"]["BoN"]), ("human label accuracy", cell["human"]["label_accuracy"])]
+                series += [(f"{name} BoN", est) for name, est in cell["scorers"].items()]
+                for who, est in series:
+                    ci = est.get("ci") or [None, None]
+                    acc.append({"domain": d, "dimension": dim, "level": lv, "who": who, "value": est.get("value"),
+                                "lo": ci[0], "hi": ci[1], "items": est.get("n_items"), "note": est.get("reason", "")})
+            for who, entry in parts["wrong_picks"].items():
+                for lv, c in entry["levels"].items():
+                    ci = c.get("ci") or [None, None]
+                    wrong.append({"domain": d, "dimension": dim, "level": lv, "who": who, "observed": c.get("observed"),
+                                  "expected": c.get("expected"), "difference": c.get("difference"), "lo": ci[0], "hi": ci[1],
+                                  "p_adjusted": c.get("p_adjusted"), "wrong picks": entry["n_wrong"],
+                                  "note": c.get("reason", "")})
+    return acc, wrong
+
+
+# --- base vs rewrite ------------------------------------------------------------------------------------
+
+
+def _groups(part: pd.DataFrame) -> pd.DataFrame:
+    """Per (record, group) with a labelled base prompt and a labelled rewrite: both sides' sums."""
+    r = part.assign(
+        _c=part["matches_winner"].astype(float), _one=1.0, _m=part["n_match"].astype(float), _l=part["n_labels"].astype(float),
+        _nv=pd.to_numeric(part["mean_naturalness"], errors="coerce").fillna(0.0) * part["n_naturalness"].astype(float),
+        _nn=part["n_naturalness"].astype(float),
+    )
+    cols = ["_c", "_one", "_m", "_l", "_nv", "_nn"]
+    g = r.groupby(["record_id", "group", "role"])[cols].sum().unstack("role")
+    if g.empty or "base" not in g.columns.get_level_values(1) or "rewrite" not in g.columns.get_level_values(1):
+        return pd.DataFrame(columns=["record_id", *[f"{c}_{s}" for s in ("base", "rewrite") for c in cols]])
+    g = g.dropna(subset=[("_one", "base"), ("_one", "rewrite")])
+    flat = pd.DataFrame({f"{c}_{s}": g[(c, s)].to_numpy(dtype=float) for c in cols for s in ("base", "rewrite")})
+    flat["record_id"] = g.index.get_level_values("record_id").to_numpy()
+    return flat
+
+
+def _alpha_parts(part: pd.DataFrame, key_codes: Mapping[str, int], n_keys: int) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """Per item: nominal alpha's disagreement term and pairable value counts (from the vote counts)."""
+    from rmgap_annot import agreement as agr  # noqa: PLC0415
+
+    unit, value, count = [], [], []
+    for i, v in enumerate(part["votes"]):
+        for k, c in (v or {}).items():
+            unit.append(i)
+            value.append(key_codes[k])
+            count.append(c)
+    counts = sparse.csr_matrix((np.asarray(count, float), (np.asarray(unit, int), np.asarray(value, int))),
+                               shape=(len(part), n_keys))
+    st = agr.nominal_stats(counts)
+    return st.disagreement, st.pairable
+
+
+def base_vs_rewrite(
+    summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws], *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
+) -> dict:
+    """``referee.base_vs_rewrite``: the base prompt against its two paraphrases, per domain and All.
+
+    Per role: BoN, label accuracy, pick alpha and mean naturalness with
+    record-clustered intervals. ``difference`` (base minus rewrite) is paired
+    within a prompt group: per group with a labelled base prompt and a
+    labelled rewrite, the base item's value minus its rewrites' pooled
+    value, averaged over groups; interval from the record draws (the same
+    draws for both sides) and Durkalski's clustered p-value (a group's
+    difference has mean zero when the paraphrases are as clear as the base).
+    Pick alpha's difference uses the same draws and a percentile-bootstrap
+    p-value. p-values are adjusted across the four domains per metric.
+    """
+    from rmgap_annot import agreement as agr  # noqa: PLC0415
+
+    out: dict[str, Any] = {
+        "metrics": ["BoN", "label_accuracy", "pick_alpha", "naturalness_mean"],
+        "method": "per-role values: ratio of sums, percentile bootstrap over whole records within each domain (All: "
+                  "stratified); differences base minus rewrite paired within each prompt group, the group's rewrites pooled; "
+                  f"p-values: {bs.TEST_NAME} (pick_alpha: {BOOTSTRAP_P}), adjusted ({adjust}) across the domains per metric",
+        "by_domain": {},
+    }
+    if summary.empty:
+        out["reason"] = "no labels yet"
+        for d in (*DOMAINS, ALL):
+            out["by_domain"][d] = {"reason": "no labels yet"}
+        return out
+    keys = sorted({k for v in summary["votes"] for k in (v or {})})
+    key_codes = {k: i for i, k in enumerate(keys)}
+    for d, part in _units(summary).items():
+        dom = _Domain(part, record_draws, d)
+        block: dict[str, Any] = {}
+        role = part["role"].to_numpy()
+        cols = {
+            "BoN": (part["matches_winner"].to_numpy(float), np.ones(len(part)), True, "items"),
+            "label_accuracy": (part["n_match"].to_numpy(float), part["n_labels"].to_numpy(float), True, "items"),
+            "naturalness_mean": (
+                pd.to_numeric(part["mean_naturalness"], errors="coerce").fillna(0.0).to_numpy(float) * part["n_naturalness"].to_numpy(float),
+                part["n_naturalness"].to_numpy(float), False, "items"),
+        }
+        for metric, (num, den, is_prop, _) in cols.items():
+            entry: dict[str, Any] = {}
+            for r in ("base", "rewrite"):
+                sel = (role == r).astype(float)
+                items_used = int(((den * sel) > 0).sum())
+                pr = dom.per_record(np.column_stack([num * sel, den * sel]))
+                bt = dom.boot(pr)
+                recs = int((pr[:, 1] > 0).sum())
+                entry[r] = _estimate(pr[:, 0].sum(), pr[:, 1].sum(), None if bt is None else bt[:, 0],
+                                     None if bt is None else bt[:, 1], n_records=recs, n_items=items_used, proportion=is_prop,
+                                     confidence=confidence)
+                if metric == "naturalness_mean":
+                    entry[r]["n_ratings"] = int(pr[:, 1].sum())
+            block[metric] = entry
+        # paired differences per group
+        g = _groups(part)
+        pairs = {
+            "BoN": ("_c", "_one"), "label_accuracy": ("_m", "_l"), "naturalness_mean": ("_nv", "_nn"),
+        }
+        for metric, (nc, dc) in pairs.items():
+            if g.empty:
+                block[metric]["difference"] = {"difference": None, "ci": None, "p_value": None, "n_units": 0,
+                                               "reason": "no prompt group has both its base prompt and a rewrite labelled"}
+                continue
+            ok = (g[f"{dc}_base"] > 0) & (g[f"{dc}_rewrite"] > 0)
+            gg = g[ok]
+            if len(gg) < MIN_ITEMS or gg["record_id"].nunique() < MIN_RECORDS:
+                block[metric]["difference"] = {
+                    "difference": None, "ci": None, "p_value": None, "n_units": int(len(gg)),
+                    "reason": f"too few paired prompt groups ({len(gg)} from {gg['record_id'].nunique()} records; needs "
+                              f"{MIN_ITEMS} from {MIN_RECORDS})"}
+                continue
+            a = (gg[f"{nc}_base"] / gg[f"{dc}_base"]).to_numpy()
+            b = (gg[f"{nc}_rewrite"] / gg[f"{dc}_rewrite"]).to_numpy()
+            rec = gg["record_id"].to_numpy()
+            w = _group_weights(record_draws, rec, part)
+            diff = bs.paired_difference(a, b, rec, w, confidence=confidence)
+            diff["base"], diff["rewrite"] = diff.pop("a"), diff.pop("b")
+            diff["unit"] = "prompt group (base item vs its rewrites pooled)"
+            if diff.get("ci") is None and "ci_reason" not in diff:
+                diff["ci_reason"] = "no bootstrap (draws=0)"
+            block[metric]["difference"] = diff
+        block["pick_alpha"] = _alpha_by_role(part, dom, key_codes, len(keys), confidence)
+        out["by_domain"][d] = block
+    for d in (*DOMAINS, ALL):
+        if d not in out["by_domain"]:
+            out["by_domain"][d] = {"reason": f"no labelled {d} items"}
+    for metric in out["metrics"]:
+        fam = {d: out["by_domain"][d][metric]["difference"] for d in DOMAINS if metric in out["by_domain"][d]}
+        if fam:
+            bs.adjust_family(fam, adjust)
+    return out
+
+
+def _group_weights(record_draws: Mapping[str, bs.ClusterDraws], rec: np.ndarray, part: pd.DataFrame):  # noqa: ANN202
+    if not record_draws:
+        return None
+    dom_of = dict(zip(part["record_id"], part["domain"]))
+    strata = np.array([dom_of[r] for r in rec], dtype=object)
+    if not all(s in record_draws for s in set(strata.tolist())):
+        return None
+    return bs.bind_strata(record_draws, rec, strata)
+
+
+def _alpha_by_role(part: pd.DataFrame, dom: _Domain, key_codes: Mapping[str, int], n_keys: int, confidence: float) -> dict:
+    from rmgap_annot import agreement as agr  # noqa: PLC0415
+
+    out: dict[str, Any] = {}
+    boots = {}
+    if n_keys == 0:
+        for r in ("base", "rewrite"):
+            out[r] = {"value": None, "ci": None, "reason": "no decided label: alpha is undefined"}
+        out["difference"] = {"difference": None, "ci": None, "p_value": None, "reason": "no decided label: alpha is undefined"}
+        return out
+    dis, pairable = _alpha_parts(part, key_codes, n_keys)
+    role = part["role"].to_numpy()
+    for r in ("base", "rewrite"):
+        sel = role == r
+        n_items = int((np.asarray(pairable[sel].sum(axis=1)).ravel() > 0).sum())
+        pr_d = dom.per_record(dis * sel)
+        pr_s = dom.per_record(pairable.multiply(sel[:, None].astype(float)).tocsr())
+        value = agr.nominal_alpha_from_sums(pr_d.sum(), pr_s.sum(axis=0))
+        value = None if value is None or not np.isfinite(value) else float(value)
+        boot = None
+        bd = dom.boot(pr_d)
+        if bd is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boot = agr.nominal_alpha_from_sums(bd, dom.boot(pr_s))
+        entry: dict[str, Any] = {"value": value, "ci": None, "n_items": n_items, "n_records": int(len(set(dom.rec[sel].tolist())))}
+        if value is None:
+            entry["reason"] = f"pick alpha is undefined for {r} prompts (no item with two decided labels, or one value only)"
+        elif n_items < MIN_ITEMS:
+            entry.update(value=None, reason=f"too few {r} items with two or more decided labels ({n_items}; needs {MIN_ITEMS})")
+        else:
+            iv = bs.interval(value, boot, confidence=confidence)
+            entry.update(ci=iv["ci"], ci_method=iv["ci_method"])
+            if iv["ci"] is None:
+                entry["ci_reason"] = iv.get("ci_reason")
+            boots[r] = boot
+        out[r] = entry
+    if out["base"]["value"] is None or out["rewrite"]["value"] is None:
+        out["difference"] = {"difference": None, "ci": None, "p_value": None,
+                             "reason": "pick alpha is undefined on one side: " + (out["base"].get("reason") or out["rewrite"].get("reason"))}
+        return out
+    diff = out["base"]["value"] - out["rewrite"]["value"]
+    boot = None if boots.get("base") is None or boots.get("rewrite") is None else boots["base"] - boots["rewrite"]
+    iv = bs.interval(diff, boot, confidence=confidence)
+    entry = {"difference": diff, "ci": iv["ci"], "ci_method": iv["ci_method"], "p_value": _bootstrap_p(boot), "test": BOOTSTRAP_P,
+             "unit": "items of each role, the same record draws for both"}
+    if boot is None:
+        entry["ci_reason"] = entry["p_value_reason"] = "no bootstrap (draws=0): the alpha difference has no analytic test here"
+        entry["reason"] = entry["ci_reason"]
+    out["difference"] = entry
+    return out
+
+
+# --- between domains -------------------------------------------------------------------------------------
+
+
+def between_domains(
+    summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws], *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
+) -> dict:
+    """``referee.between_domains``: does human accuracy differ between domains?
+
+    Per metric (BoN, label accuracy): an omnibus test over the domains with
+    data and the pairwise differences (record-bootstrap interval, z-test on
+    the same cluster-robust variances, adjusted across pairs). Why this
+    test: the domains are disjoint sets of records, so their estimates are
+    independent and a homogeneity chi-square on independent estimates only
+    needs each one's variance; the cluster-robust (linearisation) variance
+    accounts for a record's correlated items without a model, and taking it
+    around the pooled proportion (the null) keeps it defined when a domain
+    is all correct. Rao-Scott's first-order correction of the plain Pearson
+    chi-square (statsmodels is not needed for it) is given as a check.
+    """
+    out: dict[str, Any] = {
+        "test": HOMOGENEITY_TEST, "check": RAO_SCOTT_TEST,
+        "pairwise": f"difference of two domains, percentile interval of their independent record draws; z-test with the "
+                    f"same variances, adjusted ({adjust}) across pairs",
+    }
+    for metric in ("BoN", "label_accuracy"):
+        out[metric] = _homogeneity(summary, record_draws, metric, confidence, adjust)
+    return out
+
+
+def _homogeneity(summary: pd.DataFrame, record_draws: Mapping, metric: str, confidence: float, adjust: str) -> dict:
+    domains: dict[str, dict] = {}
+    usable = []
+    for d in DOMAINS:
+        part = summary[summary["domain"] == d]
+        if part.empty:
+            domains[d] = {"value": None, "n_records": 0, "reason": f"no labelled {d} items"}
+            continue
+        if metric == "BoN":
+            y, m = part["matches_winner"].to_numpy(float), np.ones(len(part))
+        else:
+            y, m = part["n_match"].to_numpy(float), part["n_labels"].to_numpy(float)
+        _, codes = np.unique(part["record_id"].to_numpy(), return_inverse=True)
+        yc, mc = np.bincount(codes, weights=y), np.bincount(codes, weights=m)
+        cd = record_draws.get(d)
+        boot = None if cd is None or cd.draws == 0 else cd.total(part["record_id"].to_numpy(), y) / cd.total(part["record_id"].to_numpy(), m)
+        value = float(yc.sum() / mc.sum()) if mc.sum() else None
+        entry = {"value": value, "n_units": float(mc.sum()), "n_records": int(len(yc))}
+        # Design effect: cluster-robust variance over the binomial one (defined for labels as for items).
+        k = len(yc)
+        if value is not None and k >= 2 and 0 < value < 1:
+            robust = k / (k - 1) * ((yc - value * mc) ** 2).sum() / mc.sum() ** 2
+            entry["design_effect"] = float(robust / (value * (1 - value) / mc.sum()))
+        else:
+            entry["design_effect"] = None
+            entry["design_effect_reason"] = "needs two or more records and an accuracy strictly between 0 and 1"
+        domains[d] = entry
+        if len(yc) < MIN_RECORDS or mc.sum() < MIN_ITEMS:
+            entry["reason"] = f"too few records ({len(yc)}; needs {MIN_RECORDS}) or units ({int(mc.sum())}; needs {MIN_ITEMS}): left out"
+            continue
+        usable.append((d, yc, mc, boot))
+    result: dict[str, Any] = {"domains": domains, "statistic": None, "df": None, "p_value": None}
+    if len(usable) < 2:
+        result["reason"] = "needs two or more domains with enough labelled records"
+        result["rao_scott"] = {"statistic": None, "p_value": None, "reason": result["reason"]}
+        result["pairwise"] = {}
+        return result
+    pooled = sum(u[1].sum() for u in usable) / sum(u[2].sum() for u in usable)
+    var = {}
+    for d, yc, mc, _ in usable:
+        k = len(yc)
+        var[d] = float(k / (k - 1) * ((yc - pooled * mc) ** 2).sum() / mc.sum() ** 2)
+        domains[d]["variance_under_null"] = var[d]
+    if any(v <= 0 for v in var.values()):
+        result["reason"] = "every record has the pooled accuracy exactly: no variation to test against"
+        result["rao_scott"] = {"statistic": None, "p_value": None, "reason": result["reason"]}
+        result["pairwise"] = {}
+        return result
+    p = np.array([domains[d]["value"] for d, *_ in usable])
+    w = np.array([1 / var[d] for d, *_ in usable])
+    p_w = float((w * p).sum() / w.sum())
+    x2 = float((w * (p - p_w) ** 2).sum())
+    df = len(usable) - 1
+    result.update(statistic=x2, df=df, p_value=float(sps.chi2.sf(x2, df)), domains_tested=[d for d, *_ in usable],
+                  pooled=float(pooled))
+    # Rao-Scott first order: Pearson chi-square of the K x 2 table over the mean design effect.
+    succ = np.array([u[1].sum() for u in usable])
+    tri = np.array([u[2].sum() for u in usable])
+    table = np.column_stack([succ, tri - succ])
+    deffs = [domains[d]["design_effect"] for d, *_ in usable]
+    if table.min(axis=0).max() <= 0 or (table.sum(axis=0) == 0).any():
+        result["rao_scott"] = {"statistic": None, "p_value": None, "reason": "every unit is correct (or every one wrong): no table to test"}
+    elif any(x is None for x in deffs):
+        result["rao_scott"] = {"statistic": None, "p_value": None, "reason": "a domain's design effect is undefined"}
+    else:
+        chi = sps.chi2_contingency(table, correction=False)[0]
+        mean_deff = float(np.average(deffs, weights=tri))
+        mean_deff = max(mean_deff, 1e-9)
+        result["rao_scott"] = {"statistic": float(chi / mean_deff), "pearson": float(chi), "mean_design_effect": mean_deff,
+                               "df": df, "p_value": float(sps.chi2.sf(chi / mean_deff, df))}
+    pairs: dict[str, dict] = {}
+    for (d1, *_r1, b1), (d2, *_r2, b2) in itertools.combinations(usable, 2):
+        diff = domains[d1]["value"] - domains[d2]["value"]
+        z = diff / np.sqrt(var[d1] + var[d2])
+        boot = None if b1 is None or b2 is None else b1 - b2
+        iv = bs.interval(diff, boot, confidence=confidence)
+        entry = {"difference": float(diff), "ci": iv["ci"], "ci_method": iv["ci_method"], "z": float(z),
+                 "p_value": float(2 * sps.norm.sf(abs(z)))}
+        if iv["ci"] is None:
+            entry["ci_reason"] = iv.get("ci_reason")
+        pairs[f"{d1} - {d2}"] = entry
+    bs.adjust_family(pairs, adjust)
+    result["pairwise"] = pairs
+    return result
+
+
+# --- the report section -------------------------------------------------------------------------------------
+
+
+def referee_section(
+    summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws], styles: Mapping, picks: Mapping[str, Mapping[int, Optional[str]]],
+    *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
+) -> dict:
+    """``report --json``'s ``referee``: ``style_profiles``, ``base_vs_rewrite``, ``between_domains``."""
+    return {
+        "style_profiles": style_profiles(summary, record_draws, styles, picks, confidence=confidence, adjust=adjust),
+        "base_vs_rewrite": base_vs_rewrite(summary, record_draws, confidence=confidence, adjust=adjust),
+        "between_domains": between_domains(summary, record_draws, confidence=confidence, adjust=adjust),
+    }
