@@ -174,21 +174,29 @@ class _Domain:
     def __init__(self, rows: pd.DataFrame, draws: Optional[Mapping[str, bs.ClusterDraws]], name: str):
         self.name = name
         self.rows = rows
-        self.rec = rows["record_id"].to_numpy()
+        self.rec = rows["record_id"].to_numpy(dtype=object)
         codes, self.records = pd.factorize(self.rec)
         self.codes = codes
         n = len(rows)
         self.agg = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(len(self.records), n))
-        self.weights = None  # (draws, records of this unit list)
-        if draws:
-            doms = rows["domain"].to_numpy()
-            first_dom = pd.Series(doms).groupby(codes).first().to_numpy() if n else np.array([])
-            if n and all(d in draws for d in set(first_dom.tolist())):
-                parts = np.zeros((next(iter(draws.values())).draws, len(self.records)))
-                for d in set(first_dom.tolist()):
-                    sel = np.flatnonzero(first_dom == d)
-                    parts[:, sel] = draws[d].expand(np.asarray(self.records)[sel])
-                self.weights = parts if parts.shape[0] else None
+        self._draws = draws
+        self._weights: Any = False  # built on first use: All usually sums its domains' draws instead
+
+    @property
+    def weights(self) -> Optional[np.ndarray]:
+        """(draws, records): how often each record is drawn, from its own domain's draws."""
+        if self._weights is False:
+            self._weights = None
+            draws, n = self._draws, len(self.rows)
+            if draws and n:
+                first_dom = pd.Series(self.rows["domain"].to_numpy(dtype=object)).groupby(self.codes).first().to_numpy()
+                if all(d in draws for d in set(first_dom.tolist())):
+                    w = np.zeros((next(iter(draws.values())).draws, len(self.records)))
+                    for d in set(first_dom.tolist()):
+                        sel = np.flatnonzero(first_dom == d)
+                        w[:, sel] = draws[d].expand(np.asarray(self.records)[sel])
+                    self._weights = w if w.shape[0] else None
+        return self._weights
 
     @property
     def n_records(self) -> int:
@@ -203,8 +211,67 @@ class _Domain:
         return None if self.weights is None else self.weights @ per_record
 
 
+def _boot(dom: "_Domain", pr: np.ndarray, name: str, boots: dict) -> Optional[np.ndarray]:
+    """Per-draw sums; All (always last) sums its domains' draws of the same columns: the stratified bootstrap, computed once."""
+    if name == ALL and boots and all(b is not None for b in boots.values()) and len(boots) == len(set(dom.rows["domain"])):
+        return sum(boots.values())
+    bt = dom.boot(pr)
+    if name != ALL:
+        boots[name] = bt
+    return bt
+
+
+class _Intervals:
+    """Intervals requested one by one, computed in one batch (hundreds of style cells per domain).
+
+    Exactly ``bootstrap.interval``: a column whose draws are all finite and
+    not degenerate gets its percentile interval from one vectorised
+    ``np.percentile`` (widened to contain the estimate, as there); every
+    other column goes through ``bootstrap.interval`` itself (Wilson
+    fallback, undefined draws).
+    """
+
+    def __init__(self, confidence: float):
+        self.confidence = confidence
+        self.pending: list[tuple[dict, float, np.ndarray, dict]] = []
+
+    def add(self, target: dict, point: float, boot: Optional[np.ndarray], **extra) -> None:  # noqa: ANN003
+        if boot is None:
+            self._put(target, bs.interval(point, None, confidence=self.confidence))
+        else:
+            self.pending.append((target, point, boot, extra))
+
+    @staticmethod
+    def _put(target: dict, iv: dict) -> None:
+        target.update(ci=iv["ci"], ci_method=iv["ci_method"])
+        if iv["ci"] is None:
+            target["ci_reason"] = iv.get("ci_reason")
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        boots = np.column_stack([b for _, _, b, _ in self.pending])
+        finite = np.isfinite(boots).all(axis=0)
+        tail = (1 - self.confidence) / 2 * 100
+        lohi = np.full((2, boots.shape[1]), np.nan)
+        if finite.any():
+            lohi[:, finite] = np.percentile(boots[:, finite], [tail, 100 - tail], axis=0)
+        for k, (target, point, boot, extra) in enumerate(self.pending):
+            lo, hi = lohi[:, k]
+            if finite[k] and hi - lo >= 1e-12:
+                iv = {"ci": [float(lo), float(hi)], "ci_method": "cluster bootstrap percentile"}
+                if not (lo <= point <= hi):
+                    iv = {"ci": [float(min(lo, point)), float(max(hi, point))],
+                          "ci_method": "cluster bootstrap percentile (widened to contain the estimate)"}
+            else:
+                iv = bs.interval(point, boot, confidence=self.confidence, **extra)
+            self._put(target, iv)
+        self.pending = []
+
+
 def _estimate(num: float, den: float, boot_num, boot_den, *, n_records: int, n_items: int, proportion: bool = True,  # noqa: ANN001
-              min_items: int = MIN_ITEMS, what: str = "items", confidence: float = bs.CONFIDENCE) -> dict:
+              min_items: int = MIN_ITEMS, what: str = "items", confidence: float = bs.CONFIDENCE,
+              intervals: Optional[_Intervals] = None) -> dict:
     """A ratio of sums with its record-clustered interval, or None with a reason when too thin."""
     out: dict[str, Any] = {"value": None, "ci": None, f"n_{what}": int(n_items), "n_records": int(n_records)}
     if n_items == 0 or den <= 0:
@@ -219,18 +286,25 @@ def _estimate(num: float, den: float, boot_num, boot_den, *, n_records: int, n_i
         with np.errstate(invalid="ignore", divide="ignore"):
             boot = boot_num / boot_den
     extra = {"successes": float(num), "trials": float(den), "n_clusters": int(n_records)} if proportion else {}
-    iv = bs.interval(value, boot, confidence=confidence, **extra)
-    out.update(value=value, ci=iv["ci"], ci_method=iv["ci_method"])
-    if iv["ci"] is None:
-        out["ci_reason"] = iv.get("ci_reason")
+    out["value"] = value
+    batch = intervals if intervals is not None else _Intervals(confidence)
+    batch.add(out, value, boot, **extra)
+    if intervals is None:
+        batch.flush()
     return out
 
 
 def _units(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The item rows per domain plus All (only domains with labelled items)."""
-    out = {d: summary[summary["domain"] == d] for d in DOMAINS if (summary["domain"] == d).any()}
-    out[ALL] = summary[summary["domain"].isin(DOMAINS)]
+    dom = summary["domain"].to_numpy(dtype=object)
+    out = {d: summary[dom == d] for d in DOMAINS if (dom == d).any()}
+    out[ALL] = summary[np.isin(dom, DOMAINS)]
     return out
+
+
+def _domains(summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws]) -> dict[str, "_Domain"]:
+    """Each domain's (and All's) units bound to the record draws: built once, shared by the three analyses."""
+    return {d: _Domain(part, record_draws, d) for d, part in _units(summary).items()}
 
 
 # --- style profiles -----------------------------------------------------------------------------------
@@ -253,6 +327,7 @@ def _levels(styles: Mapping[str, Mapping[str, Mapping[str, str]]]) -> dict[str, 
 def style_profiles(
     summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws], styles: Mapping[str, Mapping[str, Mapping[str, str]]],
     picks: Mapping[str, Mapping[int, Optional[str]]], *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
+    domains: Optional[Mapping[str, "_Domain"]] = None,
 ) -> dict:
     """``referee.style_profiles``: accuracy by the winner's level, and where wrong picks go.
 
@@ -303,8 +378,9 @@ def style_profiles(
 
     rows = summary
     n = len(rows)
-    rp = np.array([rec_pos[r] for r in rows["record_id"]], dtype=np.int64)
-    win = np.array([key_pos.get((r, w), -1) for r, w in zip(rows["record_id"], rows["winner_key"])], dtype=np.int64)
+    rec_list, win_list = rows["record_id"].tolist(), rows["winner_key"].tolist()
+    rp = np.array([rec_pos[r] for r in rec_list], dtype=np.int64)
+    win = np.array([key_pos.get((r, w), -1) for r, w in zip(rec_list, win_list)], dtype=np.int64)
     has_style = win >= 0
     lv_items = L[rp]  # (n, width, D)
     onehot = (lv_items[..., None] == np.arange(n_lv)).astype(float)  # (n, width, D, n_lv)
@@ -319,7 +395,7 @@ def style_profiles(
 
     # Pickers: the humans' decided labels (vote counts), each scorer's unique top pick.
     votes = np.zeros((n, width))
-    for i, (r, v) in enumerate(zip(rows["record_id"], rows["votes"])):
+    for i, (r, v) in enumerate(zip(rec_list, rows["votes"].tolist())):
         for k, c in (v or {}).items():
             j = key_pos.get((r, k))
             if j is not None:
@@ -331,7 +407,7 @@ def style_profiles(
         m = np.zeros((n, width))
         ok = np.zeros(n)
         hit = np.zeros(n)
-        for i, (item, r, w) in enumerate(zip(rows["item_id"].tolist(), rows["record_id"], rows["winner_key"])):
+        for i, (item, r, w) in enumerate(zip(rows["item_id"].tolist(), rec_list, win_list)):
             if item in p:
                 ok[i] = 1.0
                 pk = p[item]
@@ -364,9 +440,11 @@ def style_profiles(
 
     out = dict(base)
     n_dim = len(DIMENSIONS)
-    for d, part in _units(rows).items():
-        idx = np.flatnonzero(rows.index.isin(part.index)) if d != ALL else np.flatnonzero(rows["domain"].isin(DOMAINS).to_numpy())
-        dom = _Domain(part, record_draws, d)
+    domains = domains if domains is not None else _domains(summary, record_draws)
+    boots: dict[str, Optional[np.ndarray]] = {}
+    for d, dom in domains.items():
+        part = dom.rows
+        idx = np.flatnonzero(rows.index.isin(part.index))
         flat_acc = acc[idx].reshape(len(idx), -1)
         flat_obs = obs[idx].reshape(len(idx), -1)
         flat_exp = exp[idx].reshape(len(idx), -1)
@@ -375,7 +453,8 @@ def style_profiles(
         big = np.hstack([flat_acc, flat_obs, flat_exp, flat_nw, flat_lean])
         pr = dom.per_record(big)
         tot = pr.sum(axis=0)
-        bt = dom.boot(pr)
+        bt = _boot(dom, pr, d, boots)
+        ivs = _Intervals(confidence)
         k_acc, k_w = flat_acc.shape[1], flat_obs.shape[1]
         k_nw = flat_nw.shape[1]
         offs = np.cumsum([0, k_acc, k_w, k_w, k_nw, flat_lean.shape[1]])
@@ -403,7 +482,8 @@ def style_profiles(
                     den, bden = col(seg[0], kd)
                     n_units = int((acc_values[acc_keys[q0 + 1]][idx] * mask > 0).sum())
                     rec_units = int(len(set(dom.rec[mask & (acc_values[acc_keys[q0 + 1]][idx] > 0)].tolist())))
-                    est = _estimate(num, den, bnum, bden, n_records=rec_units, n_items=n_units, confidence=confidence)
+                    est = _estimate(num, den, bnum, bden, n_records=rec_units, n_items=n_units, confidence=confidence,
+                                    intervals=ivs)
                     if metric == "label_accuracy":
                         est["n_labels"] = int(den)
                     who.setdefault(picker, {})[metric] = est
@@ -433,11 +513,9 @@ def style_profiles(
                     else:
                         diff = float((o - e) / n_w)
                         boot = None if bo is None else (bo - be) / bden
-                        iv = bs.interval(diff, boot, confidence=confidence)
-                        c.update(observed=float(o / n_w), expected=float(e / n_w), difference=diff, ci=iv["ci"],
-                                 ci_method=iv["ci_method"], p_value=float(p_level[k]), statistic=float(x2_level[k]))
-                        if iv["ci"] is None:
-                            c["ci_reason"] = iv.get("ci_reason")
+                        c.update(observed=float(o / n_w), expected=float(e / n_w), difference=diff,
+                                 p_value=float(p_level[k]), statistic=float(x2_level[k]))
+                        ivs.add(c, diff, boot)
                     entry["levels"][lv] = c
                 lean: dict[str, Any] = {"value": None, "ci": None, "p_value": None}
                 if thin:
@@ -448,14 +526,13 @@ def style_profiles(
                     lv_sum, lv_boot = col(seg[4], knw)
                     val = float(lv_sum / n_w)
                     boot = None if lv_boot is None else lv_boot / bden
-                    iv = bs.interval(val, boot, confidence=confidence)
-                    lean.update(value=val, ci=iv["ci"], ci_method=iv["ci_method"], p_value=float(p_lean[knw]),
+                    lean.update(value=val, p_value=float(p_lean[knw]),
                                 scale=f"levels of {dim}, 0 = {levels[dim][0]}, {len(levels[dim]) - 1} = {levels[dim][-1]}")
-                    if iv["ci"] is None:
-                        lean["ci_reason"] = iv.get("ci_reason")
+                    ivs.add(lean, val, boot)
                 entry["lean"] = lean
                 wrong_out[picker] = entry
             dims_out[dim] = {"accuracy_by_winner_level": acc_out, "wrong_picks": wrong_out}
+        ivs.flush()
         for picker in wrong_keys:
             family = {(dim, lv): dims_out[dim]["wrong_picks"][picker]["levels"][lv] for dim in DIMENSIONS for lv in levels[dim]}
             bs.adjust_family(family, adjust)
@@ -527,6 +604,7 @@ def _alpha_parts(part: pd.DataFrame, key_codes: Mapping[str, int], n_keys: int) 
 
 def base_vs_rewrite(
     summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws], *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
+    domains: Optional[Mapping[str, "_Domain"]] = None,
 ) -> dict:
     """``referee.base_vs_rewrite``: the base prompt against its two paraphrases, per domain and All.
 
@@ -535,13 +613,12 @@ def base_vs_rewrite(
     within a prompt group: per group with a labelled base prompt and a
     labelled rewrite, the base item's value minus its rewrites' pooled
     value, averaged over groups; interval from the record draws (the same
-    draws for both sides) and Durkalski's clustered p-value (a group's
-    difference has mean zero when the paraphrases are as clear as the base).
-    Pick alpha's difference uses the same draws and a percentile-bootstrap
-    p-value. p-values are adjusted across the four domains per metric.
+    draws for both sides) and Durkalski's clustered p-value
+    (``bootstrap.clustered_score_test``: a group's difference has mean zero
+    when the paraphrases are as clear as the base). Pick alpha's difference
+    uses the same draws and a percentile-bootstrap p-value. p-values are
+    adjusted across the four domains per metric.
     """
-    from rmgap_annot import agreement as agr  # noqa: PLC0415
-
     out: dict[str, Any] = {
         "metrics": ["BoN", "label_accuracy", "pick_alpha", "naturalness_mean"],
         "method": "per-role values: ratio of sums, percentile bootstrap over whole records within each domain (All: "
@@ -554,62 +631,67 @@ def base_vs_rewrite(
         for d in (*DOMAINS, ALL):
             out["by_domain"][d] = {"reason": "no labels yet"}
         return out
-    keys = sorted({k for v in summary["votes"] for k in (v or {})})
+    domains = domains if domains is not None else _domains(summary, record_draws)
+    keys = sorted({k for v in summary["votes"].tolist() for k in (v or {})})
     key_codes = {k: i for i, k in enumerate(keys)}
-    for d, part in _units(summary).items():
-        dom = _Domain(part, record_draws, d)
-        block: dict[str, Any] = {}
-        role = part["role"].to_numpy()
-        cols = {
-            "BoN": (part["matches_winner"].to_numpy(float), np.ones(len(part)), True, "items"),
-            "label_accuracy": (part["n_match"].to_numpy(float), part["n_labels"].to_numpy(float), True, "items"),
-            "naturalness_mean": (
-                pd.to_numeric(part["mean_naturalness"], errors="coerce").fillna(0.0).to_numpy(float) * part["n_naturalness"].to_numpy(float),
-                part["n_naturalness"].to_numpy(float), False, "items"),
+    n_keys = len(keys)
+    if n_keys:
+        dis_all, pairable_all = _alpha_parts(summary, key_codes, n_keys)
+        pair_all = pairable_all.toarray()
+    groups_all = _groups(summary)
+    group_domain = groups_all["record_id"].map(dict(zip(summary["record_id"].tolist(), summary["domain"].tolist())))
+    boots: dict[str, Optional[np.ndarray]] = {}
+    pair_boots: dict[str, dict] = {}
+    for d, dom in domains.items():
+        part = dom.rows
+        at = np.flatnonzero(summary.index.isin(part.index))
+        role = part["role"].to_numpy(dtype=object)
+        nat_n = part["n_naturalness"].to_numpy(float)
+        values = {
+            "BoN": (part["matches_winner"].to_numpy(float), np.ones(len(part)), True),
+            "label_accuracy": (part["n_match"].to_numpy(float), part["n_labels"].to_numpy(float), True),
+            "naturalness_mean": (pd.to_numeric(part["mean_naturalness"], errors="coerce").fillna(0.0).to_numpy(float) * nat_n,
+                                 nat_n, False),
         }
-        for metric, (num, den, is_prop, _) in cols.items():
+        sel = {r: (role == r).astype(float) for r in ("base", "rewrite")}
+        cols = [v[j] * sel[r] for v in values.values() for r in ("base", "rewrite") for j in (0, 1)]
+        if n_keys:
+            dis, pair_dense = dis_all[at], pair_all[at]
+            alpha_cols = [dis * sel["base"], dis * sel["rewrite"]]
+            alpha_mats = [pair_dense * sel["base"][:, None], pair_dense * sel["rewrite"][:, None]]
+            big = np.column_stack([*cols, *alpha_cols, *alpha_mats])
+        else:
+            big = np.column_stack(cols)
+        pr = dom.per_record(big)
+        bt = _boot(dom, pr, d, boots)
+        block: dict[str, Any] = {}
+        c = 0
+        for metric, (num, den, is_prop) in values.items():
             entry: dict[str, Any] = {}
             for r in ("base", "rewrite"):
-                sel = (role == r).astype(float)
-                items_used = int(((den * sel) > 0).sum())
-                pr = dom.per_record(np.column_stack([num * sel, den * sel]))
-                bt = dom.boot(pr)
-                recs = int((pr[:, 1] > 0).sum())
-                entry[r] = _estimate(pr[:, 0].sum(), pr[:, 1].sum(), None if bt is None else bt[:, 0],
-                                     None if bt is None else bt[:, 1], n_records=recs, n_items=items_used, proportion=is_prop,
-                                     confidence=confidence)
+                items_used = int(((den * sel[r]) > 0).sum())
+                recs = int((pr[:, c + 1] > 0).sum())
+                entry[r] = _estimate(pr[:, c].sum(), pr[:, c + 1].sum(), None if bt is None else bt[:, c],
+                                     None if bt is None else bt[:, c + 1], n_records=recs, n_items=items_used,
+                                     proportion=is_prop, confidence=confidence)
                 if metric == "naturalness_mean":
-                    entry[r]["n_ratings"] = int(pr[:, 1].sum())
+                    entry[r]["n_ratings"] = int(pr[:, c + 1].sum())
+                c += 2
             block[metric] = entry
-        # paired differences per group
-        g = _groups(part)
-        pairs = {
-            "BoN": ("_c", "_one"), "label_accuracy": ("_m", "_l"), "naturalness_mean": ("_nv", "_nn"),
-        }
-        for metric, (nc, dc) in pairs.items():
-            if g.empty:
-                block[metric]["difference"] = {"difference": None, "ci": None, "p_value": None, "n_units": 0,
-                                               "reason": "no prompt group has both its base prompt and a rewrite labelled"}
-                continue
-            ok = (g[f"{dc}_base"] > 0) & (g[f"{dc}_rewrite"] > 0)
-            gg = g[ok]
-            if len(gg) < MIN_ITEMS or gg["record_id"].nunique() < MIN_RECORDS:
-                block[metric]["difference"] = {
-                    "difference": None, "ci": None, "p_value": None, "n_units": int(len(gg)),
-                    "reason": f"too few paired prompt groups ({len(gg)} from {gg['record_id'].nunique()} records; needs "
-                              f"{MIN_ITEMS} from {MIN_RECORDS})"}
-                continue
-            a = (gg[f"{nc}_base"] / gg[f"{dc}_base"]).to_numpy()
-            b = (gg[f"{nc}_rewrite"] / gg[f"{dc}_rewrite"]).to_numpy()
-            rec = gg["record_id"].to_numpy()
-            w = _group_weights(record_draws, rec, part)
-            diff = bs.paired_difference(a, b, rec, w, confidence=confidence)
-            diff["base"], diff["rewrite"] = diff.pop("a"), diff.pop("b")
-            diff["unit"] = "prompt group (base item vs its rewrites pooled)"
-            if diff.get("ci") is None and "ci_reason" not in diff:
-                diff["ci_reason"] = "no bootstrap (draws=0)"
-            block[metric]["difference"] = diff
-        block["pick_alpha"] = _alpha_by_role(part, dom, key_codes, len(keys), confidence)
+        g = groups_all if d == ALL else groups_all[(group_domain == d).to_numpy()]
+        _paired_differences(block, g, dom, d, pair_boots, confidence)
+        if n_keys:
+            k0 = len(cols)
+            alpha_pr = {"base": (pr[:, k0], pr[:, k0 + 2:k0 + 2 + n_keys]), "rewrite": (pr[:, k0 + 1], pr[:, k0 + 2 + n_keys:])}
+            alpha_bt = None if bt is None else {"base": (bt[:, k0], bt[:, k0 + 2:k0 + 2 + n_keys]),
+                                                "rewrite": (bt[:, k0 + 1], bt[:, k0 + 2 + n_keys:])}
+            n_items = {r: int(((pair_dense.sum(axis=1) > 0) & (sel[r] > 0)).sum()) for r in sel}
+            n_recs = {r: int(len(set(dom.rec[sel[r] > 0].tolist()))) for r in sel}
+            block["pick_alpha"] = _alpha_by_role(alpha_pr, alpha_bt, n_items, n_recs, confidence)
+        else:
+            reason = "no decided label: alpha is undefined"
+            block["pick_alpha"] = {r: {"value": None, "ci": None, "reason": reason} for r in ("base", "rewrite")}
+            block["pick_alpha"]["difference"] = {"difference": None, "ci": None, "p_value": None, "reason": reason}
         out["by_domain"][d] = block
     for d in (*DOMAINS, ALL):
         if d not in out["by_domain"]:
@@ -621,45 +703,62 @@ def base_vs_rewrite(
     return out
 
 
-def _group_weights(record_draws: Mapping[str, bs.ClusterDraws], rec: np.ndarray, part: pd.DataFrame):  # noqa: ANN202
-    if not record_draws:
-        return None
-    dom_of = dict(zip(part["record_id"], part["domain"]))
-    strata = np.array([dom_of[r] for r in rec], dtype=object)
-    if not all(s in record_draws for s in set(strata.tolist())):
-        return None
-    return bs.bind_strata(record_draws, rec, strata)
+def _paired_differences(block: dict, g: pd.DataFrame, dom: "_Domain", name: str, boots: dict, confidence: float) -> None:
+    """Base minus rewrite per prompt group (``g``: ``_groups``), resampled by record with the domain's draws, Durkalski's p."""
+    for metric, (nc, dc) in {"BoN": ("_c", "_one"), "label_accuracy": ("_m", "_l"), "naturalness_mean": ("_nv", "_nn")}.items():
+        if g.empty:
+            block[metric]["difference"] = {"difference": None, "ci": None, "p_value": None, "n_units": 0,
+                                           "reason": "no prompt group has both its base prompt and a rewrite labelled"}
+            continue
+        gg = g[(g[f"{dc}_base"] > 0) & (g[f"{dc}_rewrite"] > 0)]
+        n_rec = gg["record_id"].nunique()
+        if len(gg) < MIN_ITEMS or n_rec < MIN_RECORDS:
+            block[metric]["difference"] = {
+                "difference": None, "ci": None, "p_value": None, "n_units": int(len(gg)),
+                "reason": f"too few paired prompt groups ({len(gg)} from {n_rec} records; needs {MIN_ITEMS} from {MIN_RECORDS})"}
+            continue
+        a = (gg[f"{nc}_base"] / gg[f"{dc}_base"]).to_numpy()
+        b = (gg[f"{nc}_rewrite"] / gg[f"{dc}_rewrite"]).to_numpy()
+        rec = gg["record_id"].to_numpy()
+        col = pd.Index(dom.records).get_indexer(rec)
+        per_rec = np.vstack([np.bincount(col, weights=a - b, minlength=dom.n_records),
+                             np.bincount(col, minlength=dom.n_records).astype(float)]).T
+        bt = _boot(dom, per_rec, name, boots.setdefault(metric, {}))
+        point = float((a - b).mean())
+        boot = None
+        if bt is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boot = bt[:, 0] / bt[:, 1]
+        entry: dict[str, Any] = {"difference": point, "base": float(a.mean()), "rewrite": float(b.mean()), "n_units": int(len(gg)),
+                                 "n_clusters": int(n_rec), "unit": "prompt group (base item vs its rewrites pooled)"}
+        entry.update(bs.interval(point, boot, confidence=confidence))
+        test = bs.clustered_score_test(a - b, rec)
+        entry.update(p_value=test["p_value"], statistic=test["statistic"], test=test["test"])
+        if "note" in test:
+            entry["note"] = test["note"]
+        block[metric]["difference"] = entry
 
 
-def _alpha_by_role(part: pd.DataFrame, dom: _Domain, key_codes: Mapping[str, int], n_keys: int, confidence: float) -> dict:
+def _alpha_by_role(pr: Mapping, bt: Optional[Mapping], n_items: Mapping, n_recs: Mapping, confidence: float) -> dict:
+    """Pick alpha per role from per-record sums of its disagreement and pairable-value terms, and their difference."""
     from rmgap_annot import agreement as agr  # noqa: PLC0415
 
     out: dict[str, Any] = {}
     boots = {}
-    if n_keys == 0:
-        for r in ("base", "rewrite"):
-            out[r] = {"value": None, "ci": None, "reason": "no decided label: alpha is undefined"}
-        out["difference"] = {"difference": None, "ci": None, "p_value": None, "reason": "no decided label: alpha is undefined"}
-        return out
-    dis, pairable = _alpha_parts(part, key_codes, n_keys)
-    role = part["role"].to_numpy()
     for r in ("base", "rewrite"):
-        sel = role == r
-        n_items = int((np.asarray(pairable[sel].sum(axis=1)).ravel() > 0).sum())
-        pr_d = dom.per_record(dis * sel)
-        pr_s = dom.per_record(pairable.multiply(sel[:, None].astype(float)).tocsr())
-        value = agr.nominal_alpha_from_sums(pr_d.sum(), pr_s.sum(axis=0))
-        value = None if value is None or not np.isfinite(value) else float(value)
+        dis, pair = pr[r]
+        value = agr.nominal_alpha_from_sums(dis.sum(), pair.sum(axis=0))
+        value = float(value) if np.isfinite(value) else None
         boot = None
-        bd = dom.boot(pr_d)
-        if bd is not None:
+        if bt is not None:
             with np.errstate(invalid="ignore", divide="ignore"):
-                boot = agr.nominal_alpha_from_sums(bd, dom.boot(pr_s))
-        entry: dict[str, Any] = {"value": value, "ci": None, "n_items": n_items, "n_records": int(len(set(dom.rec[sel].tolist())))}
+                boot = agr.nominal_alpha_from_sums(bt[r][0], bt[r][1])
+        entry: dict[str, Any] = {"value": value, "ci": None, "n_items": n_items[r], "n_records": n_recs[r]}
         if value is None:
             entry["reason"] = f"pick alpha is undefined for {r} prompts (no item with two decided labels, or one value only)"
-        elif n_items < MIN_ITEMS:
-            entry.update(value=None, reason=f"too few {r} items with two or more decided labels ({n_items}; needs {MIN_ITEMS})")
+        elif n_items[r] < MIN_ITEMS or n_recs[r] < MIN_RECORDS:
+            entry.update(value=None, reason=f"too few {r} items with two or more decided labels ({n_items[r]} from {n_recs[r]} "
+                                            f"records; needs {MIN_ITEMS} from {MIN_RECORDS})")
         else:
             iv = bs.interval(value, boot, confidence=confidence)
             entry.update(ci=iv["ci"], ci_method=iv["ci_method"])
@@ -806,8 +905,9 @@ def referee_section(
     *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
 ) -> dict:
     """``report --json``'s ``referee``: ``style_profiles``, ``base_vs_rewrite``, ``between_domains``."""
+    domains = _domains(summary, record_draws) if not summary.empty else {}
     return {
-        "style_profiles": style_profiles(summary, record_draws, styles, picks, confidence=confidence, adjust=adjust),
-        "base_vs_rewrite": base_vs_rewrite(summary, record_draws, confidence=confidence, adjust=adjust),
+        "style_profiles": style_profiles(summary, record_draws, styles, picks, confidence=confidence, adjust=adjust, domains=domains),
+        "base_vs_rewrite": base_vs_rewrite(summary, record_draws, confidence=confidence, adjust=adjust, domains=domains),
         "between_domains": between_domains(summary, record_draws, confidence=confidence, adjust=adjust),
     }

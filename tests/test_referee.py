@@ -1,0 +1,239 @@
+"""The referee analyses (issue 11, item 7) on constructed data with a known answer.
+
+Pure tests build a labels frame by hand (``item_summary`` and the report's
+record draws on top of it), so the truth is set by construction; one test
+runs the whole report on a real SQLite file with a real scores file.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rmgap_annot.human_metrics import item_summary, record_draws
+from rmgap_annot.report import build_report
+from rmgap_annot.settings import DOMAINS
+from rmgap_annot.stats import bootstrap as bs
+from rmgap_annot.stats import referee
+from tests.analytics_helpers import add_labels, item_ids, winners
+from tests.test_clustered_stats import KEYS, _nulls_without_reason, _scores_file
+
+CONCISE = referee.LEVEL_ORDER["Conciseness"]
+
+
+def _labels(rows: list[dict]) -> pd.DataFrame:
+    """A labels frame with the columns item_summary reads."""
+    df = pd.DataFrame(rows)
+    for col, default in (("ranking", None), ("naturalness", None)):
+        if col not in df:
+            df[col] = default
+    return df
+
+
+def _study(n_records: int, *, seed: int, domain_of=lambda r: "Chat", p_label=lambda rec, role, dom: 0.8,  # noqa: ANN001
+           n_labels: int = 3, record_sd: float = 0.0) -> tuple[pd.DataFrame, dict, dict]:
+    """Records of four responses, each the winner of one group of three prompts (base, rewrite, rewrite).
+
+    Each label picks the winner with probability ``p_label`` (plus a
+    record-level shift of sd ``record_sd``: correlated items), else a
+    uniform non-winner. Every response gets four distinct Conciseness levels.
+    Returns (labels frame, styles, verbose picks: item -> the most verbose response).
+    """
+    rng = random.Random(seed)
+    rows, styles, verbose = [], {}, {}
+    item = 0
+    for r in range(n_records):
+        rid = f"rec{r:03d}"
+        dom = domain_of(r)
+        levels = rng.sample(range(5), 4)
+        styles[rid] = {k: {"Conciseness": CONCISE[lv], "Formality": "neutral"} for k, lv in zip(KEYS, levels)}
+        most = KEYS[int(np.argmax(levels))]
+        shift = rng.gauss(0, record_sd)
+        for g, winner in enumerate(KEYS):
+            for p, role in enumerate(("base", "rewrite", "rewrite")):
+                item += 1
+                verbose[item] = most
+                prob = min(max(p_label(rid, role, dom) + shift, 0.0), 1.0)
+                for a in range(n_labels):
+                    choice = winner if rng.random() < prob else rng.choice([k for k in KEYS if k != winner])
+                    rows.append({"item_id": item, "record_id": rid, "domain": dom, "group": g, "prompt_index": p, "role": role,
+                                 "winner_key": winner, "choice_key": choice, "naturalness": 5 if role == "base" else 4,
+                                 "user_id": a, "annotator": f"a{a}"})
+    return _labels(rows), styles, verbose
+
+
+def _summary_and_draws(labels: pd.DataFrame, draws: int = 400):
+    summary = item_summary(labels)
+    return summary, record_draws(summary, draws=draws, seed=0)
+
+
+# --- style profiles ------------------------------------------------------------------------------
+
+
+def test_verbose_scorer_is_right_only_when_the_winner_is_verbose_and_its_errors_go_verbose():
+    labels, styles, verbose = _study(80, seed=0)
+    summary, rd = _summary_and_draws(labels)
+    sec = referee.style_profiles(summary, rd, styles, {"verbose-rm": verbose})
+    chat = sec["by_domain"]["Chat"]["dimensions"]["Conciseness"]
+    acc = chat["accuracy_by_winner_level"]
+    # the most verbose level always wins the verbose scorer's vote; the tersest never does
+    assert acc["verbose"]["scorers"]["verbose-rm"]["value"] == 1.0
+    assert acc["terse"]["scorers"]["verbose-rm"]["value"] == 0.0
+    assert acc["terse"]["scorers"]["verbose-rm"]["ci"][1] < 0.3  # a non-degenerate interval away from the verbose level
+    # people who follow the request are equally accurate whatever the winner's level
+    human = [acc[lv]["human"]["BoN"]["value"] for lv in CONCISE]
+    assert min(human) > 0.75 and max(human) - min(human) < 0.15
+    lab = [acc[lv]["human"]["label_accuracy"]["value"] for lv in CONCISE]
+    assert all(0.72 < v < 0.88 for v in lab)
+    # the scorer's wrong picks pile on the verbose levels far above the uniform expectation
+    wrong = chat["wrong_picks"]["verbose-rm"]
+    v = wrong["levels"]["verbose"]
+    assert v["observed"] > v["expected"] + 0.2 and v["ci"][0] > 0 and v["p_adjusted"] < 1e-3
+    assert wrong["levels"]["terse"]["observed"] == 0.0 and wrong["levels"]["terse"]["difference"] < 0
+    assert wrong["lean"]["value"] > 0.8 and wrong["lean"]["ci"][0] > 0 and wrong["lean"]["p_value"] < 1e-3
+    # humans' wrong picks are uniform over the non-winners: no lean
+    hw = chat["wrong_picks"]["human"]
+    assert abs(hw["lean"]["value"]) < 0.25 and hw["lean"]["p_value"] > 0.01
+    assert max(abs(c["difference"]) for c in hw["levels"].values()) < 0.08
+    # All pools the domains with stratified draws; with one domain it equals Chat
+    assert sec["by_domain"]["All"]["dimensions"]["Conciseness"]["accuracy_by_winner_level"]["verbose"]["scorers"]["verbose-rm"]["value"] == 1.0
+    # a dimension where every response has the same level: the winner's level is that one, and there is nothing to lean to
+    formal = sec["by_domain"]["Chat"]["dimensions"]["Formality"]
+    assert list(formal["accuracy_by_winner_level"]) == ["neutral"]
+    assert formal["wrong_picks"]["verbose-rm"]["lean"]["value"] == 0.0
+
+
+def test_style_rows_and_score_tests_match_the_bootstrap_module():
+    labels, styles, verbose = _study(12, seed=2)
+    summary, rd = _summary_and_draws(labels, draws=50)
+    sec = referee.style_profiles(summary, rd, styles, {"v": verbose})
+    acc, wrong = referee.style_rows(sec)
+    assert {r["who"] for r in acc} == {"human BoN", "human label accuracy", "v BoN"}
+    assert {r["who"] for r in wrong} == {"human", "v"}
+    # the vectorised score test is Durkalski's, column by column
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=(40, 3))
+    cluster = np.repeat(np.arange(10), 4)
+    sums = np.vstack([np.bincount(cluster, weights=d[:, j]) for j in range(3)]).T
+    x2, p = referee.score_tests(sums)
+    for j in range(3):
+        ref = bs.clustered_score_test(d[:, j], cluster)
+        assert x2[j] == pytest.approx(ref["statistic"]) and p[j] == pytest.approx(ref["p_value"])
+
+
+def test_map_styles_by_key_or_by_position():
+    style = {"r1": {"Formality": "casual"}, "r2": {"Formality": "formal"}}
+    # keys response1..: rN is responseN, whatever the order responses were listed in
+    assert referee.map_styles(style, [("response2", 0), ("response1", 1)]) == {
+        "response1": {"Formality": "casual"}, "response2": {"Formality": "formal"}}
+    # other keys: rN is the N-th response by position
+    assert referee.map_styles(style, [("b", 1), ("a", 0)]) == {"a": {"Formality": "casual"}, "b": {"Formality": "formal"}}
+    assert referee.map_styles({"r9": {"Formality": "casual"}, "x": "junk"}, [("a", 0)]) == {}
+
+
+# --- base vs rewrite -------------------------------------------------------------------------------
+
+
+def test_harder_rewrites_show_the_margin_with_a_small_p():
+    labels, _, _ = _study(60, seed=3, p_label=lambda rec, role, dom: 0.9 if role == "base" else 0.6, record_sd=0.05)
+    summary, rd = _summary_and_draws(labels)
+    sec = referee.base_vs_rewrite(summary, rd)["by_domain"]["Chat"]
+    la = sec["label_accuracy"]
+    assert la["base"]["value"] > la["rewrite"]["value"]
+    assert la["difference"]["difference"] == pytest.approx(0.3, abs=0.06)
+    assert la["difference"]["ci"][0] > 0.15 and la["difference"]["p_value"] < 1e-4
+    assert sec["BoN"]["difference"]["difference"] > 0.2 and sec["BoN"]["difference"]["p_value"] < 1e-4
+    assert sec["naturalness_mean"]["difference"]["difference"] == pytest.approx(1.0)
+    # more agreement on the base prompt: pick alpha is higher there too
+    assert sec["pick_alpha"]["difference"]["difference"] > 0.2 and sec["pick_alpha"]["difference"]["p_value"] < 0.01
+
+
+def test_equal_difficulty_gives_no_small_p_in_most_seeds():
+    small = 0
+    for seed in range(5):
+        labels, _, _ = _study(40, seed=10 + seed, p_label=lambda rec, role, dom: 0.7, record_sd=0.1)
+        summary, rd = _summary_and_draws(labels, draws=200)
+        sec = referee.base_vs_rewrite(summary, rd)["by_domain"]["Chat"]
+        assert abs(sec["label_accuracy"]["difference"]["difference"]) < 0.1
+        small += sec["label_accuracy"]["difference"]["p_value"] < 0.05
+    assert small <= 1
+
+
+# --- between domains -------------------------------------------------------------------------------------
+
+
+def _four_domains(acc: dict, seed: int):
+    return _study(120, seed=seed, domain_of=lambda r: DOMAINS[r % 4], p_label=lambda rec, role, dom: acc[dom], record_sd=0.1)
+
+
+def test_equal_accuracy_across_domains_is_not_significant_in_most_seeds():
+    significant = 0
+    for seed in range(5):
+        labels, _, _ = _four_domains({d: 0.7 for d in DOMAINS}, seed=20 + seed)
+        summary, rd = _summary_and_draws(labels, draws=100)
+        bd = referee.between_domains(summary, rd)["BoN"]
+        assert bd["df"] == 3 and bd["domains_tested"] == list(DOMAINS)
+        significant += bd["p_value"] < 0.05
+    assert significant <= 1
+
+
+def test_very_different_domains_are_significant():
+    labels, _, _ = _four_domains({"Chat": 0.9, "Writing": 0.7, "Reasoning": 0.5, "Safety": 0.4}, seed=30)
+    summary, rd = _summary_and_draws(labels, draws=200)
+    out = referee.between_domains(summary, rd)
+    for metric in ("BoN", "label_accuracy"):
+        assert out[metric]["p_value"] < 1e-6 and out[metric]["rao_scott"]["p_value"] < 1e-6
+    pair = out["label_accuracy"]["pairwise"]["Chat - Safety"]
+    assert pair["difference"] == pytest.approx(0.5, abs=0.08) and pair["ci"][0] > 0.3 and pair["p_adjusted"] < 1e-6
+    assert out["label_accuracy"]["pairwise"]["Writing - Reasoning"]["difference"] > 0
+
+
+# --- tiny data: nulls with reasons ---------------------------------------------------------------------------
+
+
+def test_tiny_data_gives_nulls_with_reasons():
+    labels, styles, verbose = _study(1, seed=4, n_labels=1)
+    labels = labels[labels["group"] == 0]  # one group: three items of one record
+    summary, rd = _summary_and_draws(labels, draws=50)
+    sec = referee.referee_section(summary, rd, styles, {"v": verbose})
+    assert _nulls_without_reason(sec) == []
+    cell = sec["style_profiles"]["by_domain"]["Chat"]["dimensions"]["Conciseness"]["accuracy_by_winner_level"]
+    est = next(c for c in cell.values() if c["n_items"])["human"]["BoN"]
+    assert est["value"] is None and "too few" in est["reason"]
+    assert any(c["human"]["BoN"]["reason"] == "no items" for c in cell.values())  # a level no labelled winner has
+    assert sec["base_vs_rewrite"]["by_domain"]["Chat"]["BoN"]["difference"]["difference"] is None
+    assert sec["base_vs_rewrite"]["by_domain"]["Writing"]["reason"] == "no labelled Writing items"
+    assert sec["between_domains"]["BoN"]["p_value"] is None and "two or more domains" in sec["between_domains"]["BoN"]["reason"]
+    empty = referee.referee_section(item_summary(labels.iloc[:0]), {}, {}, {})
+    assert _nulls_without_reason(empty) == []
+    assert empty["style_profiles"]["reason"] == "no labels yet"
+    none = referee.style_profiles(summary, rd, {}, {})
+    assert none["reason"] == "no record has style_assignments"
+
+
+# --- the report ---------------------------------------------------------------------------------------------------
+
+
+def test_report_json_has_the_referee_section_with_scorers(engine, benchmark_id, tmp_path):
+    ids = item_ids(engine, benchmark_id)
+    win = winners(engine, benchmark_id)
+    add_labels(engine, [{"annotator": a, "item_id": iid, "choice": win[iid], "naturalness": 4} for iid in ids.values() for a in "ab"])
+    _scores_file(engine, benchmark_id, tmp_path, "always-r1", lambda d, k, w, *_: float(k == "response1"))
+    report = build_report(engine=engine, benchmark_id=benchmark_id, draws=50)
+    ref = report["referee"]
+    assert set(ref) == {"style_profiles", "base_vs_rewrite", "between_domains"}
+    sp = ref["style_profiles"]
+    assert sp["scorers"] == ["always-r1"]
+    assert set(sp["dimensions"]) == set(referee.DIMENSIONS)
+    # the styles were read from the database: every labelled item's winner has a level
+    assert sp["by_domain"]["All"]["n_items_with_styles"] == len(ids)
+    # every wrong pick of a scorer that always says response1 is response1
+    wrong = sp["by_domain"]["All"]["dimensions"]["Formality"]["wrong_picks"]["always-r1"]
+    assert wrong["n_wrong"] == len(ids) * 3 // 4
+    assert ref["base_vs_rewrite"]["by_domain"]["All"]["BoN"]["base"]["value"] == 1.0
+    assert _nulls_without_reason(ref) == []
+    json.dumps(ref)  # plain data
