@@ -237,3 +237,42 @@ def test_report_json_has_the_referee_section_with_scorers(engine, benchmark_id, 
     assert ref["base_vs_rewrite"]["by_domain"]["All"]["BoN"]["base"]["value"] == 1.0
     assert _nulls_without_reason(ref) == []
     json.dumps(ref)  # plain data
+
+
+def test_results_page_shows_the_referee_tab(db_url, monkeypatch, tmp_path):
+    """A benchmark big enough for every cell: the tab draws the style chart and the three tables."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from rmgap_annot.accounts import create_user
+    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.db import get_engine, init_db
+    from rmgap_annot.synthetic import make_records, write_jsonl
+
+    init_db(db_url)
+    engine = get_engine(db_url)
+    path = write_jsonl(tmp_path / "b.jsonl", make_records({d: 6 for d in DOMAINS}, seed=2, long_text=False))
+    bid = import_benchmark(engine=engine, path=path, name="b").benchmark_id
+    rng = random.Random(0)
+    win = winners(engine, bid)
+    add_labels(engine, [{"annotator": f"a{a}", "item_id": iid, "naturalness": 4,
+                         "choice": win[iid] if rng.random() < 0.7 else rng.choice(KEYS)}
+                        for iid in item_ids(engine, bid).values() for a in range(3)])
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    uid = create_user(engine=engine, name="res", role="researcher")
+    at = AppTest.from_file(str(__import__("pathlib").Path(__file__).resolve().parent.parent / "pages" / "results.py"),
+                           default_timeout=60)
+    at.session_state["user_id"] = uid
+    at.session_state["role"] = "researcher"
+    at.run()
+    assert not at.exception, at.exception
+    tab = next(t for t in at.tabs if t.label == "Referee analyses")
+    heads = [h.value for h in tab.subheader]
+    assert heads[0] == "Style profiles: accuracy by the winner's level"
+    assert "Base prompt vs its two paraphrases" in heads and "Does human accuracy differ between domains?" in heads
+    assert [c.type for c in tab.children.values()].count("vega_lite_chart") == 1
+    frames = tab.dataframe
+    assert len(frames) >= 5
+    assert set(frames[0].value["who"]) == {"human BoN"}  # the default series

@@ -177,6 +177,7 @@ class _Domain:
         self.rec = rows["record_id"].to_numpy(dtype=object)
         codes, self.records = pd.factorize(self.rec)
         self.codes = codes
+        self.n_domains = int(rows["domain"].nunique())
         n = len(rows)
         self.agg = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(len(self.records), n))
         self._draws = draws
@@ -213,7 +214,7 @@ class _Domain:
 
 def _boot(dom: "_Domain", pr: np.ndarray, name: str, boots: dict) -> Optional[np.ndarray]:
     """Per-draw sums; All (always last) sums its domains' draws of the same columns: the stratified bootstrap, computed once."""
-    if name == ALL and boots and all(b is not None for b in boots.values()) and len(boots) == len(set(dom.rows["domain"])):
+    if name == ALL and boots and all(b is not None for b in boots.values()) and len(boots) == dom.n_domains:
         return sum(boots.values())
     bt = dom.boot(pr)
     if name != ALL:
@@ -911,3 +912,38 @@ def referee_section(
         "base_vs_rewrite": base_vs_rewrite(summary, record_draws, confidence=confidence, adjust=adjust, domains=domains),
         "between_domains": between_domains(summary, record_draws, confidence=confidence, adjust=adjust),
     }
+
+
+def base_vs_rewrite_rows(section: Mapping) -> list[dict]:
+    """Long-form rows of ``base_vs_rewrite`` for a table: one per domain and metric."""
+    rows = []
+    for d, block in (section.get("by_domain") or {}).items():
+        if "reason" in block:
+            rows.append({"domain": d, "metric": "", "base": None, "rewrite": None, "base - rewrite": None, "lo": None, "hi": None,
+                         "p": None, "p adjusted": None, "note": block["reason"]})
+            continue
+        for metric in section["metrics"]:
+            e = block[metric]
+            diff = e["difference"]
+            ci = diff.get("ci") or [None, None]
+            note = "; ".join(x for x in (e["base"].get("reason"), e["rewrite"].get("reason"), diff.get("reason")) if x)
+            rows.append({"domain": d, "metric": metric, "base": e["base"].get("value"), "rewrite": e["rewrite"].get("value"),
+                         "base - rewrite": diff.get("difference"), "lo": ci[0], "hi": ci[1], "p": diff.get("p_value"),
+                         "p adjusted": diff.get("p_adjusted"), "note": note})
+    return rows
+
+
+def between_domain_rows(section: Mapping) -> tuple[list[dict], list[dict]]:
+    """(omnibus rows per metric, pairwise rows) of ``between_domains`` for tables."""
+    omnibus, pairs = [], []
+    for metric in ("BoN", "label_accuracy"):
+        e = section.get(metric) or {}
+        rs = e.get("rao_scott") or {}
+        omnibus.append({"metric": metric, **{d: (e.get("domains") or {}).get(d, {}).get("value") for d in DOMAINS},
+                        "chi-square": e.get("statistic"), "df": e.get("df"), "p": e.get("p_value"),
+                        "Rao-Scott p": rs.get("p_value"), "note": e.get("reason") or rs.get("reason", "")})
+        for name, p in (e.get("pairwise") or {}).items():
+            ci = p.get("ci") or [None, None]
+            pairs.append({"metric": metric, "pair": name, "difference": p["difference"], "lo": ci[0], "hi": ci[1],
+                          "p": p["p_value"], "p adjusted": p.get("p_adjusted")})
+    return omnibus, pairs
