@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import numpy as np
 import pandas as pd
@@ -239,12 +240,8 @@ def test_report_json_has_the_referee_section_with_scorers(engine, benchmark_id, 
     json.dumps(ref)  # plain data
 
 
-def test_results_page_shows_the_referee_tab(db_url, monkeypatch, tmp_path):
-    """A benchmark big enough for every cell: the tab draws the style chart and the three tables."""
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    from rmgap_annot.accounts import create_user
+def _labelled_benchmark(db_url, tmp_path):
+    """Six records per domain, three labels per item (70% on the winner), a verbose-loving scorer."""
     from rmgap_annot.benchmark import import_benchmark
     from rmgap_annot.db import get_engine, init_db
     from rmgap_annot.synthetic import make_records, write_jsonl
@@ -258,6 +255,18 @@ def test_results_page_shows_the_referee_tab(db_url, monkeypatch, tmp_path):
     add_labels(engine, [{"annotator": f"a{a}", "item_id": iid, "naturalness": 4,
                          "choice": win[iid] if rng.random() < 0.7 else rng.choice(KEYS)}
                         for iid in item_ids(engine, bid).values() for a in range(3)])
+    _scores_file(engine, bid, tmp_path, "keyed", lambda d, k, w, *_: float(KEYS.index(k)))
+    return engine, bid
+
+
+def test_results_page_shows_the_referee_tab(db_url, monkeypatch, tmp_path):
+    """A benchmark big enough for every cell: the tab draws the style chart and the three tables."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from rmgap_annot.accounts import create_user
+
+    engine, _ = _labelled_benchmark(db_url, tmp_path)
     monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
     st.cache_resource.clear()
     st.cache_data.clear()
@@ -275,4 +284,18 @@ def test_results_page_shows_the_referee_tab(db_url, monkeypatch, tmp_path):
     assert [c.type for c in tab.children.values()].count("vega_lite_chart") == 1
     frames = tab.dataframe
     assert len(frames) >= 5
-    assert set(frames[0].value["who"]) == {"human BoN"}  # the default series
+    assert set(frames[0].value["who"]) == {"human BoN", "keyed BoN"}  # the default series: humans and scorers
+
+
+def test_dataset_card_has_the_referee_section(db_url, tmp_path):
+    from rmgap_annot.export import write_export
+
+    engine, bid = _labelled_benchmark(db_url, tmp_path)
+    write_export(engine=engine, benchmark_id=bid, out_dir=tmp_path / "out")
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    section = card.split("## Referee analyses")[1]
+    assert "| dimension | human | keyed |" in section
+    for dim in referee.DIMENSIONS:
+        assert re.search(rf"^\| {dim} \| [+-]\d\.\d\d \[", section, re.M), dim
+    assert re.search(r"^\| All \| [+-]\d+\.\d pp \[", section, re.M)  # base minus rewrite BoN with its interval
+    assert re.search(r"^- BoN: chi-square \d+\.\d\d on 3 df, p ", section, re.M)

@@ -63,9 +63,9 @@ MIN_RECORDS = 3  # a record bootstrap over one or two records says nothing
 HUMAN = "human"
 BOOTSTRAP_P = "percentile bootstrap (twice the share of record draws on the far side of zero)"
 HOMOGENEITY_TEST = (
-    "clustered homogeneity chi-square: sum over domains of (p_d - p_w)^2 / v_d, v_d the cluster-robust "
-    "(linearisation) variance of domain d's proportion around the pooled proportion, p_w the inverse-variance "
-    "weighted mean; K - 1 df (domains are disjoint sets of records, so independent)"
+    "clustered Wald homogeneity chi-square: sum over domains of (p_d - p_w)^2 / v_d, v_d the cluster-robust "
+    "(linearisation) variance of domain d's proportion over its records, p_w the inverse-variance weighted mean; "
+    "K - 1 df (domains are disjoint sets of records, so independent)"
 )
 RAO_SCOTT_TEST = "first-order Rao-Scott: Pearson chi-square of the domain x correct table divided by the mean design effect"
 
@@ -795,12 +795,15 @@ def between_domains(
     data and the pairwise differences (record-bootstrap interval, z-test on
     the same cluster-robust variances, adjusted across pairs). Why this
     test: the domains are disjoint sets of records, so their estimates are
-    independent and a homogeneity chi-square on independent estimates only
-    needs each one's variance; the cluster-robust (linearisation) variance
-    accounts for a record's correlated items without a model, and taking it
-    around the pooled proportion (the null) keeps it defined when a domain
-    is all correct. Rao-Scott's first-order correction of the plain Pearson
-    chi-square (statsmodels is not needed for it) is given as a check.
+    independent and a Wald homogeneity chi-square (Cochran's Q) on
+    independent estimates only needs each one's variance; the cluster-robust
+    (linearisation) variance accounts for a record's correlated items
+    without a model (the bootstrap variance would do as well, but is zero
+    for an all-correct domain). Where a domain has no spread between its
+    records, its variance is taken around the pooled proportion (what the
+    null implies) and the entry says so. Rao-Scott's first-order correction
+    of the plain Pearson chi-square (no statsmodels needed) is given as a
+    check.
     """
     out: dict[str, Any] = {
         "test": HOMOGENEITY_TEST, "check": RAO_SCOTT_TEST,
@@ -853,10 +856,15 @@ def _homogeneity(summary: pd.DataFrame, record_draws: Mapping, metric: str, conf
     var = {}
     for d, yc, mc, _ in usable:
         k = len(yc)
-        var[d] = float(k / (k - 1) * ((yc - pooled * mc) ** 2).sum() / mc.sum() ** 2)
-        domains[d]["variance_under_null"] = var[d]
+        var[d] = float(k / (k - 1) * ((yc - domains[d]["value"] * mc) ** 2).sum() / mc.sum() ** 2)
+        if var[d] <= 0:
+            # Every record has the domain's proportion (e.g. all correct): no spread to estimate from, so the
+            # spread around the pooled proportion (what the null implies) stands in, and the entry says so.
+            var[d] = float(k / (k - 1) * ((yc - pooled * mc) ** 2).sum() / mc.sum() ** 2)
+            domains[d]["variance_note"] = "no spread between this domain's records: variance taken around the pooled proportion"
+        domains[d]["variance"] = var[d]
     if any(v <= 0 for v in var.values()):
-        result["reason"] = "every record has the pooled accuracy exactly: no variation to test against"
+        result["reason"] = "every record has the same accuracy: no variation to test against"
         result["rao_scott"] = {"statistic": None, "p_value": None, "reason": result["reason"]}
         result["pairwise"] = {}
         return result
