@@ -63,6 +63,26 @@ def seed_labels(engine, benchmark_id: int, rng: random.Random) -> int:
     return len(rows)
 
 
+def time_referee(engine, benchmark_id: int) -> list[float]:
+    """The ``referee`` section alone, on the report's own inputs (what it adds to ``build_report``)."""
+    try:
+        from rmgap_annot.stats import referee
+    except ImportError:  # code before the referee analyses
+        return []
+    from rmgap_annot.exclusions import counted_labels
+    from rmgap_annot.human_metrics import item_summary, record_draws
+
+    summary = item_summary(counted_labels(engine=engine, benchmark_id=benchmark_id).labels)
+    draws = record_draws(summary)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        styles = referee.load_styles(engine=engine, benchmark_id=benchmark_id)
+        referee.referee_section(summary, draws, styles, {})
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def main() -> None:
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,6 +103,7 @@ def main() -> None:
         t0 = time.perf_counter()
         text = json.dumps(report)
         dump = time.perf_counter() - t0
+        referee_times = time_referee(engine, bid)
         dispose_engines()
     n_items = len(report["items"])
     print(f"items labelled: {n_items}, labels: {n_labels}, annotators: {N_ANNOTATORS}")
@@ -92,6 +113,9 @@ def main() -> None:
     )
     print(f"build_report without intervals: {no_ci:.2f} s")
     print(f"json.dumps of the report: {dump:.2f} s, {len(text) / 1e6:.1f} MB")
+    if referee_times:
+        print(f"of which the referee section (styles read + three analyses): median {statistics.median(referee_times):.2f} s, "
+              f"best {min(referee_times):.2f} s")
     print(f"pick alpha All: {report['agreement']['choice_alpha']['All']}")
     print(f"python {sys.version.split()[0]}")
 
