@@ -299,3 +299,25 @@ def test_dataset_card_has_the_referee_section(db_url, tmp_path):
         assert re.search(rf"^\| {dim} \| [+-]\d\.\d\d \[", section, re.M), dim
     assert re.search(r"^\| All \| [+-]\d+\.\d pp \[", section, re.M)  # base minus rewrite BoN with its interval
     assert re.search(r"^- BoN: chi-square \d+\.\d\d on 3 df, p ", section, re.M)
+
+
+def test_all_pools_the_domains_and_counts_each_record_once():
+    labels, styles, verbose = _four_domains({"Chat": 0.9, "Writing": 0.7, "Reasoning": 0.5, "Safety": 0.4}, seed=5)
+    summary, rd = _summary_and_draws(labels, draws=100)
+    sec = referee.style_profiles(summary, rd, styles, {"v": verbose})
+    level = {(r, k): p["Conciseness"] for r, prof in styles.items() for k, p in prof.items()}
+    win_level = np.array([level[(r, w)] for r, w in zip(summary["record_id"], summary["winner_key"])])
+    for lv in ("terse", "verbose"):
+        sel = win_level == lv
+        cell = sec["by_domain"]["All"]["dimensions"]["Conciseness"]["accuracy_by_winner_level"][lv]
+        assert cell["human"]["BoN"]["value"] == pytest.approx(summary["matches_winner"][sel].mean())
+        assert cell["n_records"] == summary["record_id"][sel].nunique()
+        per_domain = [sec["by_domain"][d]["dimensions"]["Conciseness"]["accuracy_by_winner_level"][lv]["n_items"] for d in DOMAINS]
+        assert cell["n_items"] == sum(per_domain) == sel.sum()
+    wrong = sec["by_domain"]["All"]["dimensions"]["Conciseness"]["wrong_picks"]["human"]
+    assert wrong["n_wrong"] == sum(sec["by_domain"][d]["dimensions"]["Conciseness"]["wrong_picks"]["human"]["n_wrong"] for d in DOMAINS)
+    # the interval of the pooled figure is narrower than any one domain's
+    width = lambda e: e["ci"][1] - e["ci"][0]  # noqa: E731
+    all_cell = sec["by_domain"]["All"]["dimensions"]["Conciseness"]["accuracy_by_winner_level"]["moderate"]["human"]["label_accuracy"]
+    assert all(width(all_cell) < width(sec["by_domain"][d]["dimensions"]["Conciseness"]["accuracy_by_winner_level"]["moderate"]["human"]["label_accuracy"])
+               for d in DOMAINS)

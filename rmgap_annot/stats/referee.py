@@ -430,35 +430,52 @@ def style_profiles(
         acc_values[(name, "BoN", "num")] = correct_s[name] * defined_s[name]
         acc_values[(name, "BoN", "den")] = defined_s[name]
     acc_keys = list(acc_values)
-    acc = np.stack([win_mask * v[:, None, None] for v in acc_values.values()], axis=1)  # (n, Q, D, n_lv)
-    # Wrong-pick columns: observed and expected counts per level, level indices, totals.
     wrong_keys = list(pickers)
-    obs = np.stack([np.einsum("nr,nrdl->ndl", m, onehot) for m in pickers.values()], axis=1)  # (n, P, D, n_lv)
-    n_wrong_d = obs.sum(axis=3)  # (n, P, D): wrong picks that have a level on this dimension
-    exp = n_wrong_d[..., None] * nw_share[:, None]
+    win_flat = win_mask.reshape(n, -1)  # (n, D * n_lv)
     lv_idx = np.arange(n_lv, dtype=float)
     ordinal_ok = {dim: all(lv in LEVEL_ORDER[dim] for lv in levels[dim]) for dim in DIMENSIONS}
+
+    def record_sums(dom: _Domain, idx: np.ndarray) -> list[np.ndarray]:
+        """Per record: accuracy (Q x D x L), observed and expected wrong picks (P x D x L), wrong totals and lean (P x D).
+
+        Built value by value and picker by picker, so memory stays items x 25
+        whatever the number of scorers.
+        """
+        wf, oh, share = win_flat[idx], onehot[idx], nw_share[idx]
+        acc_c = [dom.per_record(wf * v[idx, None]) for v in acc_values.values()]
+        obs_c, exp_c, nw_c, lean_c = [], [], [], []
+        for m in pickers.values():
+            o = np.einsum("nr,nrdl->ndl", m[idx], oh)
+            nw = o.sum(axis=2)
+            e = nw[..., None] * share
+            obs_c.append(dom.per_record(o.reshape(len(idx), -1)))
+            exp_c.append(dom.per_record(e.reshape(len(idx), -1)))
+            nw_c.append(dom.per_record(nw))
+            lean_c.append(dom.per_record((o * lv_idx).sum(axis=2) - (e * lv_idx).sum(axis=2)))
+        return [np.hstack(x) for x in (acc_c, obs_c, exp_c, nw_c, lean_c)]
 
     out = dict(base)
     n_dim = len(DIMENSIONS)
     domains = domains if domains is not None else _domains(summary, record_draws)
     boots: dict[str, Optional[np.ndarray]] = {}
+    per_domain_pr: dict[str, np.ndarray] = {}
+    width_of: list[int] = []
     for d, dom in domains.items():
         part = dom.rows
         idx = np.flatnonzero(rows.index.isin(part.index))
-        flat_acc = acc[idx].reshape(len(idx), -1)
-        flat_obs = obs[idx].reshape(len(idx), -1)
-        flat_exp = exp[idx].reshape(len(idx), -1)
-        flat_nw = n_wrong_d[idx].reshape(len(idx), -1)
-        flat_lean = (obs[idx] * lv_idx).sum(axis=3).reshape(len(idx), -1) - (exp[idx] * lv_idx).sum(axis=3).reshape(len(idx), -1)
-        big = np.hstack([flat_acc, flat_obs, flat_exp, flat_nw, flat_lean])
-        pr = dom.per_record(big)
+        if d == ALL and len(per_domain_pr) == dom.n_domains:
+            pr = np.vstack(list(per_domain_pr.values()))  # All's records are its domains' records
+            widths = width_of
+        else:
+            blocks = record_sums(dom, idx)
+            widths = [x.shape[1] for x in blocks]
+            pr = np.hstack(blocks)
+            if d != ALL:
+                per_domain_pr[d], width_of = pr, widths
         tot = pr.sum(axis=0)
         bt = _boot(dom, pr, d, boots)
         ivs = _Intervals(confidence)
-        k_acc, k_w = flat_acc.shape[1], flat_obs.shape[1]
-        k_nw = flat_nw.shape[1]
-        offs = np.cumsum([0, k_acc, k_w, k_w, k_nw, flat_lean.shape[1]])
+        offs = np.cumsum([0, *widths])
         seg = [slice(offs[i], offs[i + 1]) for i in range(5)]
         x2_level, p_level = score_tests(pr[:, seg[1]] - pr[:, seg[2]])
         x2_lean, p_lean = score_tests(pr[:, seg[4]])
