@@ -85,7 +85,7 @@ def map_styles(style: Mapping[str, Any], responses: Sequence[tuple[str, int]]) -
     by_position = {p: k for k, p in responses}
     out: dict[str, dict[str, str]] = {}
     for name, profile in (style or {}).items():
-        if not isinstance(profile, Mapping):
+        if not isinstance(profile, dict):
             continue
         key = None
         if name in keys:
@@ -122,7 +122,7 @@ def load_styles(*, engine: Engine, benchmark_id: int) -> dict[str, dict[str, dic
             style = json.loads(text or "{}")
         except ValueError:
             continue
-        mapped = map_styles(style if isinstance(style, Mapping) else {}, by_record.get(pk, []))
+        mapped = map_styles(style if isinstance(style, dict) else {}, by_record.get(pk, []))
         if mapped:
             out[rid] = mapped
     return out
@@ -360,28 +360,38 @@ def style_profiles(
     if not styles:
         base["reason"] = "no record has style_assignments"
         return base
-    # Per record: response positions and their level index per dimension (-1: none).
-    rec_ids = sorted(set(summary["record_id"].tolist()))
-    rec_pos = {r: i for i, r in enumerate(rec_ids)}
-    keys_of = {r: sorted(styles.get(r, {})) for r in rec_ids}
-    width = max([len(k) for k in keys_of.values()] + [1])
-    lvl_index = {dim: {lv: i for i, lv in enumerate(levels[dim])} for dim in DIMENSIONS}
-    L = np.full((len(rec_ids), width, len(DIMENSIONS)), -1, dtype=np.int64)
-    key_pos: dict[tuple[str, str], int] = {}
-    for r, keys in keys_of.items():
-        for j, k in enumerate(keys):
-            key_pos[(r, k)] = j
-            for di, dim in enumerate(DIMENSIONS):
-                lv = styles[r][k].get(dim)
-                if lv is not None:
-                    L[rec_pos[r], j, di] = lvl_index[dim][lv]
-    n_lv = max([len(v) for v in levels.values()] + [1])
-
+    # Per record: each response key's position and level index per dimension (-1: none).
     rows = summary
     n = len(rows)
     rec_list, win_list = rows["record_id"].tolist(), rows["winner_key"].tolist()
-    rp = np.array([rec_pos[r] for r in rec_list], dtype=np.int64)
-    win = np.array([key_pos.get((r, w), -1) for r, w in zip(rec_list, win_list)], dtype=np.int64)
+    rec_codes, rec_ids = pd.factorize(pd.Series(rec_list, dtype=object))
+    rec_pos = {r: i for i, r in enumerate(rec_ids)}
+    key_code: dict[str, int] = {}
+    lvl_index = {dim: {lv: i for i, lv in enumerate(levels[dim])} for dim in DIMENSIONS}
+    width = max([len(styles.get(r, {})) for r in rec_ids] + [1])
+    L = np.full((len(rec_ids), width, len(DIMENSIONS)), -1, dtype=np.int64)
+    entries = []  # (record, position, key code)
+    for r in rec_ids:
+        for j, k in enumerate(sorted(styles.get(r, {}))):
+            entries.append((rec_pos[r], j, key_code.setdefault(k, len(key_code))))
+            profile = styles[r][k]
+            for di, dim in enumerate(DIMENSIONS):
+                lv = profile.get(dim)
+                if lv is not None:
+                    L[rec_pos[r], j, di] = lvl_index[dim][lv]
+    pos_of = np.full((len(rec_ids), max(len(key_code), 1)), -1, dtype=np.int64)  # record x key code -> position
+    if entries:
+        e = np.asarray(entries)
+        pos_of[e[:, 0], e[:, 2]] = e[:, 1]
+    n_lv = max([len(v) for v in levels.values()] + [1])
+    rp = rec_codes.astype(np.int64)
+
+    def positions(keys: Sequence) -> np.ndarray:
+        """Each item's response key -> its position in the item's record (-1: no style profile)."""
+        codes = np.fromiter((key_code.get(k, -1) if isinstance(k, str) else -1 for k in keys), dtype=np.int64, count=n)
+        return np.where(codes >= 0, pos_of[rp, np.maximum(codes, 0)], -1)
+
+    win = positions(win_list)
     has_style = win >= 0
     lv_items = L[rp]  # (n, width, D)
     onehot = (lv_items[..., None] == np.arange(n_lv)).astype(float)  # (n, width, D, n_lv)
@@ -395,27 +405,31 @@ def style_profiles(
         nw_share = np.where(nw_total > 0, nw_counts / np.where(nw_total > 0, nw_total, 1), 0.0)  # (n, D, n_lv)
 
     # Pickers: the humans' decided labels (vote counts), each scorer's unique top pick.
+    triples = [(i, key_code.get(k, -1), c) for i, v in enumerate(rows["votes"].tolist()) for k, c in (v or {}).items()]
     votes = np.zeros((n, width))
-    for i, (r, v) in enumerate(zip(rec_list, rows["votes"].tolist())):
-        for k, c in (v or {}).items():
-            j = key_pos.get((r, k))
-            if j is not None:
-                votes[i, j] = c
+    if triples:
+        t = np.asarray(triples, dtype=np.int64)
+        t = t[t[:, 1] >= 0]
+        pos = pos_of[rp[t[:, 0]], t[:, 1]]
+        keep = pos >= 0
+        np.add.at(votes, (t[keep, 0], pos[keep]), t[keep, 2])
     pickers = {HUMAN: votes * not_winner * has_style[:, None]}
     correct_s, defined_s = {}, {}
+    item_index = pd.Index(rows["item_id"].to_numpy())
+    win_arr = np.asarray(win_list, dtype=object)
     for name in scorer_names:
         p = picks[name]
-        m = np.zeros((n, width))
+        at = item_index.get_indexer(list(p)) if p else np.zeros(0, dtype=np.int64)
+        pk = np.full(n, None, dtype=object)
         ok = np.zeros(n)
-        hit = np.zeros(n)
-        for i, (item, r, w) in enumerate(zip(rows["item_id"].tolist(), rec_list, win_list)):
-            if item in p:
-                ok[i] = 1.0
-                pk = p[item]
-                hit[i] = float(pk == w)
-                j = key_pos.get((r, pk)) if pk is not None else None
-                if j is not None and pk != w and has_style[i]:
-                    m[i, j] = 1.0
+        sel = at >= 0
+        pk[at[sel]] = np.asarray(list(p.values()), dtype=object)[sel]
+        ok[at[sel]] = 1.0
+        hit = ((pk == win_arr) & (ok > 0)).astype(float)
+        pos = positions(pk)
+        m = np.zeros((n, width))
+        wrong = (pos >= 0) & (hit == 0) & (ok > 0) & has_style
+        m[np.flatnonzero(wrong), pos[wrong]] = 1.0
         pickers[name] = m
         correct_s[name], defined_s[name] = hit, ok
 
@@ -435,50 +449,53 @@ def style_profiles(
     lv_idx = np.arange(n_lv, dtype=float)
     ordinal_ok = {dim: all(lv in LEVEL_ORDER[dim] for lv in levels[dim]) for dim in DIMENSIONS}
 
-    def record_sums(dom: _Domain, idx: np.ndarray) -> list[np.ndarray]:
-        """Per record: accuracy (Q x D x L), observed and expected wrong picks (P x D x L), wrong totals and lean (P x D).
+    def record_sums(dom: _Domain, idx: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """Per record: accuracy (Q x D x L), observed minus expected wrong picks (P x D x L), wrong totals and lean
+        (P x D); and the observed and expected totals (2, P x D x L), which need no draws.
 
         Built value by value and picker by picker, so memory stays items x 25
         whatever the number of scorers.
         """
         wf, oh, share = win_flat[idx], onehot[idx], nw_share[idx]
         acc_c = [dom.per_record(wf * v[idx, None]) for v in acc_values.values()]
-        obs_c, exp_c, nw_c, lean_c = [], [], [], []
+        diff_c, nw_c, lean_c, totals = [], [], [], []
         for m in pickers.values():
             o = np.einsum("nr,nrdl->ndl", m[idx], oh)
             nw = o.sum(axis=2)
             e = nw[..., None] * share
-            obs_c.append(dom.per_record(o.reshape(len(idx), -1)))
-            exp_c.append(dom.per_record(e.reshape(len(idx), -1)))
+            diff_c.append(dom.per_record((o - e).reshape(len(idx), -1)))
+            totals.append(np.vstack([o.sum(axis=0).ravel(), e.sum(axis=0).ravel()]))
             nw_c.append(dom.per_record(nw))
             lean_c.append(dom.per_record((o * lv_idx).sum(axis=2) - (e * lv_idx).sum(axis=2)))
-        return [np.hstack(x) for x in (acc_c, obs_c, exp_c, nw_c, lean_c)]
+        return [np.hstack(x) for x in (acc_c, diff_c, nw_c, lean_c)], np.hstack(totals)
 
     out = dict(base)
     n_dim = len(DIMENSIONS)
     domains = domains if domains is not None else _domains(summary, record_draws)
     boots: dict[str, Optional[np.ndarray]] = {}
-    per_domain_pr: dict[str, np.ndarray] = {}
+    per_domain_pr: dict[str, tuple] = {}
     width_of: list[int] = []
     for d, dom in domains.items():
         part = dom.rows
         idx = np.flatnonzero(rows.index.isin(part.index))
         if d == ALL and len(per_domain_pr) == dom.n_domains:
-            pr = np.vstack(list(per_domain_pr.values()))  # All's records are its domains' records
+            # All's records are its domains' records: stack their sums rather than summing items again.
+            pr = np.vstack([x[0] for x in per_domain_pr.values()])
+            oe = sum(x[1] for x in per_domain_pr.values())
             widths = width_of
         else:
-            blocks = record_sums(dom, idx)
+            blocks, oe = record_sums(dom, idx)
             widths = [x.shape[1] for x in blocks]
             pr = np.hstack(blocks)
             if d != ALL:
-                per_domain_pr[d], width_of = pr, widths
+                per_domain_pr[d], width_of = (pr, oe), widths
         tot = pr.sum(axis=0)
         bt = _boot(dom, pr, d, boots)
         ivs = _Intervals(confidence)
         offs = np.cumsum([0, *widths])
-        seg = [slice(offs[i], offs[i + 1]) for i in range(5)]
-        x2_level, p_level = score_tests(pr[:, seg[1]] - pr[:, seg[2]])
-        x2_lean, p_lean = score_tests(pr[:, seg[4]])
+        seg = [slice(offs[i], offs[i + 1]) for i in range(4)]
+        x2_level, p_level = score_tests(pr[:, seg[1]])
+        x2_lean, p_lean = score_tests(pr[:, seg[3]])
         shape_acc = (len(acc_keys), n_dim, n_lv)
         shape_w = (len(wrong_keys), n_dim, n_lv)
 
@@ -490,7 +507,8 @@ def style_profiles(
             acc_out: dict[str, Any] = {}
             for li, lv in enumerate(levels[dim]):
                 mask = win_mask[idx, di, li] > 0
-                cell: dict[str, Any] = {"n_items": int(mask.sum()), "n_records": int(len(set(dom.rec[mask].tolist())))}
+                k_items = np.ravel_multi_index((1, di, li), shape_acc)  # the human BoN denominator: every item counts
+                cell: dict[str, Any] = {"n_items": int(mask.sum()), "n_records": int((pr[:, seg[0]][:, k_items] > 0).sum())}
                 who: dict[str, dict] = {}
                 for q0 in range(0, len(acc_keys), 2):
                     picker, metric, _ = acc_keys[q0]
@@ -499,7 +517,7 @@ def style_profiles(
                     num, bnum = col(seg[0], kn)
                     den, bden = col(seg[0], kd)
                     n_units = int((acc_values[acc_keys[q0 + 1]][idx] * mask > 0).sum())
-                    rec_units = int(len(set(dom.rec[mask & (acc_values[acc_keys[q0 + 1]][idx] > 0)].tolist())))
+                    rec_units = int((pr[:, seg[0]][:, kd] > 0).sum())
                     est = _estimate(num, den, bnum, bden, n_records=rec_units, n_items=n_units, confidence=confidence,
                                     intervals=ivs)
                     if metric == "label_accuracy":
@@ -511,17 +529,17 @@ def style_profiles(
             wrong_out: dict[str, Any] = {}
             for pi, picker in enumerate(wrong_keys):
                 knw = np.ravel_multi_index((pi, di), (len(wrong_keys), n_dim))
-                n_w = float(tot[seg[3]][knw])
-                bden = None if bt is None else bt[:, seg[3]][:, knw]
-                rec_w = pr[:, seg[3]][:, knw] > 0
+                n_w = float(tot[seg[2]][knw])
+                bden = None if bt is None else bt[:, seg[2]][:, knw]
+                rec_w = pr[:, seg[2]][:, knw] > 0
                 entry: dict[str, Any] = {"n_wrong": int(round(n_w)), "n_records": int(rec_w.sum()), "levels": {}}
                 thin = n_w < MIN_ITEMS or rec_w.sum() < MIN_RECORDS
                 reason = (f"too few wrong picks with a {dim} level ({int(round(n_w))} from {int(rec_w.sum())} records; "
                           f"needs {MIN_ITEMS} from {MIN_RECORDS})")
                 for li, lv in enumerate(levels[dim]):
                     k = np.ravel_multi_index((pi, di, li), shape_w)
-                    o, bo = col(seg[1], k)
-                    e, be = col(seg[2], k)
+                    o, e = oe[0, k], oe[1, k]
+                    _, bdiff = col(seg[1], k)
                     c: dict[str, Any] = {"observed": None, "expected": None, "difference": None, "ci": None, "p_value": None}
                     if thin:
                         c["reason"] = reason
@@ -530,7 +548,7 @@ def style_profiles(
                                  reason=f"no non-winner response at level {lv}: nothing to pick")
                     else:
                         diff = float((o - e) / n_w)
-                        boot = None if bo is None else (bo - be) / bden
+                        boot = None if bdiff is None else bdiff / bden
                         c.update(observed=float(o / n_w), expected=float(e / n_w), difference=diff,
                                  p_value=float(p_level[k]), statistic=float(x2_level[k]))
                         ivs.add(c, diff, boot)
@@ -541,7 +559,7 @@ def style_profiles(
                 elif not ordinal_ok[dim]:
                     lean["reason"] = f"a {dim} level is not on RMGAP's scale: levels have no order"
                 else:
-                    lv_sum, lv_boot = col(seg[4], knw)
+                    lv_sum, lv_boot = col(seg[3], knw)
                     val = float(lv_sum / n_w)
                     boot = None if lv_boot is None else lv_boot / bden
                     lean.update(value=val, p_value=float(p_lean[knw]),
