@@ -83,6 +83,29 @@ def time_referee(engine, benchmark_id: int) -> list[float]:
     return times
 
 
+def paired_referee_cost(engine, benchmark_id: int, rounds: int = 7) -> list[float]:
+    """build_report with the referee section minus without it, back to back (so machine load cancels out)."""
+    import rmgap_annot.report as rep
+
+    if not hasattr(rep, "_referee"):
+        return []
+    real = rep._referee
+    out = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        build_report(engine=engine, benchmark_id=benchmark_id)
+        with_it = time.perf_counter() - t0
+        rep._referee = lambda *a, **k: {}
+        try:
+            t0 = time.perf_counter()
+            build_report(engine=engine, benchmark_id=benchmark_id)
+            without = time.perf_counter() - t0
+        finally:
+            rep._referee = real
+        out.append(with_it - without)
+    return out
+
+
 def main() -> None:
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,6 +127,7 @@ def main() -> None:
         text = json.dumps(report)
         dump = time.perf_counter() - t0
         referee_times = time_referee(engine, bid)
+        paired = paired_referee_cost(engine, bid)
         dispose_engines()
     n_items = len(report["items"])
     print(f"items labelled: {n_items}, labels: {n_labels}, annotators: {N_ANNOTATORS}")
@@ -117,6 +141,9 @@ def main() -> None:
         wall, cpu = zip(*referee_times)
         print(f"of which the referee section (styles read + three analyses): median {statistics.median(wall):.2f} s, "
               f"best {min(wall):.2f} s wall; median {statistics.median(cpu):.2f} s CPU")
+    if paired:
+        print(f"build_report with minus without the referee section, alternated 7 times in one process: median "
+              f"{statistics.median(paired):+.2f} s (each: {', '.join(f'{d:+.2f}' for d in paired)})")
     print(f"pick alpha All: {report['agreement']['choice_alpha']['All']}")
     print(f"python {sys.version.split()[0]}")
 

@@ -276,7 +276,7 @@ def referee_analyses(ref: dict) -> None:
             )
             chart = (base.mark_line(point=True).encode(y=alt.Y("value:Q", title="accuracy", scale=alt.Scale(domain=[0, 1])))
                      + base.mark_errorbar().encode(y="lo:Q", y2="hi:Q")).properties(width=220, height=180).facet(
-                column=alt.Column("dimension:N", title=None), columns=3)
+                facet=alt.Facet("dimension:N", title=None), columns=3)
             st.altair_chart(chart)
         st.dataframe(view, hide_index=True)
         st.subheader("Where wrong picks go (observed share at each level against uniform over the non-winners)")

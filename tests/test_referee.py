@@ -238,6 +238,13 @@ def test_report_json_has_the_referee_section_with_scorers(engine, benchmark_id, 
     assert ref["base_vs_rewrite"]["by_domain"]["All"]["BoN"]["base"]["value"] == 1.0
     assert _nulls_without_reason(ref) == []
     json.dumps(ref)  # plain data
+    # the styles come from the file: r1 is response1's profile; parsed once per benchmark (records never change)
+    styles = referee.load_styles(engine=engine, benchmark_id=benchmark_id)
+    from rmgap_annot.synthetic import make_records
+
+    first = make_records({"Chat": 2, "Writing": 2, "Reasoning": 2, "Safety": 2}, seed=1, long_text=False)[0]
+    assert styles[first["id"]]["response1"] == first["style_assignments"]["r1"]
+    assert referee.load_styles(engine=engine, benchmark_id=benchmark_id) is styles
 
 
 def _labelled_benchmark(db_url, tmp_path):

@@ -100,8 +100,32 @@ def map_styles(style: Mapping[str, Any], responses: Sequence[tuple[str, int]]) -
     return out
 
 
+_STYLE_CACHE: "dict[tuple, dict]" = {}
+
+
 def load_styles(*, engine: Engine, benchmark_id: int) -> dict[str, dict[str, dict[str, str]]]:
-    """record_id -> response key -> {dimension: level} (records without profiles are absent)."""
+    """record_id -> response key -> {dimension: level} (records without profiles are absent).
+
+    A benchmark's records never change after import, so the parsed profiles
+    are kept per (database, benchmark, file hash, record count): a report
+    rebuilt after every new label does not re-parse 1,097 JSON documents.
+    Callers must not mutate the result.
+    """
+    from rmgap_annot.models import Benchmark, Record, Response  # noqa: PLC0415
+
+    with session_scope(engine) as session:
+        bench = session.get(Benchmark, benchmark_id)
+        key = (str(engine.url), benchmark_id, bench.file_hash if bench else None, bench.n_records if bench else None)
+    if key in _STYLE_CACHE:
+        return _STYLE_CACHE[key]
+    out = _read_styles(engine, benchmark_id)
+    if len(_STYLE_CACHE) >= 8:
+        _STYLE_CACHE.pop(next(iter(_STYLE_CACHE)))
+    _STYLE_CACHE[key] = out
+    return out
+
+
+def _read_styles(engine: Engine, benchmark_id: int) -> dict[str, dict[str, dict[str, str]]]:
     with session_scope(engine) as session:
         from rmgap_annot.models import Record, Response  # noqa: PLC0415
 
@@ -192,7 +216,7 @@ class _Domain:
             if draws and n:
                 first_dom = pd.Series(self.rows["domain"].to_numpy(dtype=object)).groupby(self.codes).first().to_numpy()
                 if all(d in draws for d in set(first_dom.tolist())):
-                    w = np.zeros((next(iter(draws.values())).draws, len(self.records)))
+                    w = np.zeros((next(iter(draws.values())).draws, len(self.records)), dtype=np.float32)
                     for d in set(first_dom.tolist()):
                         sel = np.flatnonzero(first_dom == d)
                         w[:, sel] = draws[d].expand(np.asarray(self.records)[sel])
@@ -209,7 +233,16 @@ class _Domain:
         return out.toarray() if hasattr(out, "toarray") else np.asarray(out)
 
     def boot(self, per_record: np.ndarray) -> Optional[np.ndarray]:
-        return None if self.weights is None else self.weights @ per_record
+        """Per-draw sums of per-record terms.
+
+        In float32: draw counts and the integer sums (items, labels, correct)
+        are exact there, so a degenerate column (every item right) stays
+        exactly degenerate, and the matrix product, the section's main cost,
+        takes half the time.
+        """
+        if self.weights is None:
+            return None
+        return (self.weights @ np.asarray(per_record, dtype=np.float32)).astype(np.float64)
 
 
 def _boot(dom: "_Domain", pr: np.ndarray, name: str, boots: dict) -> Optional[np.ndarray]:
@@ -328,7 +361,7 @@ def _levels(styles: Mapping[str, Mapping[str, Mapping[str, str]]]) -> dict[str, 
 def style_profiles(
     summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws], styles: Mapping[str, Mapping[str, Mapping[str, str]]],
     picks: Mapping[str, Mapping[int, Optional[str]]], *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
-    domains: Optional[Mapping[str, "_Domain"]] = None,
+    domains: Optional[Mapping[str, "_Domain"]] = None, votes: Optional[tuple] = None,
 ) -> dict:
     """``referee.style_profiles``: accuracy by the winner's level, and where wrong picks go.
 
@@ -405,15 +438,14 @@ def style_profiles(
         nw_share = np.where(nw_total > 0, nw_counts / np.where(nw_total > 0, nw_total, 1), 0.0)  # (n, D, n_lv)
 
     # Pickers: the humans' decided labels (vote counts), each scorer's unique top pick.
-    triples = [(i, key_code.get(k, -1), c) for i, v in enumerate(rows["votes"].tolist()) for k, c in (v or {}).items()]
-    votes = np.zeros((n, width))
-    if triples:
-        t = np.asarray(triples, dtype=np.int64)
-        t = t[t[:, 1] >= 0]
-        pos = pos_of[rp[t[:, 0]], t[:, 1]]
+    unit, vkeys, vcount = votes if votes is not None else vote_table(rows)
+    votes_m = np.zeros((n, width))
+    if len(unit):
+        code = np.fromiter((key_code.get(k, -1) for k in vkeys), dtype=np.int64, count=len(vkeys))
+        pos = np.where(code >= 0, pos_of[rp[unit], np.maximum(code, 0)], -1)
         keep = pos >= 0
-        np.add.at(votes, (t[keep, 0], pos[keep]), t[keep, 2])
-    pickers = {HUMAN: votes * not_winner * has_style[:, None]}
+        np.add.at(votes_m, (unit[keep], pos[keep]), vcount[keep])
+    pickers = {HUMAN: votes_m * not_winner * has_style[:, None]}
     correct_s, defined_s = {}, {}
     item_index = pd.Index(rows["item_id"].to_numpy())
     win_arr = np.asarray(win_list, dtype=object)
@@ -622,25 +654,32 @@ def _groups(part: pd.DataFrame) -> pd.DataFrame:
     return flat
 
 
-def _alpha_parts(part: pd.DataFrame, key_codes: Mapping[str, int], n_keys: int) -> tuple[np.ndarray, sparse.csr_matrix]:
+def vote_table(summary: pd.DataFrame) -> tuple[np.ndarray, list, np.ndarray]:
+    """The summary's vote counts flattened: (item row, response key, votes), read once for all analyses."""
+    unit, keys, count = [], [], []
+    for i, v in enumerate(summary["votes"].tolist()):
+        if v:
+            for k, c in v.items():
+                unit.append(i)
+                keys.append(k)
+                count.append(c)
+    return np.asarray(unit, dtype=np.int64), keys, np.asarray(count, dtype=np.int64)
+
+
+def _alpha_parts(n_items: int, votes: tuple, key_codes: Mapping[str, int], n_keys: int) -> tuple[np.ndarray, sparse.csr_matrix]:
     """Per item: nominal alpha's disagreement term and pairable value counts (from the vote counts)."""
     from rmgap_annot import agreement as agr  # noqa: PLC0415
 
-    unit, value, count = [], [], []
-    for i, v in enumerate(part["votes"]):
-        for k, c in (v or {}).items():
-            unit.append(i)
-            value.append(key_codes[k])
-            count.append(c)
-    counts = sparse.csr_matrix((np.asarray(count, float), (np.asarray(unit, int), np.asarray(value, int))),
-                               shape=(len(part), n_keys))
+    unit, keys, count = votes
+    value = np.fromiter((key_codes[k] for k in keys), dtype=np.int64, count=len(keys))
+    counts = sparse.csr_matrix((count.astype(float), (unit, value)), shape=(n_items, n_keys))
     st = agr.nominal_stats(counts)
     return st.disagreement, st.pairable
 
 
 def base_vs_rewrite(
     summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws], *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
-    domains: Optional[Mapping[str, "_Domain"]] = None,
+    domains: Optional[Mapping[str, "_Domain"]] = None, votes: Optional[tuple] = None,
 ) -> dict:
     """``referee.base_vs_rewrite``: the base prompt against its two paraphrases, per domain and All.
 
@@ -668,11 +707,12 @@ def base_vs_rewrite(
             out["by_domain"][d] = {"reason": "no labels yet"}
         return out
     domains = domains if domains is not None else _domains(summary, record_draws)
-    keys = sorted({k for v in summary["votes"].tolist() for k in (v or {})})
+    votes = votes if votes is not None else vote_table(summary)
+    keys = sorted(set(votes[1]))
     key_codes = {k: i for i, k in enumerate(keys)}
     n_keys = len(keys)
     if n_keys:
-        dis_all, pairable_all = _alpha_parts(summary, key_codes, n_keys)
+        dis_all, pairable_all = _alpha_parts(len(summary), votes, key_codes, n_keys)
         pair_all = pairable_all.toarray()
     groups_all = _groups(summary)
     group_domain = groups_all["record_id"].map(dict(zip(summary["record_id"].tolist(), summary["domain"].tolist())))
@@ -867,7 +907,7 @@ def _homogeneity(summary: pd.DataFrame, record_draws: Mapping, metric: str, conf
         cd = record_draws.get(d)
         boot = None if cd is None or cd.draws == 0 else cd.total(part["record_id"].to_numpy(), y) / cd.total(part["record_id"].to_numpy(), m)
         value = float(yc.sum() / mc.sum()) if mc.sum() else None
-        entry = {"value": value, "n_units": float(mc.sum()), "n_records": int(len(yc))}
+        entry = {"value": value, "n_units": int(round(mc.sum())), "n_records": int(len(yc))}
         # Design effect: cluster-robust variance over the binomial one (defined for labels as for items).
         k = len(yc)
         if value is not None and k >= 2 and 0 < value < 1:
@@ -950,9 +990,12 @@ def referee_section(
 ) -> dict:
     """``report --json``'s ``referee``: ``style_profiles``, ``base_vs_rewrite``, ``between_domains``."""
     domains = _domains(summary, record_draws) if not summary.empty else {}
+    votes = vote_table(summary)
     return {
-        "style_profiles": style_profiles(summary, record_draws, styles, picks, confidence=confidence, adjust=adjust, domains=domains),
-        "base_vs_rewrite": base_vs_rewrite(summary, record_draws, confidence=confidence, adjust=adjust, domains=domains),
+        "style_profiles": style_profiles(summary, record_draws, styles, picks, confidence=confidence, adjust=adjust,
+                                         domains=domains, votes=votes),
+        "base_vs_rewrite": base_vs_rewrite(summary, record_draws, confidence=confidence, adjust=adjust, domains=domains,
+                                           votes=votes),
         "between_domains": between_domains(summary, record_draws, confidence=confidence, adjust=adjust),
     }
 
