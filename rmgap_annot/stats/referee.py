@@ -637,21 +637,31 @@ def style_rows(section: Mapping) -> tuple[list[dict], list[dict]]:
 # --- base vs rewrite ------------------------------------------------------------------------------------
 
 
-def _groups(part: pd.DataFrame) -> pd.DataFrame:
-    """Per (record, group) with a labelled base prompt and a labelled rewrite: both sides' sums."""
-    r = part.assign(
-        _c=part["matches_winner"].astype(float), _one=1.0, _m=part["n_match"].astype(float), _l=part["n_labels"].astype(float),
-        _nv=pd.to_numeric(part["mean_naturalness"], errors="coerce").fillna(0.0) * part["n_naturalness"].astype(float),
-        _nn=part["n_naturalness"].astype(float),
-    )
-    cols = ["_c", "_one", "_m", "_l", "_nv", "_nn"]
-    g = r.groupby(["record_id", "group", "role"])[cols].sum().unstack("role")
-    if g.empty or "base" not in g.columns.get_level_values(1) or "rewrite" not in g.columns.get_level_values(1):
-        return pd.DataFrame(columns=["record_id", *[f"{c}_{s}" for s in ("base", "rewrite") for c in cols]])
-    g = g.dropna(subset=[("_one", "base"), ("_one", "rewrite")])
-    flat = pd.DataFrame({f"{c}_{s}": g[(c, s)].to_numpy(dtype=float) for c in cols for s in ("base", "rewrite")})
-    flat["record_id"] = g.index.get_level_values("record_id").to_numpy()
-    return flat
+PAIRED = {"BoN": ("_c", "_one"), "label_accuracy": ("_m", "_l"), "naturalness_mean": ("_nv", "_nn")}
+
+
+def _groups(summary: pd.DataFrame, rec_code: np.ndarray) -> dict[str, np.ndarray]:
+    """Per (record, group): the base prompt's and the rewrites' sums of each paired column (arrays over groups).
+
+    ``rec``: each group's record code (``rec_code`` indexes the summary's records).
+    """
+    g = summary["group"].to_numpy(dtype=np.int64)
+    span = int(g.max()) + 1 if len(g) else 1
+    keys, gcode = np.unique(rec_code * span + g, return_inverse=True)
+    role = summary["role"].to_numpy(dtype=object)
+    side = {"base": (role == "base").astype(float), "rewrite": (role == "rewrite").astype(float)}
+    n_nat = summary["n_naturalness"].to_numpy(dtype=float)
+    values = {
+        "_c": summary["matches_winner"].to_numpy(dtype=float), "_one": np.ones(len(summary)),
+        "_m": summary["n_match"].to_numpy(dtype=float), "_l": summary["n_labels"].to_numpy(dtype=float),
+        "_nv": pd.to_numeric(summary["mean_naturalness"], errors="coerce").fillna(0.0).to_numpy(dtype=float) * n_nat,
+        "_nn": n_nat,
+    }
+    out = {"rec": keys // span}
+    for c, v in values.items():
+        for r, w in side.items():
+            out[f"{c}_{r}"] = np.bincount(gcode, weights=v * w, minlength=len(keys))
+    return out
 
 
 def vote_table(summary: pd.DataFrame) -> tuple[np.ndarray, list, np.ndarray]:
@@ -714,8 +724,11 @@ def base_vs_rewrite(
     if n_keys:
         dis_all, pairable_all = _alpha_parts(len(summary), votes, key_codes, n_keys)
         pair_all = pairable_all.toarray()
-    groups_all = _groups(summary)
-    group_domain = groups_all["record_id"].map(dict(zip(summary["record_id"].tolist(), summary["domain"].tolist())))
+    rec_code, rec_ids = pd.factorize(summary["record_id"].to_numpy(dtype=object))
+    rec_domain = np.empty(len(rec_ids), dtype=object)
+    rec_domain[rec_code] = summary["domain"].to_numpy(dtype=object)
+    groups_all = _groups(summary, rec_code)
+    group_domain = rec_domain[groups_all["rec"]]
     boots: dict[str, Optional[np.ndarray]] = {}
     pair_boots: dict[str, dict] = {}
     for d, dom in domains.items():
@@ -754,8 +767,10 @@ def base_vs_rewrite(
                     entry[r]["n_ratings"] = int(pr[:, c + 1].sum())
                 c += 2
             block[metric] = entry
-        g = groups_all if d == ALL else groups_all[(group_domain == d).to_numpy()]
-        _paired_differences(block, g, dom, d, pair_boots, confidence)
+        g = groups_all if d == ALL else {k: v[group_domain == d] for k, v in groups_all.items()}
+        col_of = np.full(len(rec_ids), -1, dtype=np.int64)
+        col_of[rec_code[at]] = dom.codes
+        _paired_differences(block, g, col_of, dom, d, pair_boots, confidence)
         if n_keys:
             k0 = len(cols)
             alpha_pr = {"base": (pr[:, k0], pr[:, k0 + 2:k0 + 2 + n_keys]), "rewrite": (pr[:, k0 + 1], pr[:, k0 + 2 + n_keys:])}
@@ -779,24 +794,28 @@ def base_vs_rewrite(
     return out
 
 
-def _paired_differences(block: dict, g: pd.DataFrame, dom: "_Domain", name: str, boots: dict, confidence: float) -> None:
-    """Base minus rewrite per prompt group (``g``: ``_groups``), resampled by record with the domain's draws, Durkalski's p."""
-    for metric, (nc, dc) in {"BoN": ("_c", "_one"), "label_accuracy": ("_m", "_l"), "naturalness_mean": ("_nv", "_nn")}.items():
-        if g.empty:
+def _paired_differences(block: dict, g: Mapping[str, np.ndarray], col_of: np.ndarray, dom: "_Domain", name: str, boots: dict,
+                        confidence: float) -> None:
+    """Base minus rewrite per prompt group (``g``: ``_groups``), resampled by record with the domain's draws, Durkalski's p.
+
+    ``col_of``: a record code's column in ``dom``'s draws.
+    """
+    for metric, (nc, dc) in PAIRED.items():
+        ok = (g[f"{dc}_base"] > 0) & (g[f"{dc}_rewrite"] > 0)
+        rec = g["rec"][ok]
+        n_rec = int(np.unique(rec).size)
+        if not ok.any():
             block[metric]["difference"] = {"difference": None, "ci": None, "p_value": None, "n_units": 0,
                                            "reason": "no prompt group has both its base prompt and a rewrite labelled"}
             continue
-        gg = g[(g[f"{dc}_base"] > 0) & (g[f"{dc}_rewrite"] > 0)]
-        n_rec = gg["record_id"].nunique()
-        if len(gg) < MIN_ITEMS or n_rec < MIN_RECORDS:
+        if ok.sum() < MIN_ITEMS or n_rec < MIN_RECORDS:
             block[metric]["difference"] = {
-                "difference": None, "ci": None, "p_value": None, "n_units": int(len(gg)),
-                "reason": f"too few paired prompt groups ({len(gg)} from {n_rec} records; needs {MIN_ITEMS} from {MIN_RECORDS})"}
+                "difference": None, "ci": None, "p_value": None, "n_units": int(ok.sum()),
+                "reason": f"too few paired prompt groups ({int(ok.sum())} from {n_rec} records; needs {MIN_ITEMS} from {MIN_RECORDS})"}
             continue
-        a = (gg[f"{nc}_base"] / gg[f"{dc}_base"]).to_numpy()
-        b = (gg[f"{nc}_rewrite"] / gg[f"{dc}_rewrite"]).to_numpy()
-        rec = gg["record_id"].to_numpy()
-        col = pd.Index(dom.records).get_indexer(rec)
+        a = g[f"{nc}_base"][ok] / g[f"{dc}_base"][ok]
+        b = g[f"{nc}_rewrite"][ok] / g[f"{dc}_rewrite"][ok]
+        col = col_of[rec]
         per_rec = np.vstack([np.bincount(col, weights=a - b, minlength=dom.n_records),
                              np.bincount(col, minlength=dom.n_records).astype(float)]).T
         bt = _boot(dom, per_rec, name, boots.setdefault(metric, {}))
@@ -805,8 +824,8 @@ def _paired_differences(block: dict, g: pd.DataFrame, dom: "_Domain", name: str,
         if bt is not None:
             with np.errstate(invalid="ignore", divide="ignore"):
                 boot = bt[:, 0] / bt[:, 1]
-        entry: dict[str, Any] = {"difference": point, "base": float(a.mean()), "rewrite": float(b.mean()), "n_units": int(len(gg)),
-                                 "n_clusters": int(n_rec), "unit": "prompt group (base item vs its rewrites pooled)"}
+        entry: dict[str, Any] = {"difference": point, "base": float(a.mean()), "rewrite": float(b.mean()), "n_units": int(ok.sum()),
+                                 "n_clusters": n_rec, "unit": "prompt group (base item vs its rewrites pooled)"}
         entry.update(bs.interval(point, boot, confidence=confidence))
         test = bs.clustered_score_test(a - b, rec)
         entry.update(p_value=test["p_value"], statistic=test["statistic"], test=test["test"])
@@ -863,6 +882,7 @@ def _alpha_by_role(pr: Mapping, bt: Optional[Mapping], n_items: Mapping, n_recs:
 
 def between_domains(
     summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws], *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
+    domains: Optional[Mapping[str, "_Domain"]] = None,
 ) -> dict:
     """``referee.between_domains``: does human accuracy differ between domains?
 
@@ -885,27 +905,30 @@ def between_domains(
         "pairwise": f"difference of two domains, percentile interval of their independent record draws; z-test with the "
                     f"same variances, adjusted ({adjust}) across pairs",
     }
+    domains = domains if domains is not None else (_domains(summary, record_draws) if not summary.empty else {})
     for metric in ("BoN", "label_accuracy"):
-        out[metric] = _homogeneity(summary, record_draws, metric, confidence, adjust)
+        out[metric] = _homogeneity(domains, metric, confidence, adjust)
     return out
 
 
-def _homogeneity(summary: pd.DataFrame, record_draws: Mapping, metric: str, confidence: float, adjust: str) -> dict:
+def _homogeneity(units: Mapping[str, "_Domain"], metric: str, confidence: float, adjust: str) -> dict:
     domains: dict[str, dict] = {}
     usable = []
     for d in DOMAINS:
-        part = summary[summary["domain"] == d]
-        if part.empty:
+        dom = units.get(d)
+        if dom is None or dom.rows.empty:
             domains[d] = {"value": None, "n_records": 0, "reason": f"no labelled {d} items"}
             continue
+        part = dom.rows
         if metric == "BoN":
             y, m = part["matches_winner"].to_numpy(float), np.ones(len(part))
         else:
             y, m = part["n_match"].to_numpy(float), part["n_labels"].to_numpy(float)
-        _, codes = np.unique(part["record_id"].to_numpy(), return_inverse=True)
-        yc, mc = np.bincount(codes, weights=y), np.bincount(codes, weights=m)
-        cd = record_draws.get(d)
-        boot = None if cd is None or cd.draws == 0 else cd.total(part["record_id"].to_numpy(), y) / cd.total(part["record_id"].to_numpy(), m)
+        yc = np.bincount(dom.codes, weights=y, minlength=dom.n_records)
+        mc = np.bincount(dom.codes, weights=m, minlength=dom.n_records)
+        bt = dom.boot(np.column_stack([yc, mc]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = None if bt is None else bt[:, 0] / bt[:, 1]
         value = float(yc.sum() / mc.sum()) if mc.sum() else None
         entry = {"value": value, "n_units": int(round(mc.sum())), "n_records": int(len(yc))}
         # Design effect: cluster-robust variance over the binomial one (defined for labels as for items).
@@ -996,7 +1019,7 @@ def referee_section(
                                          domains=domains, votes=votes),
         "base_vs_rewrite": base_vs_rewrite(summary, record_draws, confidence=confidence, adjust=adjust, domains=domains,
                                            votes=votes),
-        "between_domains": between_domains(summary, record_draws, confidence=confidence, adjust=adjust),
+        "between_domains": between_domains(summary, record_draws, confidence=confidence, adjust=adjust, domains=domains),
     }
 
 
