@@ -1011,16 +1011,25 @@ def referee_section(
     summary: pd.DataFrame, record_draws: Mapping[str, bs.ClusterDraws], styles: Mapping, picks: Mapping[str, Mapping[int, Optional[str]]],
     *, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
 ) -> dict:
-    """``report --json``'s ``referee``: ``style_profiles``, ``base_vs_rewrite``, ``between_domains``."""
+    """``report --json``'s ``referee``: ``style_profiles``, ``base_vs_rewrite``, ``between_domains``.
+
+    The products of draws x records by records x columns are small (1,000 x
+    ~400 x ~150): one BLAS thread does them in milliseconds, and more
+    threads only spin against the app's other work on a busy server
+    (measured: the section took twice the CPU with the default threads).
+    """
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415 - scikit-learn's dependency
+
     domains = _domains(summary, record_draws) if not summary.empty else {}
     votes = vote_table(summary)
-    return {
-        "style_profiles": style_profiles(summary, record_draws, styles, picks, confidence=confidence, adjust=adjust,
-                                         domains=domains, votes=votes),
-        "base_vs_rewrite": base_vs_rewrite(summary, record_draws, confidence=confidence, adjust=adjust, domains=domains,
-                                           votes=votes),
-        "between_domains": between_domains(summary, record_draws, confidence=confidence, adjust=adjust, domains=domains),
-    }
+    with threadpool_limits(limits=1, user_api="blas"):
+        return {
+            "style_profiles": style_profiles(summary, record_draws, styles, picks, confidence=confidence, adjust=adjust,
+                                             domains=domains, votes=votes),
+            "base_vs_rewrite": base_vs_rewrite(summary, record_draws, confidence=confidence, adjust=adjust, domains=domains,
+                                               votes=votes),
+            "between_domains": between_domains(summary, record_draws, confidence=confidence, adjust=adjust, domains=domains),
+        }
 
 
 def base_vs_rewrite_rows(section: Mapping) -> list[dict]:
