@@ -534,6 +534,32 @@ def _fmt_ci(ci: Optional[list], pct: bool = False) -> str:
     return "" if not ci else f" [{_fmt(ci[0], pct)}, {_fmt(ci[1], pct)}]"
 
 
+def _referee_lines(ref: Optional[dict]) -> list[str]:
+    """Three lines of the referee analyses for the text report (the JSON holds every cell)."""
+    if not ref:
+        return []
+    lines = ["", "Referee analyses (All domains; see --json referee)"]
+    bd = ref["between_domains"]["BoN"]
+    lines.append("  human BoN differs between domains: " + (
+        f"chi2={bd['statistic']:.2f} on {bd['df']} df, p={_fmt(bd['p_value'])}" if bd.get("p_value") is not None
+        else f"n/a ({bd.get('reason')})"))
+    diff = (ref["base_vs_rewrite"]["by_domain"].get("All") or {}).get("BoN", {}).get("difference", {})
+    lines.append("  BoN base minus rewrite prompts: " + (
+        f"{_fmt(diff['difference'], True)}{_fmt_ci(diff.get('ci'), True)} p={_fmt(diff.get('p_value'))}"
+        if diff.get("difference") is not None else f"n/a ({diff.get('reason') or ref['base_vs_rewrite'].get('reason')})"))
+    sp = ref["style_profiles"]
+    dims = ((sp.get("by_domain") or {}).get("All") or {}).get("dimensions") or {}
+    if "Conciseness" in dims:
+        leans = []
+        for who, e in dims["Conciseness"]["wrong_picks"].items():
+            v = e["lean"].get("value")
+            leans.append(f"{who[:24]} {v:+.2f}" if v is not None else f"{who[:24]} n/a")
+        lines.append("  Conciseness lean of wrong picks (levels, + = verbose): " + "; ".join(leans))
+    else:
+        lines.append(f"  style profiles: n/a ({sp.get('reason', 'no labelled items')})")
+    return lines
+
+
 def format_report(report: dict) -> str:
     """A plain-text summary of the report (the JSON holds everything)."""
     a = report["agreement"]
@@ -566,6 +592,7 @@ def format_report(report: dict) -> str:
             f"p={_fmt(t.get('p_value'))} adj={_fmt(t.get('p_adjusted'))}; BoN vs chance {_fmt(ch.get('value'), True)} "
             f"p={_fmt(ch.get('p_value'))} adj={_fmt(ch.get('p_adjusted'))}"
         )
+    lines += _referee_lines(report.get("referee"))
     nat = report["naturalness"]["by_domain"]
     lines += ["", "Naturalness (share rated 4-5, mean)"]
     for d in (*DOMAINS, ALL):

@@ -328,3 +328,14 @@ def test_all_pools_the_domains_and_counts_each_record_once():
     all_cell = sec["by_domain"]["All"]["dimensions"]["Conciseness"]["accuracy_by_winner_level"]["moderate"]["human"]["label_accuracy"]
     assert all(width(all_cell) < width(sec["by_domain"][d]["dimensions"]["Conciseness"]["accuracy_by_winner_level"]["moderate"]["human"]["label_accuracy"])
                for d in DOMAINS)
+
+
+def test_text_report_summarises_the_referee_section(db_url, tmp_path):
+    from rmgap_annot.report import format_report
+
+    engine, bid = _labelled_benchmark(db_url, tmp_path)
+    text = format_report(build_report(engine=engine, benchmark_id=bid, draws=50))
+    block = text.split("Referee analyses")[1]
+    assert re.search(r"human BoN differs between domains: chi2=\d+\.\d\d on 3 df, p=", block)
+    assert re.search(r"BoN base minus rewrite prompts: [-\d.]+% \[", block)
+    assert re.search(r"Conciseness lean of wrong picks .*human [+-]\d\.\d\d; keyed [+-]\d\.\d\d", block)
