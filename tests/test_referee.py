@@ -339,3 +339,16 @@ def test_text_report_summarises_the_referee_section(db_url, tmp_path):
     assert re.search(r"human BoN differs between domains: chi2=\d+\.\d\d on 3 df, p=", block)
     assert re.search(r"BoN base minus rewrite prompts: [-\d.]+% \[", block)
     assert re.search(r"Conciseness lean of wrong picks .*human [+-]\d\.\d\d; keyed [+-]\d\.\d\d", block)
+
+
+def test_an_all_correct_domain_keeps_the_test_defined():
+    labels, _, _ = _study(60, seed=6, domain_of=lambda r: DOMAINS[r % 2], p_label=lambda rec, role, dom: 1.0 if dom == "Chat" else 0.6)
+    summary, rd = _summary_and_draws(labels, draws=100)
+    bd = referee.between_domains(summary, rd)["BoN"]
+    chat = bd["domains"]["Chat"]
+    assert chat["value"] == 1.0 and chat["variance"] > 0 and "pooled" in chat["variance_note"]
+    assert bd["domains_tested"] == ["Chat", "Writing"] and bd["p_value"] < 1e-6
+    assert bd["domains"]["Reasoning"]["reason"] == "no labelled Reasoning items"
+    # its interval is not [1, 1]: the Wilson fallback on the effective sample size
+    sec = referee.base_vs_rewrite(summary, rd)["by_domain"]["Chat"]["BoN"]["base"]
+    assert sec["value"] == 1.0 and sec["ci"][0] < 1.0 and "Wilson" in sec["ci_method"]
