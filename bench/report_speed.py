@@ -63,6 +63,49 @@ def seed_labels(engine, benchmark_id: int, rng: random.Random) -> int:
     return len(rows)
 
 
+def time_referee(engine, benchmark_id: int) -> list[float]:
+    """The ``referee`` section alone, on the report's own inputs (what it adds to ``build_report``)."""
+    try:
+        from rmgap_annot.stats import referee
+    except ImportError:  # code before the referee analyses
+        return []
+    from rmgap_annot.exclusions import counted_labels
+    from rmgap_annot.human_metrics import item_summary, record_draws
+
+    summary = item_summary(counted_labels(engine=engine, benchmark_id=benchmark_id).labels)
+    draws = record_draws(summary)
+    times = []
+    for _ in range(5):
+        t0, c0 = time.perf_counter(), time.process_time()
+        styles = referee.load_styles(engine=engine, benchmark_id=benchmark_id)
+        referee.referee_section(summary, draws, styles, {})
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
+    return times
+
+
+def paired_referee_cost(engine, benchmark_id: int, rounds: int = 7) -> list[float]:
+    """build_report with the referee section minus without it, back to back (so machine load cancels out)."""
+    import rmgap_annot.report as rep
+
+    if not hasattr(rep, "_referee"):
+        return []
+    real = rep._referee
+    out = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        build_report(engine=engine, benchmark_id=benchmark_id)
+        with_it = time.perf_counter() - t0
+        rep._referee = lambda *a, **k: {}
+        try:
+            t0 = time.perf_counter()
+            build_report(engine=engine, benchmark_id=benchmark_id)
+            without = time.perf_counter() - t0
+        finally:
+            rep._referee = real
+        out.append(with_it - without)
+    return out
+
+
 def main() -> None:
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,6 +126,8 @@ def main() -> None:
         t0 = time.perf_counter()
         text = json.dumps(report)
         dump = time.perf_counter() - t0
+        referee_times = time_referee(engine, bid)
+        paired = paired_referee_cost(engine, bid)
         dispose_engines()
     n_items = len(report["items"])
     print(f"items labelled: {n_items}, labels: {n_labels}, annotators: {N_ANNOTATORS}")
@@ -92,6 +137,13 @@ def main() -> None:
     )
     print(f"build_report without intervals: {no_ci:.2f} s")
     print(f"json.dumps of the report: {dump:.2f} s, {len(text) / 1e6:.1f} MB")
+    if referee_times:
+        wall, cpu = zip(*referee_times)
+        print(f"of which the referee section (styles read + three analyses): median {statistics.median(wall):.2f} s, "
+              f"best {min(wall):.2f} s wall; median {statistics.median(cpu):.2f} s CPU")
+    if paired:
+        print(f"build_report with minus without the referee section, alternated 7 times in one process: median "
+              f"{statistics.median(paired):+.2f} s (each: {', '.join(f'{d:+.2f}' for d in paired)})")
     print(f"pick alpha All: {report['agreement']['choice_alpha']['All']}")
     print(f"python {sys.version.split()[0]}")
 

@@ -21,7 +21,7 @@ from rmgap_annot.annotation import FLAG_REASONS, flag_counts, flags_for_benchmar
 from rmgap_annot.comparison import comparison_key  # noqa: E402
 from rmgap_annot.exclusions import ExclusionError, active_exclusions, exclude_annotator, include_annotator  # noqa: E402
 from rmgap_annot.labels_io import export_labels  # noqa: E402
-from rmgap_annot.stats import truth  # noqa: E402
+from rmgap_annot.stats import referee, truth  # noqa: E402
 from rmgap_annot.report import build_report, item_detail, report_fingerprint  # noqa: E402
 from rmgap_annot.safe_markdown import escape, without_remote_images  # noqa: E402
 from rmgap_annot.settings import DOMAINS  # noqa: E402
@@ -266,9 +266,64 @@ def interval_chart(rows: list[dict], value: str, title: str, domain_field: str =
     return bars + points
 
 
-tab_agree, tab_human, tab_nat, tab_bias, tab_people, tab_items, tab_truth = st.tabs(
-    ["Agreement", "Human accuracy", "Naturalness", "Position bias", "Annotators", "Items", "Truth inference"]
+def referee_analyses(ref: dict) -> None:
+    """The "Referee analyses" tab: style profiles, base vs rewrite prompts, between domains (report["referee"])."""
+    st.caption(
+        "The analyses the RMGAP referee asked for. Intervals resample whole records within each domain (All: stratified); "
+        "scorers are compared on the labelled items only. n/a cells say why in their note."
+    )
+    sp = ref["style_profiles"]
+    st.subheader("Style profiles: accuracy by the winner's level")
+    if sp.get("reason"):
+        st.info(f"n/a: {sp['reason']}")
+    else:
+        acc, wrong = referee.style_rows(sp)
+        acc_df, wrong_df = pd.DataFrame(acc), pd.DataFrame(wrong)
+        c1, c2 = st.columns(2)
+        domain = c1.selectbox("Domain", [*DOMAINS, "All"], index=len(DOMAINS), key="referee_domain")
+        who = sorted(acc_df["who"].unique()) if not acc_df.empty else []
+        shown = c2.multiselect("Series", who, default=[w for w in who if w.startswith("human BoN")] + [w for w in who if w.endswith(" BoN") and not w.startswith("human")][:3],
+                               key="referee_who")
+        view = acc_df[(acc_df["domain"] == domain) & acc_df["who"].isin(shown)] if not acc_df.empty else acc_df
+        plotted = view.dropna(subset=["value"]) if not view.empty else view
+        if not plotted.empty:
+            base = alt.Chart(plotted).encode(
+                x=alt.X("level:N", sort=None, title="winner's level"), color=alt.Color("who:N", title=None),
+                tooltip=["dimension", "level", "who", "value", "lo", "hi", "items"],
+            )
+            chart = (base.mark_line(point=True).encode(y=alt.Y("value:Q", title="accuracy", scale=alt.Scale(domain=[0, 1])))
+                     + base.mark_errorbar().encode(y="lo:Q", y2="hi:Q")).properties(width=220, height=180).facet(
+                facet=alt.Facet("dimension:N", title=None), columns=3)
+            st.altair_chart(chart)
+        st.dataframe(view, hide_index=True)
+        st.subheader("Where wrong picks go (observed share at each level against uniform over the non-winners)")
+        st.dataframe(wrong_df[wrong_df["domain"] == domain] if not wrong_df.empty else wrong_df, hide_index=True)
+        lean = [{"picker": w, "dimension": dim, "lean (levels)": e["lean"].get("value"),
+                 "lo": (e["lean"].get("ci") or [None, None])[0], "hi": (e["lean"].get("ci") or [None, None])[1],
+                 "p": e["lean"].get("p_value"), "wrong picks": e["n_wrong"], "note": e["lean"].get("reason", "")}
+                for dim, parts in ((sp["by_domain"].get(domain) or {}).get("dimensions") or {}).items()
+                for w, e in parts["wrong_picks"].items()]
+        st.caption("Lean: mean level of the wrong picks minus its expectation under uniform wrong picks "
+                   "(positive: towards the high end, e.g. verbose, highly formal).")
+        st.dataframe(pd.DataFrame(lean), hide_index=True)
+    st.subheader("Base prompt vs its two paraphrases")
+    st.caption(ref["base_vs_rewrite"]["method"])
+    st.dataframe(pd.DataFrame(referee.base_vs_rewrite_rows(ref["base_vs_rewrite"])), hide_index=True)
+    st.subheader("Does human accuracy differ between domains?")
+    bd = ref["between_domains"]
+    st.caption(f"Test: {bd['test']}. Check: {bd['check']}.")
+    omnibus, pairs = referee.between_domain_rows(bd)
+    st.dataframe(pd.DataFrame(omnibus), hide_index=True)
+    if pairs:
+        st.dataframe(pd.DataFrame(pairs), hide_index=True)
+
+
+tab_agree, tab_human, tab_nat, tab_bias, tab_people, tab_items, tab_truth, tab_referee = st.tabs(
+    ["Agreement", "Human accuracy", "Naturalness", "Position bias", "Annotators", "Items", "Truth inference", "Referee analyses"]
 )
+
+with tab_referee:
+    referee_analyses(report["referee"])
 
 with tab_agree:
     for key, title in (("choice_alpha", "Krippendorff's alpha on the pick (nominal)"), ("naturalness_alpha", "Krippendorff's alpha on naturalness (ordinal, 1-5)")):

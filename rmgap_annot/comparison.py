@@ -391,10 +391,24 @@ def pick_columns(layout: sm.Layout, picks: Mapping[int, Optional[str]]) -> tuple
     return pick_col, labelled
 
 
+def scorer_top_picks(layout: sm.Layout, matrix: sm.ScoreMatrix) -> dict[int, Optional[str]]:
+    """item_id -> the scorer's unique top pick (None: a tie at the top); items with a NaN score are left out.
+
+    RMGAP skips NaN items for BoN, so they are no outcome at all, not a wrong
+    pick (the same rule as ``metrics.item_outcomes`` / ``metrics.top_pick``).
+    """
+    out = sm.outcomes(layout, matrix)
+    picks: dict[int, Optional[str]] = {}
+    for row, top, nan in zip(out.rows.tolist(), out.top.tolist(), out.nan.tolist()):
+        if not nan:
+            picks[int(layout.item_id[row])] = None if top == sm.NO_PICK else layout.record_keys[row][top]
+    return picks
+
+
 def scorer_section(
     *, engine: Engine, benchmark_id: int, human: Optional[Mapping] = None, picks: Optional[Mapping[int, Optional[str]]] = None,
     human_draws: Optional[Mapping[str, bs.ClusterDraws]] = None, draws: int = DRAWS, seed: int = SEED,
-    confidence: float = CONFIDENCE, adjust: str = "holm",
+    confidence: float = CONFIDENCE, adjust: str = "holm", picks_out: Optional[dict] = None,
 ) -> dict:
     """``report --json``'s ``scorers``: one entry per scorer with scores on this benchmark.
 
@@ -404,7 +418,9 @@ def scorer_section(
     the caller already has them (the report does); otherwise they are read
     from the labels. ``adjust``: every p-value in ``vs_human`` and
     ``vs_chance`` is adjusted across scorers (one family per test, metric
-    and domain), raw ``p_value`` and ``p_adjusted`` both kept.
+    and domain), raw ``p_value`` and ``p_adjusted`` both kept. ``picks_out``:
+    filled with each scorer's top picks by name (``scorer_top_picks``), so the
+    referee analyses reuse them instead of reading every score twice.
 
     The benchmark's layout, the picks and the record draws are prepared once
     and shared by all scorers; each scorer is one query and array operations
@@ -427,6 +443,8 @@ def scorer_section(
     out: dict[str, dict] = {}
     for s in scorers:
         matrix = sm.load_scores(engine=engine, layout=layout, scorer_id=s.id)
+        if picks_out is not None:
+            picks_out[s.name] = scorer_top_picks(layout, matrix)
         section = compare_matrix(layout=layout, matrix=matrix, pick_col=pick_col, labelled=labelled, shared=shared,
                                  human_draws=human_draws, confidence=confidence)
         section.update(family=s.family, spec=s.spec, truncated=matrix.n_truncated, n_unparseable=s.n_unparseable)

@@ -566,6 +566,7 @@ def write_export(
             n_labels=len(labels), created_at=created_at,
         )
         card += card_extras(aggregate=aggregate, exclusions=counted.section())
+        card += card_referee(report, why_not)
         (tmp / "README.md").write_text(card, encoding="utf-8", newline="\n")
         write_report_html(
             tmp / "report.html", bench=bench, rule=rule, summary=summary, verdicts=verdicts, analytics=report,
@@ -603,6 +604,72 @@ def card_extras(*, aggregate: str, exclusions: Mapping[str, Any]) -> str:
                   "(not in the rule, the label files or the agreement figures):", "", "| annotator | reason | excluded at |",
                   "|---|---|---|"]
         lines += [f"| {e['annotator']} | {str(e['reason']).replace('|', '/')} | {e['excluded_at']} |" for e in stored]
+    return "\n".join(lines) + "\n"
+
+
+def _ci_text(value: Any, ci: Any, pct: bool = True) -> str:
+    """A signed difference with its interval: percentage points for proportions, plain otherwise."""
+    if value is None:
+        return "n/a"
+
+    def f(v: float) -> str:
+        return f"{v * 100:+.1f} pp" if pct else f"{v:+.2f}"
+
+    return f(value) + (f" [{f(ci[0])}, {f(ci[1])}]" if ci else "")
+
+
+def card_referee(report: Mapping[str, Any] | None, why_not: str | None) -> str:
+    """The card's "Referee analyses" section: the report's ``referee`` key in three short tables.
+
+    Over all counted labels of the source benchmark (not only the kept
+    records), like the agreement figures above; the full numbers are in
+    ``report --json``.
+    """
+    lines = ["", "## Referee analyses (all counted labels; 95% intervals resample whole records)", ""]
+    ref = (report or {}).get("referee")
+    if not ref:
+        return "\n".join(lines + [f"n/a: {why_not or 'the report has no referee section'}"]) + "\n"
+    sp = ref["style_profiles"]
+    lines += ["**Style lean of wrong picks** (mean level of the wrong picks minus its expectation if they fell uniformly on the",
+              "non-winners; positive = towards highly formal / verbose / highly specialized / strictly objective / rigorous), All domains:", ""]
+    if sp.get("reason"):
+        lines.append(f"n/a: {sp['reason']}")
+    else:
+        pickers = ["human", *sp["scorers"]]
+        lines += ["| dimension | " + " | ".join(pickers) + " |", "|---|" + "---|" * len(pickers)]
+        dims = (sp["by_domain"].get("All") or {}).get("dimensions") or {}
+        for dim, parts in dims.items():
+            cells = []
+            for who in pickers:
+                lean = parts["wrong_picks"][who]["lean"]
+                cells.append(_ci_text(lean.get("value"), lean.get("ci"), pct=False)
+                             + (f", p {lean['p_value']:.3g}" if lean.get("p_value") is not None else f" ({lean.get('reason')})"))
+            lines.append(f"| {dim} | " + " | ".join(cells) + " |")
+    bvr = ref["base_vs_rewrite"]
+    lines += ["", "**Base prompt minus its paraphrases** (paired within prompt groups; p adjusted across domains):", "",
+              "| domain | BoN | label accuracy | pick alpha | naturalness (mean) |", "|---|---|---|---|---|"]
+    for d in (*DOMAINS, "All"):
+        block = bvr["by_domain"].get(d) or {}
+        if "reason" in block:
+            lines.append(f"| {d} | n/a ({block['reason']}) | | | |")
+            continue
+        cells = []
+        for metric in ("BoN", "label_accuracy", "pick_alpha", "naturalness_mean"):
+            diff = block[metric]["difference"]
+            text = _ci_text(diff.get("difference"), diff.get("ci"), pct=metric in ("BoN", "label_accuracy"))
+            p = diff.get("p_adjusted", diff.get("p_value"))
+            cells.append(text + (f", p {p:.3g}" if p is not None else f" ({diff.get('reason', '')})" if diff.get("difference") is None else ""))
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    bd = ref["between_domains"]
+    lines += ["", f"**Between domains** ({bd['test']}):", ""]
+    for metric in ("BoN", "label_accuracy"):
+        e = bd[metric]
+        if e.get("p_value") is None:
+            lines.append(f"- {metric}: n/a ({e.get('reason')})")
+        else:
+            rs = e.get("rao_scott") or {}
+            lines.append(f"- {metric}: chi-square {e['statistic']:.2f} on {e['df']} df, p {e['p_value']:.3g}"
+                         + (f" (Rao-Scott check: p {rs['p_value']:.3g})" if rs.get("p_value") is not None else ""))
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,7 @@ from ``stats.bootstrap`` (whole records resampled within domains; a page
 never computes a statistic).
 
 Top-level keys: ``agreement``, ``human``, ``naturalness``, ``position_bias``,
-``annotators``, ``items``, ``scorers``, plus ``exclusions`` and
+``annotators``, ``items``, ``scorers``, ``referee`` (``stats.referee``), plus ``exclusions`` and
 ``truth_inference`` (and ``annotator_resampling`` on request) from the
 ``rmgap_annot.exclusions`` / ``rmgap_annot.stats`` modules. Undefined numbers are ``None`` with a
 ``reason`` next to them, never a silent 0. The README's analytics section
@@ -119,11 +119,13 @@ def build_report(
     report["position_bias"] = _position_bias(labels)
     report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
     report["items"] = _items(summary)
+    scored: dict = {}
     report["scorers"] = (
         _scorers(engine, benchmark_id, report["human"], summary, record_draws, draws=draws, seed=seed, confidence=confidence,
-                 adjust=adjust)
+                 adjust=adjust, picks_out=scored)
         if include_scorers else {}
     )
+    report["referee"] = _referee(engine, benchmark_id, summary, record_draws, scored, confidence=confidence, adjust=adjust)
     _extras(report, engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, counted=counted,
             draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample, record_draws=record_draws)
     return report
@@ -477,6 +479,17 @@ def _scorers(engine: Engine, benchmark_id: int, human: dict, summary: pd.DataFra
     )
 
 
+def _referee(engine: Engine, benchmark_id: int, summary: pd.DataFrame, record_draws: dict, scored: dict, *,
+             confidence: float, adjust: str) -> dict:
+    """``referee``: style profiles, base vs rewrite, between domains (``stats.referee``), on this report's draws."""
+    from rmgap_annot.stats import referee  # noqa: PLC0415
+
+    labelled = set(summary.index.tolist())
+    picks = {name: {i: p for i, p in top.items() if i in labelled} for name, top in scored.items()}
+    styles = referee.load_styles(engine=engine, benchmark_id=benchmark_id)
+    return referee.referee_section(summary, record_draws, styles, picks, confidence=confidence, adjust=adjust)
+
+
 # --- one item, on demand -------------------------------------------------------------
 
 
@@ -521,6 +534,32 @@ def _fmt_ci(ci: Optional[list], pct: bool = False) -> str:
     return "" if not ci else f" [{_fmt(ci[0], pct)}, {_fmt(ci[1], pct)}]"
 
 
+def _referee_lines(ref: Optional[dict]) -> list[str]:
+    """Three lines of the referee analyses for the text report (the JSON holds every cell)."""
+    if not ref:
+        return []
+    lines = ["", "Referee analyses (All domains; see --json referee)"]
+    bd = ref["between_domains"]["BoN"]
+    lines.append("  human BoN differs between domains: " + (
+        f"chi2={bd['statistic']:.2f} on {bd['df']} df, p={_fmt(bd['p_value'])}" if bd.get("p_value") is not None
+        else f"n/a ({bd.get('reason')})"))
+    diff = (ref["base_vs_rewrite"]["by_domain"].get("All") or {}).get("BoN", {}).get("difference", {})
+    lines.append("  BoN base minus rewrite prompts: " + (
+        f"{_fmt(diff['difference'], True)}{_fmt_ci(diff.get('ci'), True)} p={_fmt(diff.get('p_value'))}"
+        if diff.get("difference") is not None else f"n/a ({diff.get('reason') or ref['base_vs_rewrite'].get('reason')})"))
+    sp = ref["style_profiles"]
+    dims = ((sp.get("by_domain") or {}).get("All") or {}).get("dimensions") or {}
+    if "Conciseness" in dims:
+        leans = []
+        for who, e in dims["Conciseness"]["wrong_picks"].items():
+            v = e["lean"].get("value")
+            leans.append(f"{who[:24]} {v:+.2f}" if v is not None else f"{who[:24]} n/a")
+        lines.append("  Conciseness lean of wrong picks (levels, + = verbose): " + "; ".join(leans))
+    else:
+        lines.append(f"  style profiles: n/a ({sp.get('reason', 'no labelled items')})")
+    return lines
+
+
 def format_report(report: dict) -> str:
     """A plain-text summary of the report (the JSON holds everything)."""
     a = report["agreement"]
@@ -553,6 +592,7 @@ def format_report(report: dict) -> str:
             f"p={_fmt(t.get('p_value'))} adj={_fmt(t.get('p_adjusted'))}; BoN vs chance {_fmt(ch.get('value'), True)} "
             f"p={_fmt(ch.get('p_value'))} adj={_fmt(ch.get('p_adjusted'))}"
         )
+    lines += _referee_lines(report.get("referee"))
     nat = report["naturalness"]["by_domain"]
     lines += ["", "Naturalness (share rated 4-5, mean)"]
     for d in (*DOMAINS, ALL):

@@ -15,7 +15,8 @@ from rmgap_annot.settings import DOMAINS
 from tests.analytics_helpers import add_labels, item_ids, winners
 
 PAGE = Path(__file__).resolve().parent.parent / "pages" / "results.py"
-TOP = {"agreement", "human", "naturalness", "position_bias", "annotators", "items", "scorers", "exclusions", "truth_inference"}
+TOP = {"agreement", "human", "naturalness", "position_bias", "annotators", "items", "scorers", "exclusions", "truth_inference",
+       "referee"}
 
 
 def _seed(engine, benchmark_id, n_annotators=3, seed=0):
@@ -127,7 +128,7 @@ def test_results_page_renders_for_a_researcher(engine, benchmark_id, db_url, mon
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Results"
-    assert len(at.tabs) == 7
+    assert len(at.tabs) == 8
     # An annotator is refused by the page itself.
     ann = create_user(engine=engine, name="ann-x", role="annotator")
     at2 = AppTest.from_file(str(PAGE), default_timeout=60)

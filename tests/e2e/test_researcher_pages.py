@@ -61,6 +61,11 @@ def test_researcher_pages_show_html_as_text(server, browser):
         expander.click()
     page.get_by_text(IMG, exact=False).first.wait_for(timeout=WAIT_MS)
     assert page.locator("img[src='x']").count() == 0
+    # The referee tab (style levels come from the benchmark file too) renders in a real browser.
+    page.get_by_role("tab", name="Referee analyses").click(timeout=WAIT_MS)
+    page.get_by_text("Style profiles: accuracy by the winner's level").wait_for(timeout=WAIT_MS)
+    page.get_by_text("Does human accuracy differ between domains?").wait_for(timeout=WAIT_MS)
+    assert page.locator("img[src='x']").count() == 0
 
     for title in ("Reward models", "Export"):
         page.get_by_role("link", name=title).click()
