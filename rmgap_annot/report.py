@@ -10,7 +10,8 @@ never computes a statistic).
 Top-level keys: ``agreement``, ``human``, ``naturalness``, ``position_bias``,
 ``annotators``, ``items``, ``scorers``, plus ``exclusions`` and
 ``truth_inference`` (and ``annotator_resampling`` on request) from the
-``rmgap_annot.exclusions`` / ``rmgap_annot.stats`` modules. Undefined numbers are ``None`` with a
+``rmgap_annot.exclusions`` / ``rmgap_annot.stats`` modules, ``verified_subset``
+(``rmgap_annot.stats.verified``) and ``verdict`` (``rmgap_annot.verdict``). Undefined numbers are ``None`` with a
 ``reason`` next to them, never a silent 0. The README's analytics section
 documents every key.
 """
@@ -126,7 +127,23 @@ def build_report(
     )
     _extras(report, engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, counted=counted,
             draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample, record_draws=record_draws)
+    _verdict(report, engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, record_draws=record_draws,
+             confidence=confidence, adjust=adjust, draws=draws, seed=seed)
     return report
+
+
+def _verdict(report: dict, *, engine: Engine, benchmark_id: int, labels: pd.DataFrame, summary: pd.DataFrame,
+             record_draws: dict, confidence: float, adjust: str, draws: int, seed: int) -> None:
+    """``verified_subset`` (rmgap_annot.stats.verified) and ``verdict`` (rmgap_annot.verdict), the latter last: it reads the rest."""
+    from rmgap_annot import verdict  # noqa: PLC0415
+    from rmgap_annot.stats import verified  # noqa: PLC0415
+
+    report["verified_subset"] = verified.verified_subset_section(
+        engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, record_draws=record_draws,
+        scorers=report.get("scorers"), confidence=confidence, adjust=adjust,
+    )
+    report["verdict"] = verdict.build_verdict(report, artifacts=verdict.cached_shallow_cue(engine=engine, benchmark_id=benchmark_id,
+                                                                                          draws=draws, seed=seed))
 
 
 # --- exclusions, truth inference, annotator resampling (rmgap_annot.stats) --------------

@@ -1,0 +1,282 @@
+"""Does the headline survive a human check? Reward models on the verified items vs the rest.
+
+Issue 11 (item 7, last bullet): each scorer's Pair / BoN / Consistency /
+TopConsistency on all labelled items, on the human-verified items only and
+on the rest, with record-clustered intervals, and a clustered test of
+verified vs rest. "Verified" is exactly the export's rule with its default
+thresholds (``export.verify`` with ``export.Rule()``, plurality picks, the
+counted labels: excluded annotators count nowhere), so the subset the
+numbers describe is the subset ``export-verified`` writes.
+
+Why verified vs *rest* and not vs *all*: the two are disjoint, so their
+difference is the question ("do models do better on the items people
+confirmed?") without the overlap that makes verified-vs-all shrink towards
+zero. A record usually has items in both sets, so the two sides are not
+independent: both are resampled with the *same* record draws (the report's
+draws, stratified by domain), and the test is the Durkalski-style clustered
+score test (``bootstrap.clustered_score_test``) on the per-unit
+contribution to the difference, d_i = a_i (y_i - p n_i) / N_a - b_i (y_i - p n_i) / N_b
+(p the pooled rate, N the trials of each side), whose sum is p_a - p_b and
+whose mean is zero under H0: p_a = p_b. p-values are Holm-adjusted (or as the
+report's ``adjust`` says) across scorers, one family per metric and domain.
+
+Shape of ``report["verified_subset"]`` (everything JSON-ready)::
+
+    {
+      "rule": {"min_labels": 3, "min_agreement": "2/3", "min_naturalness": "3",
+               "aggregate": "plurality", "checks": [str, ...]},
+      "n_items": {domain | "All": {"labelled": int, "verified": int, "rest": int}},
+      "share_verified": {domain | "All": {"value": float | None, "ci": [lo, hi] | None,
+                         "ci_method": str | None, "n_labelled": int, "reason"?: str}},
+      "scorers": {name: {
+          "all" | "verified" | "rest": {
+              "Pair" | "BoN" | "Consistency" | "TopConsistency": {domain | "Avg": float | None},
+              "ci": {metric: {domain | "Avg": [lo, hi] | None}}, "reasons": {metric: {domain: str}},
+              "n_items": int},
+          "difference": {metric: {domain | "All": {
+              "verified": float, "rest": float, "difference": verified - rest,
+              "ci": [lo, hi] | None, "p_value": float, "p_adjusted": float, "adjust": str,
+              "n_verified": int, "n_rest": int, "n_clusters": int, "reason"?: str}}}}},
+      "method": str, "reason"?: str (why ``scorers`` is empty)
+    }
+
+``all`` is the scorer's ``labelled_only`` block (the same items and draws).
+Metric values per domain and ``Avg`` (RMGAP's plain mean of domains);
+differences per domain and ``All`` (pooled over domains, stratified draws).
+Consistency and TopConsistency count a group on a side only when all three
+of its prompts are on that side. People are not compared here: a verified
+item's plurality pick is the winner by definition (human BoN = 1).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from rmgap_annot.settings import DOMAINS
+from rmgap_annot.stats import bootstrap as bs
+
+METRICS = ("Pair", "BoN", "Consistency", "TopConsistency")
+SIDES = ("verified", "rest")
+ALL = "All"
+METHOD = (
+    "verified = the export rule with its default thresholds (plurality picks, counted labels); rest = the other labelled "
+    "items (disjoint). Intervals: the report's record draws (whole records, within domain); verified - rest: the same "
+    "draws for both sides and a clustered score test on each unit's contribution to the difference, adjusted across scorers."
+)
+
+
+def verified_items(*, engine: Engine, benchmark_id: int, labels: pd.DataFrame) -> pd.DataFrame:
+    """The export rule's per-item verdicts (default thresholds) for every item: the export's own code."""
+    from rmgap_annot.export import Rule, verify  # noqa: PLC0415 - export imports the report lazily too
+    from rmgap_annot.labels_frame import load_items  # noqa: PLC0415
+
+    return verify(labels=labels, items=load_items(engine=engine, benchmark_id=benchmark_id), rule=Rule())
+
+
+def _rule_info() -> dict:
+    from rmgap_annot.export import Rule  # noqa: PLC0415
+
+    rule = Rule()
+    return {"min_labels": rule.min_labels, "min_agreement": str(rule.min_agreement),
+            "min_naturalness": str(rule.min_naturalness), "aggregate": "plurality", "checks": rule.describe()}
+
+
+def subset_difference(
+    num: np.ndarray, den: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, cluster: np.ndarray, stratum: np.ndarray,
+    draws_by_stratum: Mapping[str, bs.ClusterDraws], *, confidence: float = bs.CONFIDENCE,
+) -> dict:
+    """rate(a) - rate(b) for two disjoint sets of units, rate = sum(num) / sum(den), clustered.
+
+    The same record draws weigh both sides (a record with units on both
+    sides moves both together), and the p-value is the clustered score
+    test described in the module docstring.
+    """
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    a, b = np.asarray(in_a, bool), np.asarray(in_b, bool)
+    keep = a | b
+    num, den, a, b = num[keep], den[keep], a[keep], b[keep]
+    cluster, stratum = np.asarray(cluster)[keep], np.asarray(stratum, dtype=object)[keep]
+    na, nb = den[a].sum(), den[b].sum()
+    out: dict[str, Any] = {"verified": None, "rest": None, "difference": None, "ci": None, "p_value": None,
+                           "n_verified": int(a.sum()), "n_rest": int(b.sum()), "n_clusters": int(len(np.unique(cluster)))}
+    if na <= 0 or nb <= 0:
+        side = "verified" if na <= 0 else "rest"
+        out["reason"] = f"no {side} units with a defined outcome: nothing to compare"
+        if na > 0:
+            out["verified"] = float(num[a].sum() / na)
+        if nb > 0:
+            out["rest"] = float(num[b].sum() / nb)
+        return out
+    pa, pb = float(num[a].sum() / na), float(num[b].sum() / nb)
+    point = pa - pb
+    boot = None
+    w = bs.bind_strata(draws_by_stratum, cluster, stratum) if draws_by_stratum else None
+    if w is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = w.sum(num * a) / w.sum(den * a) - w.sum(num * b) / w.sum(den * b)
+    out.update(verified=pa, rest=pb, difference=point)
+    out.update(bs.interval(point, boot, confidence=confidence))
+    pooled = float(num.sum() / den.sum())
+    resid = num - pooled * den
+    test = bs.clustered_score_test(np.where(a, resid / na, 0.0) - np.where(b, resid / nb, 0.0), cluster)
+    out.update(p_value=test["p_value"], statistic=test["statistic"], test=test["test"])
+    if "note" in test:
+        out["note"] = test["note"]
+    return out
+
+
+def _metric_block(items: list, draws_by_domain: Mapping, confidence: float, outcomes: Mapping) -> dict:
+    """Pair/BoN/Consistency/TopConsistency of a subset with intervals (``comparison.metric_intervals``)."""
+    from rmgap_annot.comparison import metric_intervals  # noqa: PLC0415
+    from rmgap_annot.metrics import rmgap_metrics  # noqa: PLC0415
+
+    metrics = rmgap_metrics(items, complete_groups_only=True)
+    iv = metric_intervals(items, metrics, draws_by_domain, confidence=confidence, outcomes=outcomes)
+    return {"Pair": metrics["Pair"], "BoN": metrics["BoN"], "Consistency": metrics["Consistency"],
+            "TopConsistency": iv["TopConsistency"], "ci": iv["ci"], "reasons": iv["reasons"], "n_items": len(items)}
+
+
+def _unit_rows(items: list, side_of: Mapping[int, str], outcomes: Mapping) -> dict[str, dict[str, np.ndarray]]:
+    """Per metric: num, den, side flags, record and domain of each unit (item or complete group)."""
+    from rmgap_annot.metrics import group_outcomes  # noqa: PLC0415
+
+    rows: dict[str, dict[str, list]] = {m: defaultdict(list) for m in METRICS}
+    for item_id, it in items:
+        o = outcomes[id(it)]
+        if o is None:
+            continue
+        for m, n, d in (("Pair", o[0], o[1]), ("BoN", float(o[2]), 1.0)):
+            r = rows[m]
+            r["num"].append(float(n))
+            r["den"].append(float(d))
+            r["a"].append(side_of[item_id] == "verified")
+            r["rec"].append(it.record_id)
+            r["dom"].append(it.domain)
+    for side in SIDES:
+        for g in group_outcomes([it for i, it in items if side_of[i] == side]):
+            for m, attr in (("Consistency", "consistent"), ("TopConsistency", "top_consistent")):
+                r = rows[m]
+                r["num"].append(float(getattr(g, attr)))
+                r["den"].append(1.0)
+                r["a"].append(side == "verified")
+                r["rec"].append(g.record_id)
+                r["dom"].append(g.domain)
+    return {m: {k: np.asarray(v, dtype=object if k in ("rec", "dom") else float) for k, v in r.items()} for m, r in rows.items()}
+
+
+def _differences(items: list, side_of: Mapping[int, str], outcomes: Mapping, draws_by_domain: Mapping, confidence: float) -> dict:
+    units = _unit_rows(items, side_of, outcomes)
+    out: dict[str, dict] = {}
+    for m in METRICS:
+        u = units[m]
+        out[m] = {}
+        for d in (*DOMAINS, ALL):
+            if not len(u.get("num", [])):
+                out[m][d] = {"verified": None, "rest": None, "difference": None, "ci": None, "p_value": None,
+                             "n_verified": 0, "n_rest": 0, "n_clusters": 0, "reason": "no labelled unit with a defined outcome"}
+                continue
+            sel = np.ones(len(u["num"]), bool) if d == ALL else (u["dom"] == d)
+            if not sel.any():
+                out[m][d] = {"verified": None, "rest": None, "difference": None, "ci": None, "p_value": None,
+                             "n_verified": 0, "n_rest": 0, "n_clusters": 0, "reason": f"no labelled {d} unit with a defined outcome"}
+                continue
+            a = u["a"][sel].astype(bool)
+            out[m][d] = subset_difference(u["num"][sel], u["den"][sel], a, ~a, u["rec"][sel], u["dom"][sel],
+                                          draws_by_domain, confidence=confidence)
+    return out
+
+
+def _share_verified(summary: pd.DataFrame, verified: set, draws_by_domain: Mapping, confidence: float) -> dict:
+    out: dict[str, dict] = {}
+    v_all = summary["item_id"].isin(verified).to_numpy(dtype=float) if len(summary) else np.zeros(0)
+    rec_all = summary["record_id"].to_numpy() if len(summary) else np.zeros(0)
+    dom_all = summary["domain"].to_numpy(dtype=object) if len(summary) else np.zeros(0, dtype=object)
+    for d in (*DOMAINS, ALL):
+        sel = np.ones(len(v_all), bool) if d == ALL else (dom_all == d)
+        n = int(sel.sum())
+        if n == 0:
+            out[d] = {"value": None, "ci": None, "ci_method": None, "n_labelled": 0,
+                      "reason": "no labelled items yet" if d == ALL else f"no labelled {d} items"}
+            continue
+        v, rec = v_all[sel], rec_all[sel]
+        w = bs.bind_strata(draws_by_domain, rec, dom_all[sel]) if draws_by_domain else None
+        boot = None
+        if w is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boot = w.sum(v) / w.sum(np.ones(n))
+        point = float(v.mean())
+        info = bs.clustering(v, rec)
+        entry = {"value": point, "n_labelled": n, "n_verified": int(v.sum())}
+        entry.update(bs.interval(point, boot, confidence=confidence, successes=float(v.sum()), trials=float(n),
+                                 design_effect=info["design_effect"], n_clusters=int(len(np.unique(rec)))))
+        out[d] = entry
+    return out
+
+
+def verified_subset_section(
+    *, engine: Engine, benchmark_id: int, labels: pd.DataFrame, summary: pd.DataFrame,
+    record_draws: Mapping[str, bs.ClusterDraws], scorers: Optional[Mapping[str, dict]] = None,
+    confidence: float = bs.CONFIDENCE, adjust: str = "holm",
+) -> dict:
+    """``report["verified_subset"]`` (shape in the module docstring).
+
+    ``summary``/``labels``/``record_draws``: the report's (counted labels,
+    plurality picks, record draws); ``scorers``: the report's ``scorers``
+    section, whose ``labelled_only`` blocks are the ``all`` side.
+    """
+    from rmgap_annot.comparison import scored_items  # noqa: PLC0415
+    from rmgap_annot.db import session_scope  # noqa: PLC0415
+    from rmgap_annot.metrics import item_outcomes  # noqa: PLC0415
+    from rmgap_annot.models import Scorer  # noqa: PLC0415
+    from sqlalchemy import select  # noqa: PLC0415
+
+    verdicts = verified_items(engine=engine, benchmark_id=benchmark_id, labels=labels)
+    labelled = set(int(i) for i in summary["item_id"]) if len(summary) else set()
+    verified = set(int(i) for i in verdicts.loc[verdicts["verified"], "item_id"]) & labelled
+    counts: dict[str, dict] = {}
+    dom = summary["domain"] if len(summary) else pd.Series(dtype=object)
+    for d in (*DOMAINS, ALL):
+        ids = set(int(i) for i in (summary["item_id"] if d == ALL else summary.loc[dom == d, "item_id"])) if len(summary) else set()
+        counts[d] = {"labelled": len(ids), "verified": len(ids & verified), "rest": len(ids - verified)}
+    out: dict[str, Any] = {
+        "rule": _rule_info(),
+        "n_items": counts,
+        "share_verified": _share_verified(summary, verified, record_draws, confidence),
+        "scorers": {},
+        "method": METHOD,
+    }
+    if not labelled:
+        out["reason"] = "no labelled items yet"
+        return out
+    if not scorers:
+        out["reason"] = "no reward model has scores on this benchmark (rmgap-annot score)"
+        return out
+    with session_scope(engine) as session:
+        ids = dict(session.execute(select(Scorer.name, Scorer.id).where(Scorer.name.in_(list(scorers)))).all())
+    side_of = {i: ("verified" if i in verified else "rest") for i in labelled}
+    for name, section in scorers.items():
+        items = scored_items(engine=engine, benchmark_id=benchmark_id, scorer_id=ids[name])
+        mine = [(i, it) for i, it in items.items() if i in labelled]
+        outcomes = {id(it): item_outcomes(it) for _, it in mine}
+        entry: dict[str, Any] = {"all": _all_side(section, mine, record_draws, confidence, outcomes)}
+        for side in SIDES:
+            entry[side] = _metric_block([it for i, it in mine if side_of[i] == side], record_draws, confidence, outcomes)
+        entry["difference"] = _differences(mine, side_of, outcomes, record_draws, confidence)
+        out["scorers"][name] = entry
+    for m in METRICS:
+        for d in (*DOMAINS, ALL):
+            bs.adjust_family({n: e["difference"][m][d] for n, e in out["scorers"].items()}, adjust)
+    return out
+
+
+def _all_side(section: Mapping, mine: list, draws: Mapping, confidence: float, outcomes: Mapping) -> dict:
+    """The ``all`` side: the scorer section's ``labelled_only`` block when present (same items, same draws)."""
+    lab = section.get("labelled_only") if isinstance(section, Mapping) else None
+    if isinstance(lab, Mapping) and all(k in lab for k in (*METRICS, "ci", "reasons")):
+        return {**{m: lab[m] for m in METRICS}, "ci": lab["ci"], "reasons": lab["reasons"], "n_items": lab.get("n_items", len(mine))}
+    return _metric_block([it for _, it in mine], draws, confidence, outcomes)
