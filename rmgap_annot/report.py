@@ -539,7 +539,11 @@ def _fmt_ci(ci: Optional[list], pct: bool = False) -> str:
 
 
 def format_report(report: dict) -> str:
-    """A plain-text summary of the report (the JSON holds everything)."""
+    """A plain-text summary of the report (the JSON holds everything); the verdict at a glance comes first."""
+    from rmgap_annot.stats.verified import format_verified  # noqa: PLC0415
+    from rmgap_annot.verdict import format_verdict  # noqa: PLC0415
+
+    head = [format_verdict(report["verdict"]), ""] if report.get("verdict") else []
     a = report["agreement"]
     s = a.get("summary", {})
     lines = [
@@ -584,4 +588,6 @@ def format_report(report: dict) -> str:
                 f"{r['annotator'][:19]:<20}{r['n_labels']:>8}{_fmt(r['accuracy'], True):>10}{_fmt(r['loo_alpha']):>11}"
                 f"{_fmt(r['median_seconds']):>10}{_fmt(r['share_fast'], True):>8}"
             )
-    return "\n".join(lines)
+    if report.get("verified_subset"):
+        lines += ["", format_verified(report["verified_subset"])]
+    return "\n".join(head + lines)

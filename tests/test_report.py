@@ -15,7 +15,8 @@ from rmgap_annot.settings import DOMAINS
 from tests.analytics_helpers import add_labels, item_ids, winners
 
 PAGE = Path(__file__).resolve().parent.parent / "pages" / "results.py"
-TOP = {"agreement", "human", "naturalness", "position_bias", "annotators", "items", "scorers", "exclusions", "truth_inference"}
+TOP = {"agreement", "human", "naturalness", "position_bias", "annotators", "items", "scorers", "exclusions", "truth_inference",
+       "verified_subset", "verdict"}
 
 
 def _seed(engine, benchmark_id, n_annotators=3, seed=0):

@@ -280,3 +280,31 @@ def _all_side(section: Mapping, mine: list, draws: Mapping, confidence: float, o
     if isinstance(lab, Mapping) and all(k in lab for k in (*METRICS, "ci", "reasons")):
         return {**{m: lab[m] for m in METRICS}, "ci": lab["ci"], "reasons": lab["reasons"], "n_items": lab.get("n_items", len(mine))}
     return _metric_block([it for _, it in mine], draws, confidence, outcomes)
+
+
+def format_verified(section: Mapping) -> str:
+    """Plain text for ``rmgap-annot report``: share verified, then each scorer's BoN on all / verified / rest."""
+
+    def pct(v: Any, ci: Any = None) -> str:
+        if v is None:
+            return "n/a"
+        return f"{v * 100:.1f}%" + (f" [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if ci else "")
+
+    share = section.get("share_verified") or {}
+    lines = ["The headline on the verified subset (export rule, default thresholds; 95% intervals resample whole records)",
+             "  items verified: " + "; ".join(
+                 f"{d} {pct((share.get(d) or {}).get('value'), (share.get(d) or {}).get('ci'))}" for d in (*DOMAINS, ALL))]
+    if not section.get("scorers"):
+        lines.append(f"  reward models: n/a ({section.get('reason', 'none')})")
+        return "\n".join(lines)
+    lines.append(f"  {'scorer / BoN':<30}{'all labelled':>24}{'verified':>24}{'rest':>24}{'verified - rest':>26}{'p adj':>8}")
+    for name, e in section["scorers"].items():
+        for d in (*DOMAINS, ALL):
+            key = "Avg" if d == ALL else d
+            diff = e["difference"]["BoN"][d]
+            p = diff.get("p_adjusted")
+            lines.append(
+                f"  {(name[:20] + ' ' + d):<30}" + "".join(f"{pct(e[s]['BoN'].get(key), e[s]['ci']['BoN'].get(key)):>24}" for s in ("all", "verified", "rest"))
+                + f"{pct(diff.get('difference'), diff.get('ci')):>26}{'n/a' if p is None else f'{p:.3g}':>8}"
+            )
+    return "\n".join(lines)
