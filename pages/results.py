@@ -23,6 +23,8 @@ from rmgap_annot.stats import truth  # noqa: E402
 from rmgap_annot.report import build_report, item_detail, report_fingerprint  # noqa: E402
 from rmgap_annot.safe_markdown import escape, without_remote_images  # noqa: E402
 from rmgap_annot.settings import DOMAINS  # noqa: E402
+from rmgap_annot.stats.bootstrap import DRAWS, SEED  # noqa: E402
+from rmgap_annot.verdict import shallow_cue_cached  # noqa: E402
 
 st.title("Results")
 benchmark_id = choose_benchmark()
@@ -38,7 +40,7 @@ what_if = st.multiselect(
 
 
 @st.cache_data(show_spinner="Computing the report (1,000 bootstrap draws)...", max_entries=8)
-def cached_report(benchmark_id: int, fingerprint: tuple, what_if: tuple = ()) -> dict:  # noqa: ARG001 - the fingerprint is the cache key
+def cached_report(benchmark_id: int, fingerprint: tuple, what_if: tuple = (), artifacts_ready: bool = False) -> dict:  # noqa: ARG001 - the fingerprint (and whether the artifact fit is cached, for the verdict) is the cache key
     return build_report(engine=engine(), benchmark_id=benchmark_id, exclude=list(what_if))
 
 
@@ -246,7 +248,8 @@ def verdict_section(report: dict) -> None:
 
 
 fingerprint = report_fingerprint(engine=engine(), benchmark_id=benchmark_id)
-report = cached_report(benchmark_id, fingerprint, tuple(sorted(what_if)))
+report = cached_report(benchmark_id, fingerprint, tuple(sorted(what_if)),
+                       shallow_cue_cached(engine=engine(), benchmark_id=benchmark_id, draws=DRAWS, seed=SEED))
 verdict_section(report)
 summary = report["agreement"]["summary"]
 excluded_note = report["exclusions"]

@@ -400,3 +400,15 @@ def cached_shallow_cue(*, engine, benchmark_id: int, draws: int, seed: int) -> O
     if not isinstance(shallow, Mapping):
         return None
     return {"shallow_cue": {k: v for k, v in shallow.items() if not str(k).startswith("_")}}
+
+
+def shallow_cue_cached(*, engine, benchmark_id: int, draws: int, seed: int) -> bool:  # noqa: ANN001
+    """Whether the shallow-cue fit is cached: part of a page's report cache key, so running
+    ``rmgap-annot artifacts`` elsewhere updates the verdict's column without a new label."""
+    from rmgap_annot.stats import artifacts  # noqa: PLC0415
+
+    try:
+        path, _, _ = artifacts._cache_files(engine=engine, benchmark_id=benchmark_id, organic=None, draws=draws, seed=seed)  # noqa: SLF001
+    except (OSError, ValueError):
+        return False
+    return path.exists()

@@ -288,3 +288,19 @@ def test_results_page_shows_the_verdict_first(engine, benchmark_id, db_url, monk
     assert any(report["verdict"]["sentence"][:60].replace("-", "\\-") in m.value or report["verdict"]["sentence"][:40] in m.value
                for m in at.markdown)
     assert any(c.value.startswith("Rule: ✓ pass") for c in at.caption)
+
+
+def test_the_report_reads_the_cached_shallow_cue_fit(engine, benchmark_id):
+    from rmgap_annot.stats.artifacts import artifact_checks
+
+    _verified_by_construction(engine, benchmark_id)
+    before = build_report(engine=engine, benchmark_id=benchmark_id, draws=50)["verdict"]
+    assert {r["cells"]["shallow_cue"]["status"] for r in before["rows"]} == {"n/a"}
+    fitted = artifact_checks(engine=engine, benchmark_id=benchmark_id, draws=50)
+    assert vd.shallow_cue_cached(engine=engine, benchmark_id=benchmark_id, draws=50, seed=0)
+    after = build_report(engine=engine, benchmark_id=benchmark_id, draws=50)["verdict"]
+    model = fitted["shallow_cue"]["methods"]["shallow_model"]
+    for r in after["rows"]:
+        c = r["cells"]["shallow_cue"]
+        assert c["status"] != "n/a" and c["value"] == model["BoN"][r["domain"]] and c["ci"] == model["ci"]["BoN"][r["domain"]]
+    assert "shallow cues alone find the winner" in after["sentence"]
