@@ -139,7 +139,7 @@ def _verdict(report: dict, *, engine: Engine, benchmark_id: int, labels: pd.Data
     from rmgap_annot.stats import verified  # noqa: PLC0415
 
     report["verified_subset"] = verified.verified_subset_section(
-        engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, record_draws=record_draws,
+        engine=engine, benchmark_id=benchmark_id, summary=summary, record_draws=record_draws,
         scorers=report.get("scorers"), confidence=confidence, adjust=adjust,
     )
     report["verdict"] = verdict.build_verdict(report, artifacts=verdict.cached_shallow_cue(engine=engine, benchmark_id=benchmark_id,

@@ -304,3 +304,25 @@ def test_the_report_reads_the_cached_shallow_cue_fit(engine, benchmark_id):
         c = r["cells"]["shallow_cue"]
         assert c["status"] != "n/a" and c["value"] == model["BoN"][r["domain"]] and c["ci"] == model["ci"]["BoN"][r["domain"]]
     assert "shallow cues alone find the winner" in after["sentence"]
+
+
+def test_the_report_verifies_exactly_the_items_the_export_rule_does(engine, benchmark_id):
+    """The report rebuilds the rule's tallies from its item summary; the verdicts must equal ``export.verify``'s."""
+    import random
+
+    from rmgap_annot.human_metrics import item_summary
+    from rmgap_annot.stats.verified import verified_labelled
+
+    rng = random.Random(5)
+    rows = []
+    for iid, _, _, _, w, _ in _items(engine, benchmark_id):
+        for a in "abcde"[: rng.randint(0, 5)]:
+            r = rng.random()
+            choice = w if r < 0.6 else (None if r < 0.7 else rng.choice(KEYS))  # winner, Can't decide, or any key (ties happen)
+            rows.append({"annotator": a, "item_id": iid, "choice": choice, "naturalness": rng.choice([None, 1, 2, 3, 4, 5])})
+    add_labels(engine, rows)
+    labels = counted_labels(engine=engine, benchmark_id=benchmark_id).labels
+    want = verify(labels=labels, items=load_items(engine=engine, benchmark_id=benchmark_id), rule=Rule())
+    got = verified_labelled(item_summary(labels))
+    assert got == set(int(i) for i in want.loc[want["verified"], "item_id"])
+    assert 0 < len(got) < len(set(labels["item_id"]))  # the case is not trivial
