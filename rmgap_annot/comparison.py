@@ -319,9 +319,12 @@ def compare_scorer(
 def scorer_section(
     *, engine: Engine, benchmark_id: int, human: Optional[Mapping] = None, picks: Optional[Mapping[int, Optional[str]]] = None,
     human_draws: Optional[Mapping[str, bs.ClusterDraws]] = None, draws: int = DRAWS, seed: int = SEED,
-    confidence: float = CONFIDENCE, adjust: str = "holm",
+    confidence: float = CONFIDENCE, adjust: str = "holm", keep_items: Optional[dict] = None,
 ) -> dict:
     """``report --json``'s ``scorers``: one entry per scorer with scores on this benchmark.
+
+    ``keep_items``: when given, each scorer's ``scored_items`` are stored in
+    it by name, so the verified-subset section does not read the scores again.
 
     ``human``: the report's ``human`` section; its Pair/BoN/Consistency/
     TopConsistency are copied into each scorer's ``human`` key so the two
@@ -352,6 +355,8 @@ def scorer_section(
     out: dict[str, dict] = {}
     for s in scorers:
         items = scored_items(engine=engine, benchmark_id=benchmark_id, scorer_id=s.id)
+        if keep_items is not None:
+            keep_items[s.name] = items
         section = compare_scorer(items=items, picks=picks, n_benchmark_items=n_items, human_draws=human_draws, draws=draws,
                                  seed=seed, confidence=confidence)
         section.update(family=s.family, spec=s.spec, truncated=truncated.get(s.id, 0), n_unparseable=s.n_unparseable)

@@ -120,27 +120,28 @@ def build_report(
     report["position_bias"] = _position_bias(labels)
     report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
     report["items"] = _items(summary)
+    scored: dict = {}  # each scorer's scored items, read once for the scorer and verified-subset sections
     report["scorers"] = (
         _scorers(engine, benchmark_id, report["human"], summary, record_draws, draws=draws, seed=seed, confidence=confidence,
-                 adjust=adjust)
+                 adjust=adjust, keep_items=scored)
         if include_scorers else {}
     )
     _extras(report, engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, counted=counted,
             draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample, record_draws=record_draws)
-    _verdict(report, engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, record_draws=record_draws,
+    _verdict(report, engine=engine, benchmark_id=benchmark_id, summary=summary, record_draws=record_draws, scored=scored,
              confidence=confidence, adjust=adjust, draws=draws, seed=seed)
     return report
 
 
-def _verdict(report: dict, *, engine: Engine, benchmark_id: int, labels: pd.DataFrame, summary: pd.DataFrame,
-             record_draws: dict, confidence: float, adjust: str, draws: int, seed: int) -> None:
+def _verdict(report: dict, *, engine: Engine, benchmark_id: int, summary: pd.DataFrame, record_draws: dict, scored: dict,
+             confidence: float, adjust: str, draws: int, seed: int) -> None:
     """``verified_subset`` (rmgap_annot.stats.verified) and ``verdict`` (rmgap_annot.verdict), the latter last: it reads the rest."""
     from rmgap_annot import verdict  # noqa: PLC0415
     from rmgap_annot.stats import verified  # noqa: PLC0415
 
     report["verified_subset"] = verified.verified_subset_section(
         engine=engine, benchmark_id=benchmark_id, summary=summary, record_draws=record_draws,
-        scorers=report.get("scorers"), confidence=confidence, adjust=adjust,
+        scorers=report.get("scorers"), scored_items=scored, confidence=confidence, adjust=adjust,
     )
     report["verdict"] = verdict.build_verdict(report, artifacts=verdict.cached_shallow_cue(engine=engine, benchmark_id=benchmark_id,
                                                                                           draws=draws, seed=seed))

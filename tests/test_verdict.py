@@ -33,14 +33,14 @@ def _items(engine, benchmark_id):
         ).all()
 
 
-def _verified_by_construction(engine, benchmark_id):
+def _verified_by_construction(engine, benchmark_id, natural=lambda group, prompt: prompt == 0):
     """Every item gets 3 labels choosing the winner; prompt 0 of each group is rated natural (4), the rest unnatural (1).
 
     So exactly the prompt-0 items pass the export rule, and every record has items on both sides.
     """
     rows = []
-    for iid, _, _, p, w, _ in _items(engine, benchmark_id):
-        rows += [{"annotator": a, "item_id": iid, "choice": w, "naturalness": 4 if p == 0 else 1} for a in "abc"]
+    for iid, _, g, p, w, _ in _items(engine, benchmark_id):
+        rows += [{"annotator": a, "item_id": iid, "choice": w, "naturalness": 4 if natural(g, p) else 1} for a in "abc"]
     add_labels(engine, rows)
 
 
@@ -326,3 +326,40 @@ def test_the_report_verifies_exactly_the_items_the_export_rule_does(engine, benc
     got = verified_labelled(item_summary(labels))
     assert got == set(int(i) for i in want.loc[want["verified"], "item_id"])
     assert 0 < len(got) < len(set(labels["item_id"]))  # the case is not trivial
+
+
+def test_verified_and_rest_blocks_equal_rmgap_metrics_on_each_subset(engine, benchmark_id, tmp_path):
+    """The sides are computed in one vectorised pass; they must equal the scorer section's own code on each subset."""
+    import random
+
+    from rmgap_annot.comparison import metric_intervals, scored_items
+    from rmgap_annot.human_metrics import item_summary, record_draws
+    from rmgap_annot.metrics import rmgap_metrics
+    from rmgap_annot.stats.verified import verified_labelled
+
+    _verified_by_construction(engine, benchmark_id, natural=lambda group, prompt: group % 2 == 0)  # whole groups on each side
+    rng = random.Random(3)
+    lines = [json.dumps({"record_id": rid, "group": g, "prompt_index": p, "scores": {k: rng.choice([0.0, 1.0, 2.0, 3.0]) for k in KEYS}})
+             for _, rid, g, p, _, _ in _items(engine, benchmark_id)]
+    (tmp_path / "r.jsonl").write_text("\n".join(lines) + "\n")
+    import_scores(engine=engine, benchmark_id=benchmark_id, path=tmp_path / "r.jsonl", name="noisy")
+    report = build_report(engine=engine, benchmark_id=benchmark_id, draws=200)
+    got = report["verified_subset"]["scorers"]["noisy"]
+    summary = item_summary(counted_labels(engine=engine, benchmark_id=benchmark_id).labels)
+    draws = record_draws(summary, draws=200, seed=0)
+    verified = verified_labelled(summary)
+    with session_scope(engine) as s:
+        from rmgap_annot.models import Scorer
+        sid = s.execute(select(Scorer.id).where(Scorer.name == "noisy")).scalar_one()
+    items = scored_items(engine=engine, benchmark_id=benchmark_id, scorer_id=sid)
+    for side, keep in (("verified", lambda i: i in verified), ("rest", lambda i: i not in verified)):
+        subset = [it for i, it in items.items() if keep(i)]
+        metrics = rmgap_metrics(subset, complete_groups_only=True)
+        iv = metric_intervals(subset, metrics, draws, confidence=0.95)
+        for d in (*DOMAINS, "Avg"):
+            for m in ("Pair", "BoN", "Consistency"):
+                assert got[side][m][d] == pytest.approx(metrics[m][d]), (side, m, d)
+            assert got[side]["TopConsistency"][d] == pytest.approx(iv["TopConsistency"][d]), (side, d)
+            assert got[side]["ci"]["BoN"][d] == pytest.approx(iv["ci"]["BoN"][d]), (side, d)
+            assert got[side]["Consistency"][d] is not None and got[side]["TopConsistency"][d] is not None
+    assert got["all"]["BoN"] == report["scorers"]["noisy"]["labelled_only"]["BoN"]

@@ -44,13 +44,13 @@ Shape of ``report["verified_subset"]`` (everything JSON-ready)::
 Metric values per domain and ``Avg`` (RMGAP's plain mean of domains);
 differences per domain and ``All`` (pooled over domains, stratified draws).
 Consistency and TopConsistency count a group on a side only when all three
-of its prompts are on that side. People are not compared here: a verified
+of its prompts are on that side; Pair and BoN on a side leave NaN-scored items
+out (RMGAP's 0.0 for an all-NaN domain stays in the ``all`` side only). People are not compared here: a verified
 item's plurality pick is the winner by definition (human BoN = 1).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, Mapping, Optional
 
 import numpy as np
@@ -171,9 +171,16 @@ def subset_difference(
     keep = a | b
     num, den, a, b = num[keep], den[keep], a[keep], b[keep]
     cluster, stratum = np.asarray(cluster)[keep], np.asarray(stratum, dtype=object)[keep]
+    sums = draw_sums([num * a, den * a, num * b, den * b], cluster, stratum, draws_by_stratum)
+    return _difference(num, den, a, b, cluster, sums, confidence)
+
+
+def _difference(num: np.ndarray, den: np.ndarray, a: np.ndarray, b: np.ndarray, cluster: np.ndarray,
+                sums: Optional[list[np.ndarray]], confidence: float) -> dict:
+    """``subset_difference`` from per-draw sums already taken: [num*a, den*a, num*b, den*b]."""
     na, nb = den[a].sum(), den[b].sum()
     out: dict[str, Any] = {"verified": None, "rest": None, "difference": None, "ci": None, "p_value": None,
-                           "n_verified": int(a.sum()), "n_rest": int(b.sum()), "n_clusters": int(len(np.unique(cluster)))}
+                           "n_verified": int(a.sum()), "n_rest": int(b.sum()), "n_clusters": int(len(pd.unique(cluster)))}
     if na <= 0 or nb <= 0:
         side = "verified" if na <= 0 else "rest"
         out["reason"] = f"no {side} units with a defined outcome: nothing to compare"
@@ -185,7 +192,6 @@ def subset_difference(
     pa, pb = float(num[a].sum() / na), float(num[b].sum() / nb)
     point = pa - pb
     boot = None
-    sums = draw_sums([num * a, den * a, num * b, den * b], cluster, stratum, draws_by_stratum)
     if sums is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
             boot = sums[0] / sums[1] - sums[2] / sums[3]
@@ -200,24 +206,18 @@ def subset_difference(
     return out
 
 
-def _metric_block(items: list, draws_by_domain: Mapping, confidence: float, outcomes: Mapping) -> dict:
-    """Pair/BoN/Consistency/TopConsistency of a subset with intervals (``comparison.metric_intervals``)."""
-    from rmgap_annot.comparison import metric_intervals  # noqa: PLC0415
-    from rmgap_annot.metrics import rmgap_metrics  # noqa: PLC0415
+def _unit_rows(items: list, side_of: Mapping[int, str]) -> dict[str, dict[str, np.ndarray]]:
+    """Per metric: num, den, side flag (verified), record and domain of each unit (an item, or a complete group).
 
-    metrics = rmgap_metrics(items, complete_groups_only=True)
-    iv = metric_intervals(items, metrics, draws_by_domain, confidence=confidence, outcomes=outcomes)
-    return {"Pair": metrics["Pair"], "BoN": metrics["BoN"], "Consistency": metrics["Consistency"],
-            "TopConsistency": iv["TopConsistency"], "ci": iv["ci"], "reasons": iv["reasons"], "n_items": len(items)}
+    Pair and BoN: items without a NaN score (as ``rmgap_metrics`` counts
+    them); Consistency / TopConsistency: groups whose three prompts are all
+    on one side (``group_outcomes``: a NaN makes a group inconsistent).
+    """
+    from rmgap_annot.metrics import group_outcomes, item_outcomes  # noqa: PLC0415
 
-
-def _unit_rows(items: list, side_of: Mapping[int, str], outcomes: Mapping) -> dict[str, dict[str, np.ndarray]]:
-    """Per metric: num, den, side flags, record and domain of each unit (item or complete group)."""
-    from rmgap_annot.metrics import group_outcomes  # noqa: PLC0415
-
-    rows: dict[str, dict[str, list]] = {m: defaultdict(list) for m in METRICS}
+    rows: dict[str, dict[str, list]] = {m: {k: [] for k in ("num", "den", "a", "rec", "dom")} for m in METRICS}
     for item_id, it in items:
-        o = outcomes[id(it)]
+        o = item_outcomes(it)
         if o is None:
             continue
         for m, n, d in (("Pair", o[0], o[1]), ("BoN", float(o[2]), 1.0)):
@@ -236,29 +236,72 @@ def _unit_rows(items: list, side_of: Mapping[int, str], outcomes: Mapping) -> di
                 r["a"].append(side == "verified")
                 r["rec"].append(g.record_id)
                 r["dom"].append(g.domain)
-    return {m: {k: np.asarray(v, dtype=object if k in ("rec", "dom") else float) for k, v in r.items()} for m, r in rows.items()}
+    return {m: {"num": np.asarray(r["num"], float), "den": np.asarray(r["den"], float), "a": np.asarray(r["a"], bool),
+                "rec": np.asarray(r["rec"], dtype=object), "dom": np.asarray(r["dom"], dtype=object)} for m, r in rows.items()}
 
 
-def _differences(items: list, side_of: Mapping[int, str], outcomes: Mapping, draws_by_domain: Mapping, confidence: float) -> dict:
-    units = _unit_rows(items, side_of, outcomes)
-    out: dict[str, dict] = {}
+def _no_units(d: str) -> str:
+    return "no labelled unit with a defined outcome" if d == ALL else f"no labelled {d} unit with a defined outcome"
+
+
+def _sides_and_differences(items: list, side_of: Mapping[int, str], draws_by_domain: Mapping, confidence: float) -> tuple[dict, dict]:
+    """({verified, rest} metric blocks, differences) in one pass: one set of draw sums per metric and domain serves both."""
+    units = _unit_rows(items, side_of)
+    blocks = {side: {**{m: {} for m in METRICS}, "ci": {m: {} for m in METRICS}, "reasons": {m: {} for m in METRICS},
+                     "n_items": sum(1 for i, _ in items if side_of[i] == side)} for side in SIDES}
+    diffs: dict[str, dict] = {m: {} for m in METRICS}
+    unit_word = {"Pair": "item", "BoN": "item", "Consistency": "complete group", "TopConsistency": "complete group"}
     for m in METRICS:
         u = units[m]
-        out[m] = {}
-        for d in (*DOMAINS, ALL):
-            if not len(u.get("num", [])):
-                out[m][d] = {"verified": None, "rest": None, "difference": None, "ci": None, "p_value": None,
-                             "n_verified": 0, "n_rest": 0, "n_clusters": 0, "reason": "no labelled unit with a defined outcome"}
-                continue
-            sel = np.ones(len(u["num"]), bool) if d == ALL else (u["dom"] == d)
-            if not sel.any():
-                out[m][d] = {"verified": None, "rest": None, "difference": None, "ci": None, "p_value": None,
-                             "n_verified": 0, "n_rest": 0, "n_clusters": 0, "reason": f"no labelled {d} unit with a defined outcome"}
-                continue
-            a = u["a"][sel].astype(bool)
-            out[m][d] = subset_difference(u["num"][sel], u["den"][sel], a, ~a, u["rec"][sel], u["dom"][sel],
-                                          draws_by_domain, confidence=confidence)
-    return out
+        boots: dict[str, dict[str, np.ndarray]] = {side: {} for side in SIDES}
+        pooled: Optional[list[np.ndarray]] = None
+        for d in DOMAINS:
+            sel = u["dom"] == d
+            num, den, a, rec = u["num"][sel], u["den"][sel], u["a"][sel], u["rec"][sel]
+            b = ~a
+            sums = draw_sums([num * a, den * a, num * b, den * b], rec, u["dom"][sel], draws_by_domain) if sel.any() else None
+            if sums is not None:
+                pooled = sums if pooled is None else [p + q for p, q in zip(pooled, sums)]
+            for side, flag, k in (("verified", a, 0), ("rest", b, 2)):
+                block = blocks[side]
+                n = den[flag].sum()
+                if n <= 0:
+                    block[m][d], block["ci"][m][d] = None, None
+                    block["reasons"][m][d] = f"no {d} {unit_word[m]} on this side" + (
+                        " with a defined outcome (NaN scores are left out)" if m in ("Pair", "BoN") else "")
+                    continue
+                value = float(num[flag].sum() / n)
+                boot = None
+                if sums is not None:
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        boot = sums[k] / sums[k + 1]
+                    boots[side][d] = boot
+                info = bs.clustering(num[flag] / den[flag], rec[flag]) if m != "Pair" else {"design_effect": None}
+                iv = bs.interval(value, boot, confidence=confidence, successes=float(num[flag].sum()), trials=float(n),
+                                 design_effect=info["design_effect"], n_clusters=int(len(pd.unique(rec[flag]))))
+                block[m][d], block["ci"][m][d] = value, iv["ci"]
+                if iv["ci"] is None:
+                    block["reasons"][m][d] = f"no interval: {iv.get('ci_reason')}"
+            diffs[m][d] = (_difference(num, den, a, b, rec, sums, confidence) if sel.any() else
+                           {"verified": None, "rest": None, "difference": None, "ci": None, "p_value": None,
+                            "n_verified": 0, "n_rest": 0, "n_clusters": 0, "reason": _no_units(d)})
+        a = u["a"]
+        diffs[m][ALL] = (_difference(u["num"], u["den"], a, ~a, u["rec"], pooled, confidence) if len(a) else
+                         {"verified": None, "rest": None, "difference": None, "ci": None, "p_value": None,
+                          "n_verified": 0, "n_rest": 0, "n_clusters": 0, "reason": _no_units(ALL)})
+        for side in SIDES:
+            block = blocks[side]
+            present = [d for d in DOMAINS if block[m][d] is not None]
+            avg = float(np.mean([block[m][d] for d in present])) if present else None
+            with_boot = [d for d in present if d in boots[side]]
+            iv = (bs.mean_of_strata_interval(avg, [boots[side][d] for d in with_boot], [block["ci"][m][d] for d in with_boot], confidence)
+                  if avg is not None and with_boot and len(with_boot) == len(present) else bs.interval(avg, None))
+            block[m]["Avg"], block["ci"][m]["Avg"] = avg, iv["ci"]
+            if avg is None:
+                block["reasons"][m]["Avg"] = "no domain has a value on this side"
+            elif iv["ci"] is None:
+                block["reasons"][m]["Avg"] = "no interval: no bootstrap draws (draws=0)"
+    return blocks, diffs
 
 
 def _share_verified(summary: pd.DataFrame, verified: set, draws_by_domain: Mapping, confidence: float) -> dict:
@@ -291,20 +334,16 @@ def _share_verified(summary: pd.DataFrame, verified: set, draws_by_domain: Mappi
 def verified_subset_section(
     *, engine: Engine, benchmark_id: int, summary: pd.DataFrame,
     record_draws: Mapping[str, bs.ClusterDraws], scorers: Optional[Mapping[str, dict]] = None,
-    confidence: float = bs.CONFIDENCE, adjust: str = "holm",
+    scored_items: Optional[Mapping[str, dict]] = None, confidence: float = bs.CONFIDENCE, adjust: str = "holm",
 ) -> dict:
     """``report["verified_subset"]`` (shape in the module docstring).
 
     ``summary``/``record_draws``: the report's item summary (of the counted
     labels, with plurality picks) and record draws; ``scorers``: the report's ``scorers``
-    section, whose ``labelled_only`` blocks are the ``all`` side.
+    section, whose ``labelled_only`` blocks are the ``all`` side;
+    ``scored_items``: name -> ``comparison.scored_items`` as the scorer
+    section read them (read again when absent).
     """
-    from rmgap_annot.comparison import scored_items  # noqa: PLC0415
-    from rmgap_annot.db import session_scope  # noqa: PLC0415
-    from rmgap_annot.metrics import item_outcomes  # noqa: PLC0415
-    from rmgap_annot.models import Scorer  # noqa: PLC0415
-    from sqlalchemy import select  # noqa: PLC0415
-
     labelled = set(int(i) for i in summary["item_id"]) if len(summary) else set()
     verified = verified_labelled(summary)
     counts: dict[str, dict] = {}
@@ -325,30 +364,37 @@ def verified_subset_section(
     if not scorers:
         out["reason"] = "no reward model has scores on this benchmark (rmgap-annot score)"
         return out
-    with session_scope(engine) as session:
-        ids = dict(session.execute(select(Scorer.name, Scorer.id).where(Scorer.name.in_(list(scorers)))).all())
     side_of = {i: ("verified" if i in verified else "rest") for i in labelled}
     for name, section in scorers.items():
-        items = scored_items(engine=engine, benchmark_id=benchmark_id, scorer_id=ids[name])
+        items = (scored_items or {}).get(name)
+        if items is None:
+            items = _read_scored_items(engine=engine, benchmark_id=benchmark_id, name=name)
         mine = [(i, it) for i, it in items.items() if i in labelled]
-        outcomes = {id(it): item_outcomes(it) for _, it in mine}
-        entry: dict[str, Any] = {"all": _all_side(section, mine, record_draws, confidence, outcomes)}
-        for side in SIDES:
-            entry[side] = _metric_block([it for i, it in mine if side_of[i] == side], record_draws, confidence, outcomes)
-        entry["difference"] = _differences(mine, side_of, outcomes, record_draws, confidence)
-        out["scorers"][name] = entry
+        blocks, diffs = _sides_and_differences(mine, side_of, record_draws, confidence)
+        out["scorers"][name] = {"all": _all_side(section, len(mine)), **blocks, "difference": diffs}
     for m in METRICS:
         for d in (*DOMAINS, ALL):
             bs.adjust_family({n: e["difference"][m][d] for n, e in out["scorers"].items()}, adjust)
     return out
 
 
-def _all_side(section: Mapping, mine: list, draws: Mapping, confidence: float, outcomes: Mapping) -> dict:
-    """The ``all`` side: the scorer section's ``labelled_only`` block when present (same items, same draws)."""
+def _read_scored_items(*, engine: Engine, benchmark_id: int, name: str) -> dict:
+    from rmgap_annot.comparison import scored_items  # noqa: PLC0415
+    from rmgap_annot.db import session_scope  # noqa: PLC0415
+    from rmgap_annot.models import Scorer  # noqa: PLC0415
+    from sqlalchemy import select  # noqa: PLC0415
+
+    with session_scope(engine) as session:
+        scorer_id = session.execute(select(Scorer.id).where(Scorer.name == name)).scalar_one()
+    return scored_items(engine=engine, benchmark_id=benchmark_id, scorer_id=scorer_id)
+
+
+def _all_side(section: Mapping, n_items: int) -> dict:
+    """The ``all`` side: the scorer section's ``labelled_only`` block (the same items, the same record draws)."""
     lab = section.get("labelled_only") if isinstance(section, Mapping) else None
-    if isinstance(lab, Mapping) and all(k in lab for k in (*METRICS, "ci", "reasons")):
-        return {**{m: lab[m] for m in METRICS}, "ci": lab["ci"], "reasons": lab["reasons"], "n_items": lab.get("n_items", len(mine))}
-    return _metric_block([it for _, it in mine], draws, confidence, outcomes)
+    if not isinstance(lab, Mapping):
+        return {"reason": "the scorer section has no labelled-only block", "n_items": n_items}
+    return {**{m: lab.get(m) for m in METRICS}, "ci": lab.get("ci"), "reasons": lab.get("reasons"), "n_items": lab.get("n_items", n_items)}
 
 
 def format_verified(section: Mapping) -> str:
