@@ -4,9 +4,11 @@ Issue 11 (item 7, last bullet): each scorer's Pair / BoN / Consistency /
 TopConsistency on all labelled items, on the human-verified items only and
 on the rest, with record-clustered intervals, and a clustered test of
 verified vs rest. "Verified" is exactly the export's rule with its default
-thresholds (``export.verify`` with ``export.Rule()``, plurality picks, the
-counted labels: excluded annotators count nowhere), so the subset the
-numbers describe is the subset ``export-verified`` writes.
+thresholds (``export.apply_rule`` with ``export.Rule()``, plurality picks,
+the counted labels: excluded annotators count nowhere), so the subset the
+numbers describe is the subset ``export-verified`` writes (the rule's
+tallies come from the report's item summary, checked equal to
+``export.verify`` in tests/test_verdict.py).
 
 Why verified vs *rest* and not vs *all*: the two are disjoint, so their
 difference is the question ("do models do better on the items people
@@ -27,7 +29,7 @@ Shape of ``report["verified_subset"]`` (everything JSON-ready)::
                "aggregate": "plurality", "checks": [str, ...]},
       "n_items": {domain | "All": {"labelled": int, "verified": int, "rest": int}},
       "share_verified": {domain | "All": {"value": float | None, "ci": [lo, hi] | None,
-                         "ci_method": str | None, "n_labelled": int, "reason"?: str}},
+                         "ci_method": str | None, "n_labelled": int, "n_verified"?: int, "reason"?: str}},
       "scorers": {name: {
           "all" | "verified" | "rest": {
               "Pair" | "BoN" | "Consistency" | "TopConsistency": {domain | "Avg": float | None},
@@ -45,8 +47,13 @@ Metric values per domain and ``Avg`` (RMGAP's plain mean of domains);
 differences per domain and ``All`` (pooled over domains, stratified draws).
 Consistency and TopConsistency count a group on a side only when all three
 of its prompts are on that side; Pair and BoN on a side leave NaN-scored items
-out (RMGAP's 0.0 for an all-NaN domain stays in the ``all`` side only). People are not compared here: a verified
-item's plurality pick is the winner by definition (human BoN = 1).
+out (RMGAP's 0.0 for an all-NaN domain stays in the ``all`` side only).
+People are not compared here: a verified item's plurality pick is the winner
+by definition (human BoN = 1).
+
+Public helpers (for the referee and paper outputs): ``verified_labelled(summary)``
+(the verified item ids), ``rule_stats(summary)``, ``subset_difference(...)``
+(any two disjoint unit sets, clustered), ``draw_sums(...)``, ``format_verified``.
 """
 
 from __future__ import annotations
@@ -68,14 +75,6 @@ METHOD = (
     "items (disjoint). Intervals: the report's record draws (whole records, within domain); verified - rest: the same "
     "draws for both sides and a clustered score test on each unit's contribution to the difference, adjusted across scorers."
 )
-
-
-def verified_items(*, engine: Engine, benchmark_id: int, labels: pd.DataFrame) -> pd.DataFrame:
-    """The export rule's per-item verdicts (default thresholds) for every item: the export's own code, end to end."""
-    from rmgap_annot.export import Rule, verify  # noqa: PLC0415 - export imports the report lazily too
-    from rmgap_annot.labels_frame import load_items  # noqa: PLC0415
-
-    return verify(labels=labels, items=load_items(engine=engine, benchmark_id=benchmark_id), rule=Rule())
 
 
 def rule_stats(summary: pd.DataFrame) -> pd.DataFrame:
