@@ -329,7 +329,10 @@ def test_the_report_verifies_exactly_the_items_the_export_rule_does(engine, benc
 
 
 def test_verified_and_rest_blocks_equal_rmgap_metrics_on_each_subset(engine, benchmark_id, tmp_path):
-    """The sides are computed in one vectorised pass; they must equal the scorer section's own code on each subset."""
+    """The sides are computed in one vectorised pass; they must equal the scorer section's own code on each subset.
+
+    Scores from {0, 1, 2, 3, null}: ties at the top, tied rankings and NaN items all occur.
+    """
     import random
 
     from rmgap_annot.comparison import metric_intervals, scored_items
@@ -339,7 +342,7 @@ def test_verified_and_rest_blocks_equal_rmgap_metrics_on_each_subset(engine, ben
 
     _verified_by_construction(engine, benchmark_id, natural=lambda group, prompt: group % 2 == 0)  # whole groups on each side
     rng = random.Random(3)
-    lines = [json.dumps({"record_id": rid, "group": g, "prompt_index": p, "scores": {k: rng.choice([0.0, 1.0, 2.0, 3.0]) for k in KEYS}})
+    lines = [json.dumps({"record_id": rid, "group": g, "prompt_index": p, "scores": {k: rng.choice([0.0, 1.0, 2.0, 3.0, 3.0, None]) for k in KEYS}})
              for _, rid, g, p, _, _ in _items(engine, benchmark_id)]
     (tmp_path / "r.jsonl").write_text("\n".join(lines) + "\n")
     import_scores(engine=engine, benchmark_id=benchmark_id, path=tmp_path / "r.jsonl", name="noisy")

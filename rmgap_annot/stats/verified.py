@@ -205,38 +205,79 @@ def _difference(num: np.ndarray, den: np.ndarray, a: np.ndarray, b: np.ndarray, 
     return out
 
 
+def item_table(items: list) -> pd.DataFrame:
+    """Per scored item, vectorised: (pairs won, pairs total, BoN correct, NaN, top pick, ranking code).
+
+    The same rules as ``metrics.item_outcomes`` / ``top_pick`` / ``ranking``
+    (a tie is a loss; a tie at the top or any NaN is no top pick; rankings
+    break ties by response key), in array form: the per-item Python of
+    ``metrics`` costs about a second per scorer on 13k items, and this
+    section needs it for every scorer. tests/test_verdict.py checks the
+    sides equal ``rmgap_metrics`` on each subset, ties included.
+    """
+    n = len(items)
+    cols = ["item_id", "domain", "record_id", "group", "won", "total", "best", "nan", "top", "rank"]
+    if n == 0:
+        return pd.DataFrame(columns=cols)
+    keys = [sorted(map(str, it.scores)) for _, it in items]
+    width = max(len(k) for k in keys)
+    vals = np.full((n, width), -np.inf)
+    real = np.zeros((n, width), bool)
+    win = np.full(n, -1)
+    for r, ((_, it), ks) in enumerate(zip(items, keys)):
+        for c, k in enumerate(ks):
+            v = it.scores[k]
+            vals[r, c] = np.nan if v is None else float(v)
+            real[r, c] = True
+        if it.winner_key in it.scores:
+            win[r] = ks.index(str(it.winner_key))
+    nan = (np.isnan(vals) & real).any(axis=1)
+    rows = np.arange(n)
+    w = np.where(win >= 0, vals[rows, np.maximum(win, 0)], np.nan)
+    others = real.copy()
+    others[rows, np.maximum(win, 0)] &= win < 0  # the winner is not one of its own opponents
+    with np.errstate(invalid="ignore"):
+        won = ((w[:, None] > vals) & others).sum(axis=1)
+    total = others.sum(axis=1)
+    best = (won == total) & (total > 0)
+    top_value = np.where(real, vals, -np.inf).max(axis=1)
+    at_top = (vals == top_value[:, None]) & real
+    top = np.where(~nan & (at_top.sum(axis=1) == 1), at_top.argmax(axis=1), -1)
+    order = np.argsort(np.where(real, -vals, np.inf), axis=1, kind="stable")  # keys sorted, so ties go by key
+    rank = np.unique(order, axis=0, return_inverse=True)[1].reshape(-1)
+    return pd.DataFrame({
+        "item_id": [i for i, _ in items], "domain": [it.domain for _, it in items], "record_id": [it.record_id for _, it in items],
+        "group": [it.group for _, it in items], "won": won.astype(float), "total": total.astype(float),
+        "best": best.astype(float), "nan": nan, "top": top, "rank": rank,
+    })[cols]
+
+
 def _unit_rows(items: list, side_of: Mapping[int, str]) -> dict[str, dict[str, np.ndarray]]:
     """Per metric: num, den, side flag (verified), record and domain of each unit (an item, or a complete group).
 
     Pair and BoN: items without a NaN score (as ``rmgap_metrics`` counts
     them); Consistency / TopConsistency: groups whose three prompts are all
-    on one side (``group_outcomes``: a NaN makes a group inconsistent).
+    on one side (as ``group_outcomes``: a NaN makes a group inconsistent).
     """
-    from rmgap_annot.metrics import group_outcomes, item_outcomes  # noqa: PLC0415
+    from rmgap_annot.metrics import PROMPTS_PER_GROUP  # noqa: PLC0415
 
-    rows: dict[str, dict[str, list]] = {m: {k: [] for k in ("num", "den", "a", "rec", "dom")} for m in METRICS}
-    for item_id, it in items:
-        o = item_outcomes(it)
-        if o is None:
-            continue
-        for m, n, d in (("Pair", o[0], o[1]), ("BoN", float(o[2]), 1.0)):
-            r = rows[m]
-            r["num"].append(float(n))
-            r["den"].append(float(d))
-            r["a"].append(side_of[item_id] == "verified")
-            r["rec"].append(it.record_id)
-            r["dom"].append(it.domain)
-    for side in SIDES:
-        for g in group_outcomes([it for i, it in items if side_of[i] == side]):
-            for m, attr in (("Consistency", "consistent"), ("TopConsistency", "top_consistent")):
-                r = rows[m]
-                r["num"].append(float(getattr(g, attr)))
-                r["den"].append(1.0)
-                r["a"].append(side == "verified")
-                r["rec"].append(g.record_id)
-                r["dom"].append(g.domain)
-    return {m: {"num": np.asarray(r["num"], float), "den": np.asarray(r["den"], float), "a": np.asarray(r["a"], bool),
-                "rec": np.asarray(r["rec"], dtype=object), "dom": np.asarray(r["dom"], dtype=object)} for m, r in rows.items()}
+    t = item_table(items)
+    t["a"] = [side_of[i] == "verified" for i in t["item_id"]]
+    ok = t[~t["nan"].astype(bool)]
+    out = {}
+    for m, num, den in (("Pair", ok["won"], ok["total"]), ("BoN", ok["best"], np.ones(len(ok)))):
+        out[m] = {"num": np.asarray(num, float), "den": np.asarray(den, float), "a": ok["a"].to_numpy(bool),
+                  "rec": ok["record_id"].to_numpy(dtype=object), "dom": ok["domain"].to_numpy(dtype=object)}
+    g = t.assign(no_top=t["top"] < 0).groupby(["a", "domain", "record_id", "group"], sort=False).agg(
+        size=("item_id", "size"), nan=("nan", "any"), ranks=("rank", "nunique"), tops=("top", "nunique"), no_top=("no_top", "any"),
+    ).reset_index()
+    g = g[g["size"] == PROMPTS_PER_GROUP]
+    consistent = (~g["nan"].astype(bool)) & (g["ranks"] == 1)
+    top_consistent = (~g["no_top"].astype(bool)) & (g["tops"] == 1)
+    for m, flags in (("Consistency", consistent), ("TopConsistency", top_consistent)):
+        out[m] = {"num": flags.to_numpy(float), "den": np.ones(len(g)), "a": g["a"].to_numpy(bool),
+                  "rec": g["record_id"].to_numpy(dtype=object), "dom": g["domain"].to_numpy(dtype=object)}
+    return out
 
 
 def _no_units(d: str) -> str:
