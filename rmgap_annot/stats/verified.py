@@ -219,7 +219,9 @@ def item_table(items: list) -> pd.DataFrame:
     cols = ["item_id", "domain", "record_id", "group", "won", "total", "best", "nan", "top", "rank"]
     if n == 0:
         return pd.DataFrame(columns=cols)
-    keys = [sorted(map(str, it.scores)) for _, it in items]
+    sorted_keys: dict[tuple, list[str]] = {}  # a record's items share their keys: sort each key set once
+    keys = [sorted_keys.get(tuple(it.scores)) or sorted_keys.setdefault(tuple(it.scores), sorted(map(str, it.scores)))
+            for _, it in items]
     width = max(len(k) for k in keys)
     vals = np.full((n, width), -np.inf)
     real = np.zeros((n, width), bool)
@@ -244,7 +246,7 @@ def item_table(items: list) -> pd.DataFrame:
     at_top = (vals == top_value[:, None]) & real
     top = np.where(~nan & (at_top.sum(axis=1) == 1), at_top.argmax(axis=1), -1)
     order = np.argsort(np.where(real, -vals, np.inf), axis=1, kind="stable")  # keys sorted, so ties go by key
-    rank = np.unique(order, axis=0, return_inverse=True)[1].reshape(-1)
+    rank = order @ (width ** np.arange(width, dtype=np.int64))  # one integer per permutation
     return pd.DataFrame({
         "item_id": [i for i, _ in items], "domain": [it.domain for _, it in items], "record_id": [it.record_id for _, it in items],
         "group": [it.group for _, it in items], "won": won.astype(float), "total": total.astype(float),
