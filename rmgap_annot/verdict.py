@@ -160,7 +160,8 @@ def cell(status: str, text: str, *, value: Optional[float] = None, ci: Optional[
 
 
 def not_available(reason: str) -> dict:
-    return cell(NA, f"n/a: {reason}", reason=reason)
+    """An n/a cell: its text is the reason (the mark already says "– n/a")."""
+    return cell(NA, reason, reason=reason)
 
 
 def threshold_cell(value: Optional[float], ci: Optional[list], *, pass_at: float, fail_below: float, text: str,
