@@ -393,11 +393,17 @@ def cached_shallow_cue(*, engine, benchmark_id: int, draws: int, seed: int) -> O
     """
     from rmgap_annot.stats import artifacts  # noqa: PLC0415
 
-    try:
-        path, _, _ = artifacts._cache_files(engine=engine, benchmark_id=benchmark_id, organic=None, draws=draws, seed=seed)  # noqa: SLF001
-        shallow = artifacts._read_json(path)  # noqa: SLF001
-    except (OSError, ValueError):
-        return None
+    shallow = None
+    # The report's draws and seed first; else the fit `rmgap-annot artifacts` makes by default (a report with
+    # --draws 0 still shows a ceiling that was computed).
+    for d, s in dict.fromkeys(((draws, seed), (artifacts.DRAWS, artifacts.SEED))):
+        try:
+            path, _, _ = artifacts._cache_files(engine=engine, benchmark_id=benchmark_id, organic=None, draws=d, seed=s)  # noqa: SLF001
+            shallow = artifacts._read_json(path)  # noqa: SLF001
+        except (OSError, ValueError):
+            shallow = None
+        if isinstance(shallow, Mapping):
+            break
     if not isinstance(shallow, Mapping):
         return None
     return {"shallow_cue": {k: v for k, v in shallow.items() if not str(k).startswith("_")}}
@@ -408,8 +414,11 @@ def shallow_cue_cached(*, engine, benchmark_id: int, draws: int, seed: int) -> b
     ``rmgap-annot artifacts`` elsewhere updates the verdict's column without a new label."""
     from rmgap_annot.stats import artifacts  # noqa: PLC0415
 
-    try:
-        path, _, _ = artifacts._cache_files(engine=engine, benchmark_id=benchmark_id, organic=None, draws=draws, seed=seed)  # noqa: SLF001
-    except (OSError, ValueError):
-        return False
-    return path.exists()
+    for d, s in dict.fromkeys(((draws, seed), (artifacts.DRAWS, artifacts.SEED))):
+        try:
+            path, _, _ = artifacts._cache_files(engine=engine, benchmark_id=benchmark_id, organic=None, draws=d, seed=s)  # noqa: SLF001
+        except (OSError, ValueError):
+            return False
+        if path.exists():
+            return True
+    return False

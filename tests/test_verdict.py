@@ -304,6 +304,13 @@ def test_the_report_reads_the_cached_shallow_cue_fit(engine, benchmark_id):
         c = r["cells"]["shallow_cue"]
         assert c["status"] != "n/a" and c["value"] == model["BoN"][r["domain"]] and c["ci"] == model["ci"]["BoN"][r["domain"]]
     assert "shallow cues alone find the winner" in after["sentence"]
+    # a report with other draws falls back to the default fit only: fitted with 50 draws so far, so still n/a ...
+    other = build_report(engine=engine, benchmark_id=benchmark_id, draws=0)["verdict"]
+    assert {r["cells"]["shallow_cue"]["status"] for r in other["rows"]} == {"n/a"}
+    # ... until `rmgap-annot artifacts` (default draws) has run
+    default = artifact_checks(engine=engine, benchmark_id=benchmark_id)["shallow_cue"]["methods"]["shallow_model"]
+    other = build_report(engine=engine, benchmark_id=benchmark_id, draws=0)["verdict"]
+    assert [r["cells"]["shallow_cue"]["value"] for r in other["rows"]] == [default["BoN"][d] for d in DOMAINS]
 
 
 def test_the_report_verifies_exactly_the_items_the_export_rule_does(engine, benchmark_id):
