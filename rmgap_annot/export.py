@@ -453,13 +453,17 @@ def alpha_lines(analytics: dict | None, why_not: str | None) -> dict[str, str]:
 
 def verdict_block(analytics: Mapping | None, why_not: str | None, *, html_out: bool = False) -> str:
     """The verdict at a glance (rmgap_annot.verdict) for the top of the card / report.html, or why it is missing."""
+    from rmgap_annot.stats.verified import verified_html, verified_markdown  # noqa: PLC0415
     from rmgap_annot.verdict import verdict_html, verdict_markdown  # noqa: PLC0415
 
     verdict = (analytics or {}).get("verdict") if isinstance(analytics, Mapping) else None
     if not isinstance(verdict, Mapping):
         why = why_not or "n/a (the analytics report has no verdict)"
         return f"<h2>Verdict at a glance</h2><p>{_e(why)}</p>" if html_out else f"## Verdict at a glance\n\n{why}\n"
-    return verdict_html(verdict) if html_out else verdict_markdown(verdict)
+    subset = analytics.get("verified_subset")
+    if html_out:
+        return verdict_html(verdict) + verified_html(subset)
+    return verdict_markdown(verdict) + "\n" + verified_markdown(subset)
 
 
 def dataset_card(

@@ -242,6 +242,10 @@ def test_cli_report_begins_with_the_verdict_and_json_has_the_keys(engine, benchm
     data = json.loads(out.stdout)
     assert data["verdict"]["rows"][0]["cells"]["best_model"]["scorer"] == "m"
     assert data["verified_subset"]["scorers"]["m"]["difference"]["BoN"]["All"]["difference"] == 1.0
+    from rmgap_annot.stats.verified import verified_markdown
+
+    card = verified_markdown(data["verified_subset"])
+    assert "| m | Chat | 33.3%" in card and "| 100.0% " in card  # all labelled 1/3, verified - rest +100 points
     text = cli("report", "--draws", "0")
     assert text.exit_code == 0
     assert text.stdout.startswith("Verdict at a glance")
@@ -256,6 +260,8 @@ def test_card_and_report_html_open_with_the_verdict(engine, benchmark_id, tmp_pa
     assert card.index("## Verdict at a glance") < card.index("## Source")
     assert report["verdict"]["sentence"] in card
     assert any(f"| {mark} " in card or f"| {mark}:" in card or f" {mark}: " in card for mark in ("✓ pass", "✗ fail", "? unclear", "– n/a"))
+    assert "## Reward models on the verified items" in card  # no scorer here: n/a with the reason
+    assert "n/a (no reward model has scores on this benchmark" in card
     page = (tmp_path / "out" / "report.html").read_text()
     assert page.index("Verdict at a glance") < page.index("The verified subset")
     assert 'id="verdict-sentence"' in page

@@ -465,3 +465,59 @@ def format_verified(section: Mapping) -> str:
                 + f"{pct(diff.get('difference'), diff.get('ci')):>26}{'n/a' if p is None else f'{p:.3g}':>8}"
             )
     return "\n".join(lines)
+
+
+def _pct(v: Any, ci: Any = None) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v * 100:.1f}%" + (f" [{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]" if ci else "")
+
+
+def verified_rows(section: Mapping) -> list[dict]:
+    """Per scorer and domain (+ All): BoN on all labelled / verified / rest items and verified - rest, as text cells."""
+    rows = []
+    for name, e in (section.get("scorers") or {}).items():
+        for d in (*DOMAINS, ALL):
+            key = "Avg" if d == ALL else d
+            diff = e["difference"]["BoN"][d]
+            p = diff.get("p_adjusted")
+            rows.append({
+                "scorer": name, "domain": d if d != ALL else "All (Avg; difference pooled)",
+                **{side: _pct((e[side].get("BoN") or {}).get(key), ((e[side].get("ci") or {}).get("BoN") or {}).get(key))
+                   for side in ("all", "verified", "rest")},
+                "verified - rest": _pct(diff.get("difference"), diff.get("ci")) if diff.get("difference") is not None
+                else f"n/a ({diff.get('reason', 'undefined')})",
+                "p (adjusted)": "n/a" if p is None else f"{p:.3g}",
+            })
+    return rows
+
+
+def verified_markdown(section: Optional[Mapping]) -> str:
+    """The dataset card's section: reward models' BoN on all labelled, verified and other items."""
+    lines = ["## Reward models on the verified items", ""]
+    if not isinstance(section, Mapping):
+        return "\n".join(lines + ["n/a (no verified-subset numbers in the analytics)", ""])
+    rows = verified_rows(section)
+    if not rows:
+        return "\n".join(lines + [f"n/a ({section.get('reason', 'no reward model')})", ""])
+    cols = list(rows[0])
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "/") for c in cols) + " |" for r in rows]
+    lines += ["", f"BoN, 95% intervals. {section.get('method', '')}", ""]
+    return "\n".join(lines)
+
+
+def verified_html(section: Optional[Mapping]) -> str:
+    """report.html's section (the same table as the card)."""
+    import html  # noqa: PLC0415
+
+    e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
+    head = "<h2>Reward models on the verified items</h2>"
+    rows = verified_rows(section) if isinstance(section, Mapping) else []
+    if not rows:
+        why = section.get("reason", "no reward model") if isinstance(section, Mapping) else "no verified-subset numbers"
+        return f"{head}<p>n/a ({e(why)})</p>"
+    cols = list(rows[0])
+    table = ("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>"
+             + "".join("<tr>" + "".join(f"<td>{e(r[c])}</td>" for c in cols) + "</tr>" for r in rows) + "</table>")
+    return f"{head}{table}<p class=\"note\">BoN, 95% intervals. {e(section.get('method', ''))}</p>"
