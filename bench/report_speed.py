@@ -6,7 +6,11 @@ inserted, some "Can't decide", display orders and timings), then
 ``build_report`` with 1,000 record-bootstrap draws. Prints the figures quoted in
 the README (section perf-analytics).
 
-    .venv/bin/python bench/report_speed.py
+    .venv/bin/python bench/report_speed.py [--scorers N]
+
+``--scorers N`` adds N synthetic reward models (scores bulk inserted for every
+item and response), so the scorer comparison and the verified-subset section
+(each scorer on verified vs rest items) are timed too.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from sqlalchemy import insert, select
 
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope
-from rmgap_annot.models import Item, Label, User, utcnow
+from rmgap_annot.models import Item, Label, Record, Response, Score, Scorer, User, utcnow
 from rmgap_annot.report import build_report
 from rmgap_annot.synthetic import make_records, write_jsonl
 
@@ -106,7 +110,31 @@ def paired_referee_cost(engine, benchmark_id: int, rounds: int = 7) -> list[floa
     return out
 
 
+def seed_scorers(engine, benchmark_id: int, n: int, rng: random.Random) -> None:
+    """N reward models: the winner scores highest on a share of items that grows with the model's index."""
+    with session_scope(engine, write=True) as session:
+        items = session.execute(select(Item.id, Item.winner_key, Item.record_pk).where(Item.benchmark_id == benchmark_id)).all()
+        keys: dict[int, list[str]] = {}
+        for pk, key in session.execute(select(Response.record_pk, Response.key).join(Record, Record.id == Response.record_pk)
+                                       .where(Record.benchmark_id == benchmark_id)).all():
+            keys.setdefault(pk, []).append(key)
+        for s in range(n):
+            scorer = Scorer(name=f"rm{s:02d}", family="imported", spec="bench")
+            session.add(scorer)
+            session.flush()
+            skill = 0.4 + 0.4 * s / max(n - 1, 1)
+            rows = []
+            for item_id, winner, pk in items:
+                right = rng.random() < skill
+                for k in keys[pk]:
+                    v = rng.random()
+                    rows.append({"scorer_id": scorer.id, "item_id": item_id, "response_key": k,
+                                 "value": v + (1.0 if k == winner and right else 0.0)})
+            session.execute(insert(Score), rows)
+
+
 def main() -> None:
+    n_scorers = int(sys.argv[sys.argv.index("--scorers") + 1]) if "--scorers" in sys.argv else 0
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
         path = write_jsonl(Path(tmp) / "rmgap.jsonl", make_records(long_text=False))
@@ -115,6 +143,20 @@ def main() -> None:
         engine = get_engine(url)
         bid = import_benchmark(engine=engine, path=path, name="rmgap").benchmark_id
         n_labels = seed_labels(engine, bid, rng)
+        if n_scorers:
+            seed_scorers(engine, bid, n_scorers, rng)
+        import rmgap_annot.report as report_module
+
+        verdict_times: list[float] = []
+        if hasattr(report_module, "_verdict"):  # time the verified-subset section and the verdict on their own
+            inner = report_module._verdict
+
+            def timed(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                t0 = time.perf_counter()
+                inner(*args, **kwargs)
+                verdict_times.append(time.perf_counter() - t0)
+
+            report_module._verdict = timed
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
@@ -130,11 +172,14 @@ def main() -> None:
         paired = paired_referee_cost(engine, bid)
         dispose_engines()
     n_items = len(report["items"])
-    print(f"items labelled: {n_items}, labels: {n_labels}, annotators: {N_ANNOTATORS}")
+    print(f"items labelled: {n_items}, labels: {n_labels}, annotators: {N_ANNOTATORS}, reward models: {n_scorers}")
     print(
         f"build_report, 1,000 bootstrap draws: median {statistics.median(times):.2f} s, best {min(times):.2f} s "
         f"(runs: {', '.join(f'{t:.2f}' for t in times)}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
+    if verdict_times:
+        share = statistics.median(verdict_times[:5]) / statistics.median(times)
+        print(f"of which verified_subset + verdict: median {statistics.median(verdict_times[:5]):.2f} s ({share:.0%} of the report)")
     print(f"build_report without intervals: {no_ci:.2f} s")
     print(f"json.dumps of the report: {dump:.2f} s, {len(text) / 1e6:.1f} MB")
     if referee_times:

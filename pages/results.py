@@ -25,6 +25,8 @@ from rmgap_annot.stats import referee, truth  # noqa: E402
 from rmgap_annot.report import build_report, item_detail, report_fingerprint  # noqa: E402
 from rmgap_annot.safe_markdown import escape, without_remote_images  # noqa: E402
 from rmgap_annot.settings import DOMAINS  # noqa: E402
+from rmgap_annot.stats.bootstrap import DRAWS, SEED  # noqa: E402
+from rmgap_annot.verdict import shallow_cue_cached  # noqa: E402
 
 st.title("Results")
 benchmark_id = choose_benchmark()
@@ -54,7 +56,7 @@ what_if = st.multiselect(
 
 
 @st.cache_data(show_spinner="Computing the report (1,000 bootstrap draws)...", max_entries=8)
-def cached_report(benchmark_id: int, fingerprint: tuple, what_if: tuple = ()) -> dict:  # noqa: ARG001 - the fingerprint is the cache key
+def cached_report(benchmark_id: int, fingerprint: tuple, what_if: tuple = (), artifacts_ready: bool = False) -> dict:  # noqa: ARG001 - the fingerprint (and whether the artifact fit is cached, for the verdict) is the cache key
     return build_report(engine=engine(), benchmark_id=benchmark_id, exclude=list(what_if))
 
 
@@ -218,9 +220,54 @@ def artifact_checks_section(benchmark_id: int) -> None:
 # --- Artifact checks (section end) --------------------------------------------------
 
 
+# --- The verdict at a glance (section start) ------------------------------------------
+# The first thing on the page: one row per domain, each cell marked by a stated rule with a
+# symbol and a word (colour only repeats them). Every number and the sentence come from
+# report["verdict"] (rmgap_annot.verdict); the page only draws them.
+
+
+def verdict_section(report: dict) -> None:
+    """The verdict table, its rule in one line, the generated sentence, and verified vs rest per reward model."""
+    v = report["verdict"]
+    st.subheader("Verdict at a glance")
+    columns = v["columns"]
+    table = pd.DataFrame(
+        [{"domain": r["domain"], **{c["title"]: f"{r['cells'][c['key']]['symbol']} {r['cells'][c['key']]['word']}: "
+                                                  f"{r['cells'][c['key']]['text']}" for c in columns}} for r in v["rows"]]
+    )
+    colours = pd.DataFrame(
+        [{"domain": "", **{c["title"]: f"background-color: {r['cells'][c['key']]['colour']}22" for c in columns}} for r in v["rows"]]
+    )
+    st.dataframe(table.style.apply(lambda _: colours, axis=None), hide_index=True, use_container_width=True)
+    st.caption("Rule: " + v["rule"])
+    st.markdown(escape(v["sentence"]))
+    sub = report.get("verified_subset") or {}
+    with st.expander("Reward models on the verified items vs the rest"):
+        if not sub.get("scorers"):
+            st.info(f"n/a: {sub.get('reason', 'no verified-subset numbers')}")
+            return
+        rows = []
+        for name, e in sub["scorers"].items():
+            for metric in ("BoN", "Pair", "Consistency", "TopConsistency"):
+                for d in (*DOMAINS, "All"):
+                    key = "Avg" if d == "All" else d
+                    diff = e["difference"][metric][d]
+                    rows.append({"scorer": name, "metric": metric, "domain": d,
+                                 **{side: _with_ci(e[side][metric].get(key), e[side]["ci"][metric].get(key)) for side in ("all", "verified", "rest")},
+                                 "verified - rest": _with_ci(diff.get("difference"), diff.get("ci")),
+                                 "p (adjusted)": diff.get("p_adjusted"), "note": diff.get("reason", "")})
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        st.caption(sub["method"] + " All/Avg: the difference pools the domains; the metric columns show RMGAP's plain mean of domains.")
+
+
+# --- The verdict at a glance (section end) --------------------------------------------
+
+
 # Labels, exclusions and every scorer's scores: new scores recompute the scorers section too.
 fingerprint = comparison_key(engine=engine(), benchmark_id=benchmark_id)
-report = cached_report(benchmark_id, fingerprint, tuple(sorted(what_if)))
+report = cached_report(benchmark_id, fingerprint, tuple(sorted(what_if)),
+                       shallow_cue_cached(engine=engine(), benchmark_id=benchmark_id, draws=DRAWS, seed=SEED))
+verdict_section(report)
 summary = report["agreement"]["summary"]
 excluded_note = report["exclusions"]
 if excluded_note["excluded"]:

@@ -409,6 +409,7 @@ def scorer_section(
     *, engine: Engine, benchmark_id: int, human: Optional[Mapping] = None, picks: Optional[Mapping[int, Optional[str]]] = None,
     human_draws: Optional[Mapping[str, bs.ClusterDraws]] = None, draws: int = DRAWS, seed: int = SEED,
     confidence: float = CONFIDENCE, adjust: str = "holm", picks_out: Optional[dict] = None,
+    tables_out: Optional[dict] = None,
 ) -> dict:
     """``report --json``'s ``scorers``: one entry per scorer with scores on this benchmark.
 
@@ -420,7 +421,9 @@ def scorer_section(
     ``vs_chance`` is adjusted across scorers (one family per test, metric
     and domain), raw ``p_value`` and ``p_adjusted`` both kept. ``picks_out``:
     filled with each scorer's top picks by name (``scorer_top_picks``), so the
-    referee analyses reuse them instead of reading every score twice.
+    referee analyses reuse them instead of reading every score twice;
+    ``tables_out``: likewise each scorer's per-item outcome table
+    (``stats.verified.matrix_table``) for the verified-subset headline.
 
     The benchmark's layout, the picks and the record draws are prepared once
     and shared by all scorers; each scorer is one query and array operations
@@ -445,6 +448,10 @@ def scorer_section(
         matrix = sm.load_scores(engine=engine, layout=layout, scorer_id=s.id)
         if picks_out is not None:
             picks_out[s.name] = scorer_top_picks(layout, matrix)
+        if tables_out is not None:
+            from rmgap_annot.stats.verified import matrix_table  # noqa: PLC0415
+
+            tables_out[s.name] = matrix_table(layout, matrix)
         section = compare_matrix(layout=layout, matrix=matrix, pick_col=pick_col, labelled=labelled, shared=shared,
                                  human_draws=human_draws, confidence=confidence)
         section.update(family=s.family, spec=s.spec, truncated=matrix.n_truncated, n_unparseable=s.n_unparseable)

@@ -451,16 +451,32 @@ def alpha_lines(analytics: dict | None, why_not: str | None) -> dict[str, str]:
     return out
 
 
+def verdict_block(analytics: Mapping | None, why_not: str | None, *, html_out: bool = False) -> str:
+    """The verdict at a glance (rmgap_annot.verdict) for the top of the card / report.html, or why it is missing."""
+    from rmgap_annot.stats.verified import verified_html, verified_markdown  # noqa: PLC0415
+    from rmgap_annot.verdict import verdict_html, verdict_markdown  # noqa: PLC0415
+
+    verdict = (analytics or {}).get("verdict") if isinstance(analytics, Mapping) else None
+    if not isinstance(verdict, Mapping):
+        why = why_not or "n/a (the analytics report has no verdict)"
+        return f"<h2>Verdict at a glance</h2><p>{_e(why)}</p>" if html_out else f"## Verdict at a glance\n\n{why}\n"
+    subset = analytics.get("verified_subset")
+    if html_out:
+        return verdict_html(verdict) + verified_html(subset)
+    return verdict_markdown(verdict) + "\n" + verified_markdown(subset)
+
+
 def dataset_card(
     *, bench: Benchmark, rule: Rule, level: str, summary: dict, alphas: dict[str, str], files: Mapping[str, str],
-    n_labels: int, created_at: datetime,
+    n_labels: int, created_at: datetime, verdict: str = "",
 ) -> str:
-    """README.md of the export: exactly how the subset was chosen, and from what."""
+    """README.md of the export: exactly how the subset was chosen, and from what (the verdict first, when given)."""
     lines = [
         f"# Human-verified subset of {bench.name}",
         "",
         f"Made with rmgap-annot {__version__} on {created_at:%Y-%m-%d %H:%M} UTC, level `{level}`.",
         "",
+        *([verdict] if verdict else []),
         "## Source",
         "",
         f"- benchmark: `{bench.name}` (imported from `{bench.source_path}`)",
@@ -563,7 +579,7 @@ def write_export(
                 files[name] = _sha256(tmp / name)
         card = dataset_card(
             bench=bench, rule=rule, level=level, summary=summary, alphas=alpha_lines(report, why_not), files=files,
-            n_labels=len(labels), created_at=created_at,
+            n_labels=len(labels), created_at=created_at, verdict=verdict_block(report, why_not),
         )
         card += card_extras(aggregate=aggregate, exclusions=counted.section())
         card += card_referee(report, why_not)
@@ -893,6 +909,7 @@ def write_report_html(
         f"<h1>{_e(bench.name)}: human verification report</h1>",
         f"<p class=\"note\">rmgap-annot {_e(__version__)}, {created_at:%Y-%m-%d %H:%M} UTC. Source sha256 "
         f"<code>{_e(bench.file_hash)}</code>.</p>",
+        verdict_block(analytics, why_not, html_out=True),
         "<h2>The verified subset</h2><ol>",
         *(f"<li>{_e(t)} (else: <em>{_e(r)}</em>)</li>" for r, t in zip(REASONS, rule.describe())),
         "</ol>",

@@ -10,7 +10,8 @@ never computes a statistic).
 Top-level keys: ``agreement``, ``human``, ``naturalness``, ``position_bias``,
 ``annotators``, ``items``, ``scorers``, ``referee`` (``stats.referee``), plus ``exclusions`` and
 ``truth_inference`` (and ``annotator_resampling`` on request) from the
-``rmgap_annot.exclusions`` / ``rmgap_annot.stats`` modules. Undefined numbers are ``None`` with a
+``rmgap_annot.exclusions`` / ``rmgap_annot.stats`` modules, ``verified_subset``
+(``rmgap_annot.stats.verified``) and ``verdict`` (``rmgap_annot.verdict``). Undefined numbers are ``None`` with a
 ``reason`` next to them, never a silent 0. The README's analytics section
 documents every key.
 """
@@ -119,16 +120,33 @@ def build_report(
     report["position_bias"] = _position_bias(labels)
     report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
     report["items"] = _items(summary)
-    scored: dict = {}
+    scored: dict = {}  # each scorer's top picks (referee), read once with the scorer section
+    tables: dict = {}  # each scorer's per-item outcomes (verified subset), likewise
     report["scorers"] = (
         _scorers(engine, benchmark_id, report["human"], summary, record_draws, draws=draws, seed=seed, confidence=confidence,
-                 adjust=adjust, picks_out=scored)
+                 adjust=adjust, picks_out=scored, tables_out=tables)
         if include_scorers else {}
     )
     report["referee"] = _referee(engine, benchmark_id, summary, record_draws, scored, confidence=confidence, adjust=adjust)
     _extras(report, engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, counted=counted,
             draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample, record_draws=record_draws)
+    _verdict(report, engine=engine, benchmark_id=benchmark_id, summary=summary, record_draws=record_draws, scored=tables,
+             confidence=confidence, adjust=adjust, draws=draws, seed=seed)
     return report
+
+
+def _verdict(report: dict, *, engine: Engine, benchmark_id: int, summary: pd.DataFrame, record_draws: dict, scored: dict,
+             confidence: float, adjust: str, draws: int, seed: int) -> None:
+    """``verified_subset`` (rmgap_annot.stats.verified) and ``verdict`` (rmgap_annot.verdict), the latter last: it reads the rest."""
+    from rmgap_annot import verdict  # noqa: PLC0415
+    from rmgap_annot.stats import verified  # noqa: PLC0415
+
+    report["verified_subset"] = verified.verified_subset_section(
+        engine=engine, benchmark_id=benchmark_id, summary=summary, record_draws=record_draws,
+        scorers=report.get("scorers"), scored_tables=scored, confidence=confidence, adjust=adjust,
+    )
+    report["verdict"] = verdict.build_verdict(report, artifacts=verdict.cached_shallow_cue(engine=engine, benchmark_id=benchmark_id,
+                                                                                          draws=draws, seed=seed))
 
 
 # --- exclusions, truth inference, annotator resampling (rmgap_annot.stats) --------------
@@ -561,7 +579,11 @@ def _referee_lines(ref: Optional[dict]) -> list[str]:
 
 
 def format_report(report: dict) -> str:
-    """A plain-text summary of the report (the JSON holds everything)."""
+    """A plain-text summary of the report (the JSON holds everything); the verdict at a glance comes first."""
+    from rmgap_annot.stats.verified import format_verified  # noqa: PLC0415
+    from rmgap_annot.verdict import format_verdict  # noqa: PLC0415
+
+    head = [format_verdict(report["verdict"]), ""] if report.get("verdict") else []
     a = report["agreement"]
     s = a.get("summary", {})
     lines = [
@@ -607,4 +629,6 @@ def format_report(report: dict) -> str:
                 f"{r['annotator'][:19]:<20}{r['n_labels']:>8}{_fmt(r['accuracy'], True):>10}{_fmt(r['loo_alpha']):>11}"
                 f"{_fmt(r['median_seconds']):>10}{_fmt(r['share_fast'], True):>8}"
             )
-    return "\n".join(lines)
+    if report.get("verified_subset"):
+        lines += ["", format_verified(report["verified_subset"])]
+    return "\n".join(head + lines)
