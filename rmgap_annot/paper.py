@@ -277,8 +277,9 @@ def verified_table(report: dict, nums: Numbers) -> tuple[Optional[str], Optional
     """Reward models on all vs verified items, from ``verified_subset`` (None and a note when absent).
 
     Reads ``verified_subset.scorers.{name}.{all|verified|rest}.BoN.Avg`` with
-    ``ci.BoN.Avg`` beside it, and ``verified_subset.scorers.{name}.difference``
-    ({value|difference, ci, p_value, p_adjusted}); other keys are ignored.
+    ``ci.BoN.Avg`` beside it, and ``verified_subset.scorers.{name}.difference.BoN.All``
+    ({difference, ci, p_value, p_adjusted}: verified minus the rest, pooled over
+    domains; ``stats.verified``); other keys are ignored.
     """
     vs = report.get("verified_subset")
     if not isinstance(vs, dict):
@@ -297,15 +298,18 @@ def verified_table(report: dict, nums: Numbers) -> tuple[Optional[str], Optional
             row.append(nums.interval("report", ["verified_subset", "scorers", name, k, "BoN", "Avg"],
                                      ["verified_subset", "scorers", name, k, "ci", "BoN", "Avg"],
                                      macro=("verified", part, latex.macro_part(k), "BoN")))
-        diff = sec.get("difference") if isinstance(sec, dict) else None
-        vkey = "difference" if isinstance(diff, dict) and "difference" in diff else "value"
-        row.append(nums.interval("report", ["verified_subset", "scorers", name, "difference", vkey],
-                                 ["verified_subset", "scorers", name, "difference", "ci"]))
-        pkey = "p_adjusted" if isinstance(diff, dict) and "p_adjusted" in diff else "p_value"
-        row.append(nums.pvalue("report", ["verified_subset", "scorers", name, "difference", pkey]))
+        diff = ((sec.get("difference") or {}).get("BoN") or {}).get("All") if isinstance(sec, dict) else None
+        base = ["verified_subset", "scorers", name, "difference", "BoN", "All"]
+        row.append(nums.interval("report", [*base, "difference"], [*base, "ci"]))
+        pkey = "p_adjusted" if isinstance(diff, dict) and diff.get("p_adjusted") is not None else "p_value"
+        row.append(nums.pvalue("report", [*base, pkey]))
         rows.append(row)
     rule = vs.get("rule")
-    rule_text = ("; ".join(escape(x) for x in rule) if isinstance(rule, list) else escape(rule)) if rule else "the export rule"
+    if isinstance(rule, dict):
+        rule_text = escape(f"at least {rule.get('min_labels')} labels, agreement at least {rule.get('min_agreement')}, "
+                           f"naturalness at least {rule.get('min_naturalness')}, aggregation {rule.get('aggregate')}")
+    else:
+        rule_text = ("; ".join(escape(x) for x in rule) if isinstance(rule, list) else escape(rule)) if rule else "the export rule"
     caption = (f"Reward models on all labelled items and on the human-verified ones. {_data_sentence(report)} Verified: "
                f"{rule_text}. BoN (Avg over domains); $\\Delta$: verified minus the rest (disjoint sets), clustered test. "
                f"{_interval_sentence(report)}")

@@ -127,7 +127,7 @@ def test_tables_macros_and_figures_compile_with_pdflatex(paper):
     out = paper.out_dir
     doc = json.loads((out / "numbers.json").read_text(encoding="utf-8"))
     tables = sorted((out / "tables").glob("*.tex"))
-    assert {t.stem for t in tables} == {"agreement", "human_accuracy", "reward_models", "reward_models_by_domain", "artifacts"}
+    assert {t.stem for t in tables} == {"agreement", "human_accuracy", "reward_models", "reward_models_by_domain", "artifacts", "verified"}
     body = "\n".join(f"\\input{{tables/{t.name}}}" for t in tables)
     cites = " ".join(f"\\{name}{{}}" for name in doc["macros"])
     (out / "main.tex").write_text(
@@ -155,14 +155,14 @@ def test_figures_are_vector_files(paper):
 
 
 def _verified_subset(report: dict) -> dict:
-    """The shape the verified-subset table reads (the verdict work adds the key to the report)."""
+    """The report's verified_subset shape (stats.verified), with numbers the table must print."""
     return {
-        "rule": ["at least 3 labels", "agreement at least 2/3"],
+        "rule": {"min_labels": 3, "min_agreement": "2/3", "min_naturalness": 3, "aggregate": "plurality"},
         "scorers": {SCORER: {
             "all": {"BoN": {"Avg": 0.61}, "ci": {"BoN": {"Avg": [0.55, 0.67]}}},
             "verified": {"BoN": {"Avg": 0.72}, "ci": {"BoN": {"Avg": [0.64, 0.8]}}},
             "rest": {"BoN": {"Avg": 0.5}, "ci": {"BoN": {"Avg": [0.41, 0.58]}}},
-            "difference": {"difference": 0.22, "ci": [0.1, 0.33], "p_value": 0.0004},
+            "difference": {"BoN": {"All": {"difference": 0.22, "ci": [0.1, 0.33], "p_value": 0.0004, "p_adjusted": 0.0004}}},
         }},
     }
 
@@ -170,6 +170,7 @@ def _verified_subset(report: dict) -> dict:
 def test_all_vs_verified_table_is_written_when_the_report_has_it_and_skipped_otherwise(engine, benchmark_id, tmp_path):
     _seed(engine, benchmark_id, tmp_path)
     report = build_report(engine=engine, benchmark_id=benchmark_id, draws=DRAWS)
+    real = report.pop("verified_subset")
     without = write_paper(out_dir=tmp_path / "a", report=report, artifacts=None, figures=False)
     assert not (tmp_path / "a" / "tables" / "verified.tex").exists()
     assert any("verified_subset" in n for n in without.notes) and any("artifact" in n for n in without.notes)
@@ -181,6 +182,9 @@ def test_all_vs_verified_table_is_written_when_the_report_has_it_and_skipped_oth
     doc = json.loads((tmp_path / "b" / "numbers.json").read_text(encoding="utf-8"))
     assert doc["numbers"][f"report.verified_subset.scorers.{SCORER}.verified.BoN.Avg"] == 0.72
     assert "verifiedRDModelOneFiveZeroVerifiedBoN" in doc["macros"]
+    report["verified_subset"] = real  # the report's own section (stats.verified) gives the table too
+    write_paper(out_dir=tmp_path / "c", report=report, artifacts=None, figures=False)
+    assert (tmp_path / "c" / "tables" / "verified.tex").exists()
 
 
 def test_caption_states_exclusions_without_names(engine, benchmark_id, tmp_path):
