@@ -583,6 +583,7 @@ def write_export(
         )
         card += card_extras(aggregate=aggregate, exclusions=counted.section())
         card += card_referee(report, why_not)
+        card += card_planning(report, why_not)
         (tmp / "README.md").write_text(card, encoding="utf-8", newline="\n")
         write_report_html(
             tmp / "report.html", bench=bench, rule=rule, summary=summary, verdicts=verdicts, analytics=report,
@@ -632,6 +633,28 @@ def _ci_text(value: Any, ci: Any, pct: bool = True) -> str:
         return f"{v * 100:+.1f} pp" if pct else f"{v:+.2f}"
 
     return f(value) + (f" [{f(ci[0])}, {f(ci[1])}]" if ci else "")
+
+
+def card_planning(report: Mapping[str, Any] | None, why_not: str | None) -> str:
+    """The card's "Sample-size plan": records per domain for a 95% interval of +/- 5 points (the report's ``planning``)."""
+    lines = ["", "## Sample-size plan (95% interval of half-width 0.05; design effect from the within-record ICC)", ""]
+    plan = (report or {}).get("planning")
+    if not plan:
+        return "\n".join(lines + [f"n/a: {why_not or 'the report has no planning section'}"]) + "\n"
+    if plan.get("reason"):
+        return "\n".join(lines + [f"n/a: {plan['reason']}"]) + "\n"
+    lines += ["| metric | domain | records now | half-width now | records needed | note |", "|---|---|---|---|---|---|"]
+    for metric in ("BoN", "label_accuracy"):
+        res = plan.get(metric) or {}
+        if res.get("reason"):
+            lines.append(f"| {metric} | all | | | n/a | {res['reason']} |")
+            continue
+        for d, e in (res.get("domains") or {}).items():
+            now = e.get("half_width_now")
+            lines.append(f"| {metric} | {d} | {e.get('records_now', '')} | {'' if now is None else f'{now:.3f}'} | "
+                         f"{'n/a' if e.get('records_needed') is None else e['records_needed']} | {e.get('reason') or e.get('note') or ''} |")
+    lines += ["", f"Labels per item planned: {plan['labels_per_item']}. Pick alpha: `rmgap-annot plan --metric choice_alpha`."]
+    return "\n".join(lines) + "\n"
 
 
 def card_referee(report: Mapping[str, Any] | None, why_not: str | None) -> str:

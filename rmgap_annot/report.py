@@ -158,6 +158,7 @@ def _extras(report: dict, *, engine: Engine, benchmark_id: int, labels: pd.DataF
     from rmgap_annot.stats import truth  # noqa: PLC0415
 
     report["exclusions"] = counted.section()
+    report["planning"] = _planning(engine, benchmark_id, labels, summary)
     report["truth_inference"] = truth.report_section(
         engine=engine, benchmark_id=benchmark_id, labels=labels, summary=summary, excluded=counted.excluded_names,
         fit=fit_truth, draws=draws, seed=seed, confidence=confidence, record_draws=record_draws,
@@ -166,6 +167,16 @@ def _extras(report: dict, *, engine: Engine, benchmark_id: int, labels: pd.DataF
         from rmgap_annot.stats import twoway  # noqa: PLC0415
 
         report["annotator_resampling"] = twoway.two_way_section(labels, draws=draws, seed=seed, confidence=confidence)
+
+
+def _planning(engine: Engine, benchmark_id: int, labels: pd.DataFrame, summary: pd.DataFrame) -> dict:
+    """``planning``: records needed per domain for a 95% interval of half-width 0.05 (``stats.planning``)."""
+    from rmgap_annot.assignment import get_study  # noqa: PLC0415
+    from rmgap_annot.stats import planning  # noqa: PLC0415
+
+    shape = planning.structure(engine=engine, benchmark_id=benchmark_id)
+    return planning.report_section(labels=labels, summary=summary, labels_per_item=get_study(engine=engine, benchmark_id=benchmark_id).labels_per_item,
+                                   items_per_record=shape["items_per_record"], n_keys=shape["n_keys"])
 
 
 def label_sections(

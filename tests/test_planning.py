@@ -86,3 +86,22 @@ def test_plan_cli_from_pilot_and_from_assumptions(engine, benchmark_id, cli):
     assert cli("plan", "--half-width", "0.05", "--metric", "kappa").exit_code == 2
     assert cli("plan", "--half-width", "0.05", "--accuracy", "0.7").exit_code == 2
     assert cli("plan", "--half-width", "1.5").exit_code == 2
+
+
+def test_report_and_card_carry_the_plan_the_command_prints(engine, benchmark_id, tmp_path):
+    """The report's ``planning`` is ``plan`` on the same labels; the dataset card shows it."""
+    from rmgap_annot.export import write_export
+    from rmgap_annot.report import build_report
+
+    empty = build_report(engine=engine, benchmark_id=benchmark_id, draws=0)["planning"]
+    assert "no labels yet" in empty["reason"]
+    _seed(engine, benchmark_id)
+    report = build_report(engine=engine, benchmark_id=benchmark_id, draws=0)
+    direct = planning.plan_for_benchmark(engine=engine, benchmark_id=benchmark_id, metric="BoN", half_width=0.05, labels_per_item=3)
+    assert report["planning"]["BoN"]["domains"] == direct["domains"]
+    assert any(e.get("records_needed") for e in report["planning"]["label_accuracy"]["domains"].values())
+    write_export(engine=engine, benchmark_id=benchmark_id, out_dir=tmp_path / "v")
+    card = (tmp_path / "v" / "README.md").read_text(encoding="utf-8")
+    assert "## Sample-size plan" in card
+    needed = next(e["records_needed"] for e in report["planning"]["BoN"]["domains"].values() if e.get("records_needed"))
+    assert f"| {needed} |" in card

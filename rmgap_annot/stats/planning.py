@@ -331,6 +331,32 @@ def plan_for_benchmark(*, engine: Engine, benchmark_id: int, metric: str, half_w
                 items_per_record=shape["items_per_record"], n_keys=shape["n_keys"], seed=seed)
 
 
+REPORT_HALF_WIDTH = 0.05  # the report's standing question: records for a +/- 5-point 95% interval
+REPORT_METRICS = ("BoN", "label_accuracy")  # formula-based, so cheap enough for the report (alpha needs a simulation)
+
+
+def report_section(*, labels: pd.DataFrame, summary: pd.DataFrame, labels_per_item: int,
+                   items_per_record: Optional[dict[str, float]] = None, n_keys: int = DEFAULT_KEYS) -> dict:
+    """``report --json``'s ``planning``: records needed for a 95% interval of half-width 0.05, from the labels so far.
+
+    The same ``plan`` as ``rmgap-annot plan``, on the report's own (counted)
+    labels; pick alpha is left to the command, whose simulation costs seconds.
+    """
+    out: dict = {"half_width": REPORT_HALF_WIDTH, "labels_per_item": labels_per_item,
+                 "command": "rmgap-annot plan --half-width H [--metric BoN|label_accuracy|choice_alpha]"}
+    if labels.empty:
+        out["reason"] = "no labels yet: no pilot to plan from (rmgap-annot plan --accuracy P --icc X works without one)"
+        return out
+    pilot = pilot_inputs(labels, summary)
+    for metric in REPORT_METRICS:
+        try:
+            out[metric] = plan(metric=metric, half_width=REPORT_HALF_WIDTH, labels_per_item=labels_per_item, pilot=pilot,
+                               items_per_record=items_per_record, n_keys=n_keys)
+        except PlanError as exc:
+            out[metric] = {"reason": str(exc)}
+    return out
+
+
 def format_plan(result: dict) -> str:
     lines = [
         f"Records needed for a {int(result['confidence'] * 100)}% interval of half-width {result['half_width']} on "
