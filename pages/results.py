@@ -452,7 +452,7 @@ with tab_nat:
         # column at 1440 px (a faceted chart cannot stretch to its container).
         st.altair_chart(
             alt.Chart(df).mark_bar().encode(
-                x=alt.X("rating:O", title="naturalness (1-5)"), y=alt.Y("labels:Q"), color="role:N",
+                x=alt.X("rating:O", title="naturalness (1-5)", axis=alt.Axis(labelAngle=0)), y=alt.Y("labels:Q"), color="role:N",
                 xOffset="role:N", tooltip=["domain", "role", "rating", "labels"],
             ).properties(width=NAT_FACET_WIDTH, height=150).facet(
                 facet=alt.Facet("domain:N", sort=list(DOMAINS), title=None), columns=2)
