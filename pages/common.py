@@ -92,6 +92,16 @@ def choose_benchmark(*, key: str = "benchmark_picker") -> int | None:
     return chosen.id
 
 
+def mark_simulated() -> None:
+    """On a page whose numbers come from labels: say so when simulated annotators (the demo's
+    ``sim-...`` crowd) gave some, so they are never read as people's (rmgap_annot.demo.simulated_note)."""
+    from rmgap_annot.accounts import list_users
+    from rmgap_annot.demo import simulated_note
+
+    if note := simulated_note(u.name for u in list_users(engine=engine()) if u.n_labels):
+        st.warning(note)
+
+
 def log_in(*, user_id: int, name: str, role: str) -> None:
     """Remember who is logged in (ids and names only)."""
     st.session_state["user_id"] = user_id

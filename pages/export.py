@@ -1,4 +1,4 @@
-from pages.common import require_researcher, choose_benchmark, engine
+from pages.common import require_researcher, choose_benchmark, engine, mark_simulated
 
 import re
 from datetime import datetime, timezone
@@ -33,6 +33,7 @@ st.title("Export the human-verified subset")
 benchmark_id = choose_benchmark()
 if benchmark_id is None:
     st.stop()
+mark_simulated()
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -8,6 +8,7 @@ require_researcher()
 # benchmark and label fingerprint (a new label recomputes, an idle page does
 # not). Benchmark text is untrusted: st.text / st.markdown only, never HTML.
 
+import functools  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -23,12 +24,16 @@ from rmgap_annot.exclusions import ExclusionError, active_exclusions, exclude_an
 from rmgap_annot.labels_io import export_labels  # noqa: E402
 from rmgap_annot.stats import referee, truth  # noqa: E402
 from rmgap_annot.report import build_report, item_detail, report_fingerprint  # noqa: E402
+from rmgap_annot import results_tables  # noqa: E402
+from rmgap_annot.demo import simulated_note  # noqa: E402
 from rmgap_annot.safe_markdown import escape, without_remote_images  # noqa: E402
 from rmgap_annot.settings import DOMAINS  # noqa: E402
 from rmgap_annot.stats.bootstrap import DRAWS, SEED  # noqa: E402
 from rmgap_annot.verdict import shallow_cue_cached  # noqa: E402
 
 st.title("Results")
+# Every table shows an undefined number as "n/a"; its reason is in the row's note (rmgap_annot.results_tables).
+_table = functools.partial(st.dataframe, placeholder=results_tables.NA)
 benchmark_id = choose_benchmark()
 if benchmark_id is None:
     st.stop()
@@ -38,7 +43,7 @@ if benchmark_id is None:
 flags = flags_for_benchmark(engine=engine(), benchmark_id=benchmark_id)
 if flags:
     with st.expander(f"Flagged by annotators: {len(flags)} flag(s) on {len({f.item_id for f in flags})} item(s)"):
-        st.dataframe(
+        _table(
             pd.DataFrame(
                 [{"item_id": f.item_id, "record_id": f.record_id, "domain": f.domain,
                   "reason": FLAG_REASONS.get(f.reason, f.reason), "annotator": f.annotator,
@@ -50,6 +55,8 @@ if flags:
 
 # What-if exclusions (not stored) are part of the cache key, like the stored ones (in the fingerprint).
 annotator_names = [u.name for u in list_users(engine=engine()) if u.n_labels]
+if simulated := simulated_note(annotator_names):
+    st.warning(simulated)
 what_if = st.multiselect(
     "What if these annotators were excluded? (a one-off view; nothing is stored)", annotator_names, key="results_what_if",
 )
@@ -155,13 +162,13 @@ def artifact_checks_section(benchmark_id: int) -> None:
         if metric == "BoN" and "BoN" in human:
             rows.append({"method": "people (plurality pick, labelled items)", **{d: _with_ci(human["BoN"].get(d), human["ci"]["BoN"].get(d)) for d in domains}})
         rows.append({"method": "chance", **{d: _with_ci(sc["chance"][metric], None) for d in domains}})
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        _table(pd.DataFrame(rows), hide_index=True)
         if "BoN" not in human:
             st.caption(f"People: n/a ({human.get('reason')}).")
         on = sc.get("on_labelled_items", {})
         if "difference" in on:
             st.markdown("**On the labelled items only** (the same items for both; paired bootstrap over records)")
-            st.dataframe(
+            _table(
                 pd.DataFrame([
                     {"domain": d, "items": on["n_items"].get(d, ""), "people BoN": _with_ci(on["people_BoN"][d], on["ci"]["people_BoN"][d]),
                      "shallow-cue model BoN": _with_ci(on["shallow_model_BoN"][d], on["ci"]["shallow_model_BoN"][d]),
@@ -180,7 +187,7 @@ def artifact_checks_section(benchmark_id: int) -> None:
         st.caption(f"Top cue: {sc['top_feature']} ({sc['top_family']}). Bars: mean over folds; lines: one sd.")
         ablation = sc.get("family_ablation") or []
         if ablation:
-            st.dataframe(
+            _table(
                 pd.DataFrame([{"cue family": r["family"], "BoN Avg without it": _with_ci(r["BoN_without"], None),
                                "drop (points)": "n/a" if r["BoN_drop"] is None else f"{r['BoN_drop'] * 100:+.1f}"} for r in ablation]),
                 hide_index=True,
@@ -198,7 +205,7 @@ def artifact_checks_section(benchmark_id: int) -> None:
         f"ROC AUC {_with_ci(org['auc'], org['ci'], pct=False)}: {org['n_benchmark_prompts']:,} benchmark prompts vs "
         f"{org['n_organic']} organic prompts ({org['file']})."
     )
-    st.dataframe(
+    _table(
         pd.DataFrame([
             {"domain": d, "AUC": _with_ci(r["auc"], r["ci"], pct=False), "mean P(tailored)": _with_ci(r["mean_p_tailored"], None, pct=False),
              "naturalness mean (people)": _with_ci(r.get("naturalness_mean"), None, pct=False),
@@ -238,7 +245,7 @@ def verdict_section(report: dict) -> None:
     colours = pd.DataFrame(
         [{"domain": "", **{c["title"]: f"background-color: {r['cells'][c['key']]['colour']}22" for c in columns}} for r in v["rows"]]
     )
-    st.dataframe(table.style.apply(lambda _: colours, axis=None), hide_index=True, use_container_width=True)
+    _table(table.style.apply(lambda _: colours, axis=None), hide_index=True, use_container_width=True)
     st.caption("Rule: " + v["rule"])
     st.markdown(escape(v["sentence"]))
     sub = report.get("verified_subset") or {}
@@ -256,7 +263,7 @@ def verdict_section(report: dict) -> None:
                                  **{side: _with_ci(e[side][metric].get(key), e[side]["ci"][metric].get(key)) for side in ("all", "verified", "rest")},
                                  "verified - rest": _with_ci(diff.get("difference"), diff.get("ci")),
                                  "p (adjusted)": diff.get("p_adjusted"), "note": diff.get("reason", "")})
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        _table(pd.DataFrame(rows), hide_index=True)
         st.caption(sub["method"] + " All/Avg: the difference pools the domains; the metric columns show RMGAP's plain mean of domains.")
 
 
@@ -342,9 +349,9 @@ def referee_analyses(ref: dict) -> None:
                      + base.mark_errorbar().encode(y="lo:Q", y2="hi:Q")).properties(width=220, height=180).facet(
                 facet=alt.Facet("dimension:N", title=None), columns=3)
             st.altair_chart(chart)
-        st.dataframe(view, hide_index=True)
+        _table(view, hide_index=True)
         st.subheader("Where wrong picks go (observed share at each level against uniform over the non-winners)")
-        st.dataframe(wrong_df[wrong_df["domain"] == domain] if not wrong_df.empty else wrong_df, hide_index=True)
+        _table(wrong_df[wrong_df["domain"] == domain] if not wrong_df.empty else wrong_df, hide_index=True)
         lean = [{"picker": w, "dimension": dim, "lean (levels)": e["lean"].get("value"),
                  "lo": (e["lean"].get("ci") or [None, None])[0], "hi": (e["lean"].get("ci") or [None, None])[1],
                  "p": e["lean"].get("p_value"), "wrong picks": e["n_wrong"], "note": e["lean"].get("reason", "")}
@@ -352,17 +359,17 @@ def referee_analyses(ref: dict) -> None:
                 for w, e in parts["wrong_picks"].items()]
         st.caption("Lean: mean level of the wrong picks minus its expectation under uniform wrong picks "
                    "(positive: towards the high end, e.g. verbose, highly formal).")
-        st.dataframe(pd.DataFrame(lean), hide_index=True)
+        _table(pd.DataFrame(lean), hide_index=True)
     st.subheader("Base prompt vs its two paraphrases")
     st.caption(ref["base_vs_rewrite"]["method"])
-    st.dataframe(pd.DataFrame(referee.base_vs_rewrite_rows(ref["base_vs_rewrite"])), hide_index=True)
+    _table(pd.DataFrame(referee.base_vs_rewrite_rows(ref["base_vs_rewrite"])), hide_index=True)
     st.subheader("Does human accuracy differ between domains?")
     bd = ref["between_domains"]
     st.caption(f"Test: {bd['test']}. Check: {bd['check']}.")
     omnibus, pairs = referee.between_domain_rows(bd)
-    st.dataframe(pd.DataFrame(omnibus), hide_index=True)
+    _table(pd.DataFrame(omnibus), hide_index=True)
     if pairs:
-        st.dataframe(pd.DataFrame(pairs), hide_index=True)
+        _table(pd.DataFrame(pairs), hide_index=True)
 
 
 tab_agree, tab_human, tab_nat, tab_bias, tab_people, tab_items, tab_truth, tab_referee = st.tabs(
@@ -383,9 +390,9 @@ with tab_agree:
         chart = interval_chart(rows, "alpha", "alpha")
         if chart is not None:
             st.altair_chart(chart, use_container_width=True)
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        _table(pd.DataFrame(rows), hide_index=True)
     st.subheader("Percent agreement and Fleiss' kappa")
-    st.dataframe(
+    _table(
         pd.DataFrame(
             [
                 {
@@ -403,21 +410,19 @@ with tab_agree:
     ck = report["agreement"]["cohen_kappa"]
     if ck["annotators"]:
         st.subheader("Cohen's kappa between annotators (shared items)")
-        st.dataframe(pd.DataFrame(ck["kappa"], index=ck["annotators"], columns=ck["annotators"]))
+        _table(pd.DataFrame(ck["kappa"], index=ck["annotators"], columns=ck["annotators"], dtype=float))
+        if undefined := results_tables.kappa_notes(ck):
+            st.caption("Why a kappa is n/a:")
+            _table(pd.DataFrame(undefined), hide_index=True)
 
 with tab_human:
     h = report["human"]
     metric = st.radio("Metric", ["BoN", "Pair", "Consistency", "TopConsistency", "label_accuracy"], horizontal=True)
-    rows = []
-    for d in (*DOMAINS, "Avg"):
-        ci = h["ci"][metric][d] or [None, None]
-        c = h["clustering"].get(d, {})
-        rows.append({"domain": d, metric: h[metric][d], "lo": ci[0], "hi": ci[1], "within-record ICC": c.get("icc"),
-                     "design effect": c.get("design_effect"), "note": h["reasons"][metric].get(d, "")})
+    rows = results_tables.human_rows(h, metric)
     chart = interval_chart(rows, metric, f"human {metric}")
     if chart is not None:
         st.altair_chart(chart, use_container_width=True)
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    _table(pd.DataFrame(rows), hide_index=True)
     st.caption(
         "BoN: the plurality pick is the designated winner (a tie or no pick is wrong). Pair: ranking-mode labels only. "
         "Consistency (RMGAP's rule): the three paraphrased prompts of a group get the identical full ranking, from ranking-mode "
@@ -428,7 +433,10 @@ with tab_human:
     )
     if report.get("scorers"):
         st.subheader("Reward models on the same items")
-        st.json(report["scorers"], expanded=False)
+        st.caption(results_tables.scorer_item_set(report["scorers"]))
+        _table(pd.DataFrame(results_tables.scorer_rows(report["scorers"])), hide_index=True)
+
+NAT_FACET_WIDTH = 260  # two facets + axis + legend: about 700 px, inside the column from a 1024 px window up
 
 with tab_nat:
     nat = report["naturalness"]
@@ -440,13 +448,16 @@ with tab_nat:
     ]
     df = pd.DataFrame(hist)
     if df["labels"].sum():
+        # Two facets a row at a fixed width: four default-width facets and the legend overran the
+        # column at 1440 px (a faceted chart cannot stretch to its container).
         st.altair_chart(
             alt.Chart(df).mark_bar().encode(
-                x=alt.X("rating:O", title="naturalness (1-5)"), y=alt.Y("labels:Q"), color="role:N",
-                xOffset="role:N", column=alt.Column("domain:N", sort=list(DOMAINS)), tooltip=["domain", "role", "rating", "labels"],
-            )
+                x=alt.X("rating:O", title="naturalness (1-5)", axis=alt.Axis(labelAngle=0)), y=alt.Y("labels:Q"), color="role:N",
+                xOffset="role:N", tooltip=["domain", "role", "rating", "labels"],
+            ).properties(width=NAT_FACET_WIDTH, height=150).facet(
+                facet=alt.Facet("domain:N", sort=list(DOMAINS), title=None), columns=2)
         )
-    st.dataframe(
+    _table(
         pd.DataFrame([{"domain": d, "n": s["n"], "mean": _fmt(s["mean"]), "rated 4-5": _fmt(s["share_4_5"], True)} for d, s in nat["by_domain"].items()]),
         hide_index=True,
     )
@@ -463,7 +474,7 @@ with tab_bias:
             st.caption(pb["warning"])
 
 with tab_people:
-    people = pd.DataFrame(report["annotators"])
+    people = pd.DataFrame(results_tables.annotator_rows(report["annotators"]))
     plot = people.dropna(subset=["median_seconds"])
     if not plot.empty:
         st.altair_chart(
@@ -473,7 +484,7 @@ with tab_people:
             ),
             use_container_width=True,
         )
-    st.dataframe(people, hide_index=True)
+    _table(people, hide_index=True)
     st.caption("loo_alpha: the pooled pick alpha without this annotator (higher than the pooled alpha: they lower agreement).")
 
     # Stored exclusions (reversible): the labels stay, they count nowhere.
@@ -491,7 +502,7 @@ with tab_people:
                 st.cache_data.clear()
                 st.rerun()
     if stored:
-        st.dataframe(pd.DataFrame([e.as_dict() for e in stored.values()]), hide_index=True)
+        _table(pd.DataFrame([e.as_dict() for e in stored.values()]), hide_index=True)
         back = st.selectbox("Excluded annotator", list(stored), key="include_who")
         if st.button("Include again", key="include_button"):
             include_annotator(engine=engine(), name=back)
@@ -519,18 +530,18 @@ with tab_items:
     if search:
         view = view[view["record_id"].str.contains(search, regex=False)]
     st.caption(f"{len(view):,} items (click a column header to sort).")
-    st.dataframe(view, hide_index=True, use_container_width=True)
+    _table(view, hide_index=True, use_container_width=True)
     if len(view):
         chosen = st.selectbox("Open an item", view["item_id"].tolist(), format_func=lambda i: f"item {i}")
         if chosen is not None:
             detail = item_detail(engine=engine(), item_id=int(chosen))
             # Ids and keys come from the benchmark file: plain text, never Markdown.
-            st.dataframe(pd.DataFrame([{k: detail[k] for k in ("domain", "record_id", "group", "prompt_index", "role", "winner_key")}]), hide_index=True)
+            _table(pd.DataFrame([{k: detail[k] for k in ("domain", "record_id", "group", "prompt_index", "role", "winner_key")}]), hide_index=True)
             st.text(detail["prompt"])
             for resp in detail["responses"]:
                 with st.expander(escape(str(resp["key"])) + (" (winner)" if resp["key"] == detail["winner_key"] else "")):
                     st.markdown(without_remote_images(resp["text"]))
-            st.dataframe(pd.DataFrame(detail["labels"]), hide_index=True)
+            _table(pd.DataFrame(detail["labels"]), hide_index=True)
 
 with tab_truth:
     # Dawid-Skene and MACE fits are cached per label fingerprint; the page only fits on request.
@@ -549,15 +560,15 @@ with tab_truth:
                 ci = (ti["ci"].get(m) or {}).get(d) or [None, None]
                 rows.append({"aggregation": m, "domain": d, "BoN": ti["BoN"][m][d], "lo": ci[0], "hi": ci[1],
                              "note": "" if ti["status"][m]["fitted"] else ti["status"][m]["reason"]})
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
+        _table(pd.DataFrame(rows), hide_index=True)
         st.subheader("Annotator competence")
-        st.dataframe(pd.DataFrame(ti["competence"]), hide_index=True)
+        _table(pd.DataFrame(ti["competence"]), hide_index=True)
         if ti.get("n_disagreements") is not None:
             st.subheader(f"Items whose answer depends on the aggregation ({ti['n_disagreements']:,})")
             dis = pd.DataFrame(ti["disagreements"])
             if not dis.empty:
                 dis["votes"] = dis["votes"].map(lambda v: ", ".join(f"{k}: {n}" for k, n in v.items()))
-            st.dataframe(dis, hide_index=True)
+            _table(dis, hide_index=True)
     else:
         st.info(f"n/a: {ti.get('reason', 'no labels yet')}")
 

@@ -1,4 +1,4 @@
-from pages.common import require_researcher, choose_benchmark, engine
+from pages.common import require_researcher, choose_benchmark, engine, mark_simulated
 
 require_researcher()
 
@@ -88,6 +88,7 @@ def job_progress() -> None:
 job_progress()
 
 st.subheader("Human vs reward models on the same labelled items")
+mark_simulated()
 
 
 # Cached by what the numbers depend on (labels, exclusions, every scorer's scores): the

@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages.common import choose_benchmark, engine, require_researcher
 from rmgap_annot import accounts, assignment
-from rmgap_annot.demo import is_simulated
+from rmgap_annot.demo import simulated_note
 
 require_researcher()
 eng = engine()
@@ -41,8 +41,9 @@ if users:
             row.update({"done": p.done, "target": p.target, "left": p.remaining})
         rows.append(row)
     st.subheader("People and progress")
-    if any(is_simulated(u.name) for u in users):
-        st.warning("Annotators named `sim-...` are **simulated** (the demo's crowd): their labels are not people's.")
+    note = simulated_note(u.name for u in users)
+    if note:
+        st.warning(note)
     # Researchers have no quota: their empty cells read "n/a" rather than "None".
     st.dataframe(pd.DataFrame(rows).style.format(precision=0, na_rep="n/a"), hide_index=True)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+from typing import Iterable, Optional
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
@@ -37,6 +38,17 @@ CROWD = tuple(f"{SIMULATED_PREFIX}{i}" for i in (1, 2, 3))
 
 def is_simulated(name: str) -> bool:
     return name.startswith(SIMULATED_PREFIX)
+
+
+def simulated_note(names: Iterable[str]) -> Optional[str]:
+    """The warning every page showing these names' labels carries, or None when all are people:
+    one check and one wording, so no page counts simulated labels as people's."""
+    sims = sorted(n for n in names if is_simulated(n))
+    if not sims:
+        return None
+    return (f"Annotators named `{SIMULATED_PREFIX}...` ({', '.join(sims)}) are **simulated** (the demo's crowd): "
+            "their labels are not people's.")
+
 # How often a simulated annotator picks the designated winner (else a random
 # other response): different skills give the agreement statistics something to show.
 CROWD_SKILL = (0.85, 0.7, 0.55)

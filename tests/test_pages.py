@@ -287,6 +287,11 @@ def test_team_page_says_which_annotators_are_simulated(app_env):
     rid = next(u.id for u in list_users(engine=app_env) if u.role == "researcher")
     team = page("pages/team.py", rid, "researcher").run()
     assert any("simulated" in w.value for w in team.warning)
+    # every page whose numbers come from their labels says so too (Results: tests/test_results_page.py)
+    for path in ("pages/export.py", "pages/reward_models.py"):
+        at = page(path, rid, "researcher").run()
+        assert not at.exception, (path, at.exception)
+        assert any("simulated" in w.value and "sim-1" in w.value for w in at.warning), path
 
 
 def test_a_mode_change_while_an_item_is_open_is_explained_and_the_pick_survives(app_env, benchmark_id):
