@@ -9,7 +9,7 @@ placeholder) and says why. No streamlit here: the rows are testable alone.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
 
 from rmgap_annot.settings import DOMAINS
 

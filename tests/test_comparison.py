@@ -8,7 +8,8 @@ import math
 import pytest
 from sqlalchemy import select
 
-from rmgap_annot.comparison import mcnemar_exact, plurality_picks, scorer_section, top_pick
+from rmgap_annot.comparison import mcnemar_exact, plurality_picks, scorer_section
+from rmgap_annot.metrics import top_pick
 from rmgap_annot.db import session_scope
 from rmgap_annot.metrics import ScoredItem, rmgap_metrics
 from rmgap_annot.models import Item, Label, Record, User

@@ -111,7 +111,7 @@ def load_styles(*, engine: Engine, benchmark_id: int) -> dict[str, dict[str, dic
     rebuilt after every new label does not re-parse 1,097 JSON documents.
     Callers must not mutate the result.
     """
-    from rmgap_annot.models import Benchmark, Record, Response  # noqa: PLC0415
+    from rmgap_annot.models import Benchmark  # noqa: PLC0415
 
     with session_scope(engine) as session:
         bench = session.get(Benchmark, benchmark_id)

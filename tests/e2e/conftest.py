@@ -138,3 +138,17 @@ def pass_guidelines_gate(page) -> None:  # noqa: ANN001
         page.get_by_role("button", name=GATE_BUTTON).click()
         request.wait_for(timeout=WAIT_MS)
     settle(page)
+
+
+def pick_and_submit(page, letter: str, naturalness: int) -> None:  # noqa: ANN001
+    """Answer the open item in the workbench's answer panel (pick, naturalness) and press Submit."""
+    from rmgap_annot.annotation import NATURALNESS  # noqa: PLC0415
+
+    settle(page)
+    panel = page.locator(".st-key-rmgap-answer")
+    panel.get_by_text(f"{letter} [{letter}]", exact=True).click()
+    settle(page)
+    panel.get_by_text(f"[{naturalness}] {NATURALNESS[naturalness]}", exact=True).click()
+    settle(page)
+    assert panel.get_by_role("radio", name=f"{letter} [{letter}]").is_checked()
+    panel.get_by_role("button", name="Submit").click()

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from rmgap_annot.accounts import create_user
-from rmgap_annot.annotation import LETTERS, NATURALNESS, confirm_guidelines
+from rmgap_annot.annotation import LETTERS, confirm_guidelines
 from rmgap_annot.assignment import update_study
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.models import Label
 from rmgap_annot.synthetic import make_records, write_jsonl
-from tests.e2e.conftest import WAIT_MS, log_in, settle, start_server
+from tests.e2e.conftest import WAIT_MS, log_in, pick_and_submit, settle, start_server
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "alice-password-1"
@@ -55,14 +55,7 @@ def next_prompt(page, old: str) -> str:  # noqa: ANN001
 
 
 def answer(page, letter: str, naturalness: int, done_after: int) -> None:  # noqa: ANN001
-    settle(page)
-    form = page.locator(".st-key-rmgap-answer")
-    form.get_by_text(f"{letter} [{letter}]", exact=True).click()
-    settle(page)
-    form.get_by_text(f"[{naturalness}] {NATURALNESS[naturalness]}", exact=True).click()
-    settle(page)
-    assert form.get_by_role("radio", name=f"{letter} [{letter}]").is_checked()
-    form.get_by_role("button", name="Submit").click()
+    pick_and_submit(page, letter, naturalness)
     page.get_by_text(f"{done_after} of 3 labelled").wait_for(timeout=WAIT_MS)
 
 

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from rmgap_annot.accounts import create_user
-from rmgap_annot.annotation import NATURALNESS
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.synthetic import make_records, write_jsonl
-from tests.e2e.conftest import ROOT, WAIT_MS, log_in, settle, start_server
+from tests.e2e.conftest import ROOT, WAIT_MS, log_in, pick_and_submit, settle, start_server
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "long-enough-password"
@@ -55,11 +54,7 @@ def recorded(page) -> list[bytes]:  # noqa: ANN001
 
 
 def answer(page) -> None:  # noqa: ANN001
-    settle(page)
-    form = page.locator("[data-testid='stForm']")
-    form.get_by_text("Response B", exact=True).click()
-    form.get_by_text(f"4: {NATURALNESS[4]}", exact=True).click()
-    form.get_by_role("button", name="Submit").click()
+    pick_and_submit(page, "B", 4)
 
 
 def shown_error_id(page, server) -> str:  # noqa: ANN001

@@ -24,7 +24,7 @@ import pytest
 from rmgap_annot.accounts import create_user
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.synthetic import make_records, write_jsonl
-from tests.e2e.conftest import ROOT, WAIT_MS, AppServer, free_port, log_in, settle, start_server
+from tests.e2e.conftest import ROOT, WAIT_MS, AppServer, free_port, log_in, pick_and_submit, start_server
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "long-enough-password"
@@ -112,11 +112,7 @@ def test_an_annotator_labels_through_the_proxy(proxied, browser):
     url, _ = proxied
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     log_in(page, url, "ann", PASSWORD)  # the websocket goes through nginx's Upgrade handling
-    settle(page)
-    form = page.locator("[data-testid='stForm']")
-    form.get_by_text("Response C", exact=True).click()
-    form.get_by_text("5: ", exact=False).first.click()
-    form.get_by_role("button", name="Submit").click()
+    pick_and_submit(page, "C", 5)
     page.get_by_text("1 of ", exact=False).first.wait_for(timeout=WAIT_MS)
     page.close()
 
@@ -187,10 +183,6 @@ def test_the_caddyfile_blocks_what_streamlit_cannot_turn_off_and_serves_the_app(
         assert status(url + path) == 404, path  # noqa: PLR2004
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     log_in(page, url, "ann", PASSWORD)  # the websocket through Caddy
-    settle(page)
-    form = page.locator("[data-testid='stForm']")
-    form.get_by_text("Response D", exact=True).click()
-    form.get_by_text("4: ", exact=False).first.click()
-    form.get_by_role("button", name="Submit").click()
+    pick_and_submit(page, "D", 4)
     page.get_by_text("1 of ", exact=False).first.wait_for(timeout=WAIT_MS)
     page.close()

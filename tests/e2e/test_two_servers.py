@@ -12,13 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from rmgap_annot.accounts import create_user
-from rmgap_annot.annotation import NATURALNESS
 from rmgap_annot.assignment import update_study
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope
 from rmgap_annot.models import Label, User
 from rmgap_annot.synthetic import make_records, write_jsonl
-from tests.e2e.conftest import WAIT_MS, AppServer, log_in, settle
+from tests.e2e.conftest import WAIT_MS, AppServer, log_in, pick_and_submit
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "long-enough-password"
@@ -46,11 +45,7 @@ def servers(backend_url, tmp_path):
 
 
 def submit(page, done_after: int) -> None:  # noqa: ANN001
-    settle(page)
-    form = page.locator("[data-testid='stForm']")
-    form.get_by_text("Response A", exact=True).click()
-    form.get_by_text(f"3: {NATURALNESS[3]}", exact=True).click()
-    form.get_by_role("button", name="Submit").click()
+    pick_and_submit(page, "A", 3)
     page.get_by_text(f"{done_after} of {QUOTA} labelled").wait_for(timeout=WAIT_MS)
 
 
