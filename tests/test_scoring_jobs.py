@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from rmgap_annot.jobs import list_jobs, start_job
+from rmgap_annot.jobs import command_for, list_jobs, start_job
 from rmgap_annot.scoring.runner import item_ids
 
 
@@ -41,13 +41,17 @@ def test_worker_gets_the_database_url_from_its_environment_not_its_command_line(
     job_id = start_job(engine=engine, db_url=db_url, spec="random", name="rnd", log_dir=tmp_path)
     with session_scope(engine) as s:
         pid = json.loads(s.execute(select(ScoringJob.options_json).where(ScoringJob.id == job_id)).scalar_one())["pid"]
-    # Read at once: the worker is still importing its modules (it needs seconds before it can finish).
+    db_path = db_url.removeprefix("sqlite:///")
+    # The command a worker gets, whatever the timing: no URL, no --db.
+    cmd = command_for(job_id=job_id, spec="random", name="rnd", benchmark=None, items="all", options={})
+    assert "score" in cmd and not [a for a in cmd if db_path in a or "sqlite" in a or a == "--db"], cmd
+    # The real process, read at once (a worker that already exited has no cmdline left to read).
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    assert b"rmgap_annot.cli" in argv and b"score" in argv  # the capture sees the worker
-    db_path = db_url.removeprefix("sqlite:///").encode()
-    assert not [a for a in argv if db_path in a or b"sqlite" in a or b"--db" == a], argv
-    assert f"RMGAP_ANNOT_DB={db_url}".encode() in environ
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if argv != [b""] else []
+    if argv != [b""]:
+        assert b"rmgap_annot.cli" in argv and b"score" in argv  # the capture sees the worker
+        assert not [a for a in argv if db_path.encode() in a or b"sqlite" in a or b"--db" == a], argv
+        assert f"RMGAP_ANNOT_DB={db_url}".encode() in environ
     assert wait_for(engine, job_id).status == "done"
 def test_a_finished_worker_is_reaped_not_left_defunct(engine, db_url, benchmark_id, tmp_path):
     import json
