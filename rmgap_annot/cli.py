@@ -482,20 +482,11 @@ def paper_cmd(
     draws: int = typer.Option(1000, "--draws", help="Bootstrap draws (as for report and artifacts)."),
 ) -> None:
     """Write paper-ready LaTeX tables, vector figures, numbers.json and macros.tex from the report."""
-    from rmgap_annot.benchmark import format_errors
     from rmgap_annot.paper import PaperError, paper_outputs
-    from rmgap_annot.stats.artifacts import OrganicFileError, read_organic_prompts
 
     if draws < 0:
         fail("--draws must be 0 or more", 2)
-    organic_prompts = None
-    if organic is not None:
-        try:
-            organic_prompts = read_organic_prompts(organic)
-        except OrganicFileError as exc:
-            typer.echo(format_errors(exc.errors), err=True)
-            typer.echo(f"Nothing was written: {len(exc.errors)} error(s).", err=True)
-            raise typer.Exit(2) from None
+    organic_prompts = _organic_prompts_or_exit(organic, nothing_was="written")
     engine = ready_engine(ctx)
     bench = chosen_benchmark(engine, benchmark)
     try:
@@ -694,6 +685,21 @@ def annotators_excluded_cmd(
 # --- artifact checks ---
 
 
+def _organic_prompts_or_exit(organic: Optional[str], *, nothing_was: str) -> Optional[list]:
+    """The --organic file's prompts (None without one); a bad file prints FILE:LINE errors and exits 2."""
+    if organic is None:
+        return None
+    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.stats.artifacts import OrganicFileError, read_organic_prompts
+
+    try:
+        return read_organic_prompts(organic)
+    except OrganicFileError as exc:
+        typer.echo(format_errors(exc.errors), err=True)
+        typer.echo(f"Nothing was {nothing_was}: {len(exc.errors)} error(s).", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command("artifacts")
 def artifacts_cmd(
     ctx: typer.Context,
@@ -707,19 +713,11 @@ def artifacts_cmd(
     """Shallow-cue ceiling (can surface cues find the winner?) and organic-vs-tailored prompts; cached per benchmark."""
     import json
 
-    from rmgap_annot.benchmark import format_errors
-    from rmgap_annot.stats.artifacts import OrganicFileError, artifact_checks, format_artifacts, read_organic_prompts
+    from rmgap_annot.stats.artifacts import artifact_checks, format_artifacts
 
     if draws < 0:
         fail("--draws must be 0 or more", 2)
-    organic_prompts = None
-    if organic is not None:
-        try:
-            organic_prompts = read_organic_prompts(organic)
-        except OrganicFileError as exc:
-            typer.echo(format_errors(exc.errors), err=True)
-            typer.echo(f"Nothing was computed: {len(exc.errors)} error(s).", err=True)
-            raise typer.Exit(2) from None
+    organic_prompts = _organic_prompts_or_exit(organic, nothing_was="computed")
     engine = ready_engine(ctx)
     bench = chosen_benchmark(engine, benchmark)
 
