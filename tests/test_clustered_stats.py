@@ -103,9 +103,13 @@ def test_interval_fallback_and_containment():
     # with a design effect: n / deff
     iv = bs.interval(0.0, np.zeros(500), successes=0, trials=120, design_effect=4.0, n_clusters=10)
     assert iv["ci"] == [0.0, pytest.approx(bs.wilson(0, 30)[1])]
-    # every cluster at the same inner proportion (a prompt-blind scorer: 3 of 12 per record) is no boundary case
+    # every cluster at the same inner proportion (a prompt-blind scorer: 3 of 12 per record; two records
+    # that agree): no spread in the resample is no evidence of none, so Wilson on the effective n as well
     iv = bs.interval(0.25, np.full(500, 0.25), successes=30, trials=120, design_effect=None, n_clusters=10)
-    assert iv["ci"] == [0.25, 0.25] and "same proportion" in iv["ci_method"]
+    assert iv["ci"] == pytest.approx(bs.wilson(2.5, 10)) and iv["ci"][0] < 0.25 < iv["ci"][1] and "Wilson" in iv["ci_method"]
+    # a value that is no proportion keeps its equal draws, and says so
+    iv = bs.interval(0.4, np.full(500, 0.4))
+    assert iv["ci"] == [0.4, 0.4] and "same value" in iv["ci_method"]
     # a percentile interval that misses its estimate is widened to hold it
     iv = bs.interval(0.9, np.linspace(0.1, 0.5, 1000))
     assert iv["ci"][0] <= 0.9 <= iv["ci"][1] and "widened" in iv["ci_method"]

@@ -229,9 +229,11 @@ def interval(
     Percentile interval of the cluster bootstrap, widened to contain the point
     (a percentile interval of a skewed ratio can miss it). A proportion of 0
     or 1 whose draws are all equal (all correct, all wrong) gets a Wilson
-    interval on the effective sample size instead of [1, 1]. Degenerate
-    draws strictly inside (0, 1) mean every cluster has the same proportion
-    (a prompt-blind scorer's 3 of 12 per record): kept, and said so.
+    interval on the effective sample size instead of [1, 1]; so does one whose
+    draws are all equal strictly inside (0, 1) (every cluster at the same
+    proportion: a prompt-blind scorer's 3 of 12 per record, or two records
+    that happen to agree), since no spread in a resample is no evidence of
+    none. A non-proportion with equal draws keeps them, and says so.
     """
     if point is None or boot is None:
         return {"ci": None, "ci_method": None, "ci_reason": "no estimate" if point is None else "no bootstrap (draws=0)"}
@@ -239,14 +241,18 @@ def interval(
     if ci is None:
         return {"ci": None, "ci_method": None, "ci_reason": TOO_FEW}
     method = "cluster bootstrap percentile"
-    at_boundary = successes is not None and bool(trials) and (successes <= 0 or successes >= trials)
-    if ci[1] - ci[0] < 1e-12 and not at_boundary:
-        method += f" ({DEGENERATE}: every cluster has the same proportion)"
-    if ci[1] - ci[0] < 1e-12 and at_boundary:
+    is_proportion = successes is not None and bool(trials)
+    if ci[1] - ci[0] < 1e-12 and is_proportion:
+        # All correct, all wrong, or every cluster at the same proportion (a
+        # prompt-blind scorer's 3 of 12; two records that happen to agree): the
+        # resampling saw no spread, which is no evidence of none. Wilson on the
+        # effective sample size, which is narrow only when n is large.
         n_eff, how = effective_n(trials, design_effect, n_clusters or 0)
         fallback = wilson(successes / trials * n_eff, n_eff, confidence)
         if fallback is not None:
             ci, method = fallback, f"Wilson on the effective sample size ({how}: {n_eff:.1f}); the bootstrap was degenerate"
+    elif ci[1] - ci[0] < 1e-12:
+        method += f" ({DEGENERATE}: every cluster has the same value)"
     if not (ci[0] <= point <= ci[1]):
         ci = [min(ci[0], point), max(ci[1], point)]
         method += " (widened to contain the estimate)"
