@@ -92,7 +92,7 @@ COLUMNS = [
     {"key": "best_model", "title": "Best reward model: all vs verified (BoN)"},
 ]
 RULE_LINE = (
-    "✓ pass / ✗ fail / ? unclear / – n/a, judged on whole 95% record-clustered intervals: people's BoN and the share "
+    "✓ pass / ✗ fail / ? unclear / – n/a, judged on whole 95% record-clustered intervals (a zero-width one is unclear): people's BoN and the share "
     f"verified pass at >= {PEOPLE_PASS:g} and fail below {PEOPLE_FAIL:g}; pick alpha passes at >= {ALPHA_PASS:g} and fails below; "
     f"naturalness passes when >= {NATURAL_SHARE:g} of ratings are 4-5 and fails below; the shallow-cue ceiling passes when "
     "entirely below people and fails when it reaches them; the best reward model passes when its verified - rest BoN "
@@ -171,6 +171,9 @@ def threshold_cell(value: Optional[float], ci: Optional[list], *, pass_at: float
         return not_available(why_missing or "no value")
     if ci is None:
         return cell(UNCLEAR, text, value=value, ci=None, reason="no interval to judge by (draws=0 or too few resamples)", **extra)
+    if ci[1] - ci[0] < 1e-12:
+        # Every resample gave the same number (a handful of records that agree): no spread seen is no evidence of none.
+        return cell(UNCLEAR, text, value=value, ci=ci, reason="the interval has no width: too few records to judge by", **extra)
     if ci[0] >= pass_at:
         return cell(PASS, text, value=value, ci=ci, **extra)
     if ci[1] < fail_below:

@@ -183,6 +183,17 @@ def test_rules_mark_cells_pass_fail_unclear_and_na_with_a_reason():
     assert "0.8" in v["rule"] and "0.667" in v["rule"] and "±0.05" in v["rule"]
 
 
+def test_a_zero_width_interval_is_unclear_not_pass_or_fail():
+    """Two records that agree give every resample the same alpha: no spread seen is no evidence of none."""
+    r = _report()
+    r["human"]["ci"]["BoN"]["Chat"] = [0.92, 0.92]  # would pass at >= 0.8
+    r["agreement"]["choice_alpha"]["Writing"]["ci"] = [0.3, 0.3]  # would fail below 0.667
+    v = vd.build_verdict(r)
+    for d, key in (("Chat", "people"), ("Writing", "agreement")):
+        c = next(row for row in v["rows"] if row["domain"] == d)["cells"][key]
+        assert c["status"] == "unclear" and "no width" in c["reason"], (d, key, c)
+
+
 def test_shallow_cue_not_computed_is_na_with_how_to_compute():
     v = vd.build_verdict(_report(), None)
     for r in v["rows"]:
