@@ -24,7 +24,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Literal, Mapping, Optional, Sequence
 
 from rmgap_annot.benchmark import MAX_ID_CHARS, BenchmarkFileError, LineError, json_lines, read_text
 from rmgap_annot.limits import MAX_INPUT_BYTES, MAX_ITEM_BYTES, MAX_JSON_DEPTH, MAX_TEXT_CHARS, first_oversized_text, json_depth_exceeds
@@ -573,6 +573,16 @@ def entry_from(row: Row, entry_id: str) -> Entry:
         file=row.file, position=row.position, unit=row.unit, container=row.container, entry_id=entry_id,
         original=row.data, raw=row.raw, schema=row.schema,
     )
+
+
+def single_item_entry(problems: "Problems", row: Row, entry_id: str, item: Item) -> Optional[Entry]:
+    """The entry holding its one item, once the item passes the size check (None when anything was wrong)."""
+    problems.item_size(item, "(entry)")
+    if problems.errors:
+        return None
+    entry = entry_from(row, entry_id)
+    entry.items.append(item)
+    return entry
 
 
 # --- writing -------------------------------------------------------------

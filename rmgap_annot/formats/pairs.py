@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rmgap_annot.formats.common import (
-    Candidate, Entry, Item, Loaded, Problems, Rate, Row, Scores, context_group, entry_from, entry_id_of, rate,
-    read_entries, scored, write_entries,
+    Candidate, Entry, Item, Loaded, Problems, Rate, Row, Scores, context_group, entry_id_of, rate,
+    read_entries, scored, single_item_entry, write_entries,
 )
 
 NAME = "pairs"
@@ -99,12 +99,7 @@ def _build(row: Row, problems: Problems) -> Entry | None:
         hidden={"variant": kind, "extra": {k: v for k, v in data.items() if k not in CORE}},
         original=data,
     )
-    problems.item_size(item, "(entry)")
-    if problems.errors:
-        return None
-    entry = entry_from(row, entry_id)
-    entry.items.append(item)
-    return entry
+    return single_item_entry(problems, row, entry_id, item)
 
 
 def read(path: str | Path) -> Loaded:

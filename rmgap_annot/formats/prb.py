@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rmgap_annot.formats.common import (
-    Candidate, Entry, Item, Loaded, Problems, Row, Scores, context_group, entry_from, entry_id_of, rate,
-    read_entries, scored, write_entries,
+    Candidate, Entry, Item, Loaded, Problems, Row, Scores, context_group, entry_id_of, rate, read_entries,
+    scored, single_item_entry, write_entries,
 )
 
 NAME = "prb"
@@ -62,12 +62,7 @@ def _build(row: Row, problems: Problems) -> Entry | None:
         category_path=(category,), group_id=context_group(NAME, question), prompt=question, profile=profile,
         hidden={"rubric_aspects": aspects, "narrative": data.get("narrative")}, original=data,
     )
-    problems.item_size(item, "(entry)")
-    if problems.errors:
-        return None
-    entry = entry_from(row, entry_id)
-    entry.items.append(item)
-    return entry
+    return single_item_entry(problems, row, entry_id, item)
 
 
 def read(path: str | Path) -> Loaded:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Iterable
 
 from rmgap_annot.formats.common import (
-    Candidate, Entry, Item, Loaded, Problems, Rate, Row, Scores, context_group, entry_from, entry_id_of, rate,
-    read_entries, scored, write_entries,
+    Candidate, Entry, Item, Loaded, Problems, Rate, Row, Scores, context_group, entry_id_of, rate,
+    read_entries, scored, single_item_entry, write_entries,
 )
 
 NAME = "rewardbench"
@@ -71,12 +71,7 @@ def _build(row: Row, problems: Problems) -> Entry | None:
         hidden={"generators": {"chosen": data.get("chosen_model"), "rejected": data.get("rejected_model")}},
         original=data,
     )
-    problems.item_size(item, "(entry)")
-    if problems.errors:
-        return None
-    entry = entry_from(row, entry_id)
-    entry.items.append(item)
-    return entry
+    return single_item_entry(problems, row, entry_id, item)
 
 
 def read(path: str | Path) -> Loaded:

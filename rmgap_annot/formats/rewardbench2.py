@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rmgap_annot.formats.common import (
-    Candidate, Entry, Item, Loaded, Problems, Rate, Row, Scores, context_group, entry_from, entry_id_of, rate,
-    read_entries, scored, write_entries,
+    Candidate, Entry, Item, Loaded, Problems, Rate, Row, Scores, context_group, entry_id_of, rate,
+    read_entries, scored, single_item_entry, write_entries,
 )
 
 NAME = "rewardbench2"
@@ -83,12 +83,7 @@ def _build(row: Row, problems: Problems) -> Entry | None:
                 "num_correct": len(chosen)},
         original=data,
     )
-    problems.item_size(item, "(entry)")
-    if problems.errors:
-        return None
-    entry = entry_from(row, entry_id)
-    entry.items.append(item)
-    return entry
+    return single_item_entry(problems, row, entry_id, item)
 
 
 def read(path: str | Path) -> Loaded:
