@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from rmgap_annot import export as export_mod
+from rmgap_annot.export import files as export_files  # where write_export looks its writers up
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.db import get_engine, init_db, session_scope
 from rmgap_annot.export import REASONS, ExportError, Rule, write_export
@@ -199,7 +200,7 @@ def test_failure_mid_export_leaves_nothing_half_written(engine, benchmark_id, tm
     def broken(*args, **kwargs):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(export_mod, "write_report_html", broken)  # runs after test.jsonl is written
+    monkeypatch.setattr(export_files, "write_report_html", broken)  # runs after test.jsonl is written
     with pytest.raises(OSError, match="simulated"):
         write_export(engine=engine, benchmark_id=benchmark_id, out_dir=out)
     assert not out.exists()
@@ -216,7 +217,7 @@ def test_failed_replacement_keeps_the_previous_export_intact(engine, benchmark_i
         (folder / "labels.parquet").write_bytes(b"partial")
         raise RuntimeError("interrupted (simulated)")
 
-    monkeypatch.setattr(export_mod, "write_labels", broken)
+    monkeypatch.setattr(export_files, "write_labels", broken)
     with pytest.raises(RuntimeError, match="simulated"):
         write_export(engine=engine, benchmark_id=benchmark_id, out_dir=out, rule=Rule.of(min_labels=1), force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

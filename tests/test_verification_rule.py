@@ -22,6 +22,7 @@ from rmgap_annot.export import (
     ExportError,
     Rule,
     as_fraction,
+    entries_kept,
     record_verdicts,
     summarize,
     verify,
@@ -160,6 +161,31 @@ def test_record_is_verified_only_when_all_its_items_are():
     assert summary["Chat"]["records_kept"] == 1 and summary["Chat"]["records"] == 2
     assert summary["All"]["items_dropped"] == {REASON_FEW: 1, REASON_DISAGREE: 0, REASON_WRONG: 1, REASON_UNNATURAL: 0}
     assert summary["Writing"]["items"] == 0
+
+
+def test_an_entry_is_kept_only_when_all_its_items_are_verified():
+    """The entry rule knows nothing of records: any item ids, any entry keys (here a pair's two sides)."""
+    entry_of = {"p1/chosen": ("pair", 1), "p1/rejected": ("pair", 1), "p2/chosen": ("pair", 2), "p2/rejected": ("pair", 2),
+                "p3/chosen": ("pair", 3), "p4/only": ("pair", 4)}
+    verified = {"p1/chosen": True, "p1/rejected": True, "p2/chosen": True, "p2/rejected": False, "p4/only": True}
+    # p3's item has no verdict at all: not verified, so p3 is dropped.
+    assert entries_kept(verified, entry_of) == {("pair", 1), ("pair", 4)}
+    assert entries_kept({}, entry_of) == set()
+    # A verdict for an item no entry holds keeps nothing.
+    assert entries_kept({"stray": True}, {}) == set()
+
+
+def test_rmgap_records_follow_the_entry_rule():
+    """RMGAP's record rule is the entry rule with the record as the entry."""
+    combos = list(itertools.product([W, "response2", None], repeat=2))
+    cases = {i: [(c, 4) for c in (*combo, W)] for i, combo in enumerate(combos, start=1)}
+    record_of = {i: f"r{i % 3}" if i < 7 else f"s{i}" for i in cases}
+    items, labels = frames(cases, record_of=record_of.__getitem__)
+    verdicts = verify(labels=labels, items=items, rule=Rule.of(min_labels=3))
+    records = record_verdicts(verdicts).set_index("record_id")
+    kept = entries_kept(dict(zip(verdicts["item_id"], verdicts["verified"])), record_of)
+    assert 0 < len(kept) < len(records)
+    assert {r for r in records.index if records.loc[r, "verified"]} == kept
 
 
 @pytest.mark.parametrize(
