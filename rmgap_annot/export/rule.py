@@ -229,7 +229,8 @@ def record_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
     )
     out = grouped.reset_index()
     out["n_verified"] = out["n_verified"].astype(int)
-    kept = entries_kept(dict(zip(verdicts["item_id"], verdicts["verified"])), dict(zip(verdicts["item_id"], verdicts["record_id"])))
+    item_ids = verdicts["item_id"].tolist()
+    kept = entries_kept(dict(zip(item_ids, verdicts["verified"].tolist())), dict(zip(item_ids, verdicts["record_id"].tolist())))
     out["verified"] = out["record_id"].isin(kept).to_numpy(dtype=bool)
     out["reason"] = pd.Series([REASONS[c] if c < len(REASONS) else None for c in out["_code"]], index=out.index, dtype=object)
     return out[columns]
