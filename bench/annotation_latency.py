@@ -49,6 +49,7 @@ def fmt(ms: list[float]) -> str:
 
 def bulk_labels(engine, benchmark_id: int, users: list[int]) -> int:  # noqa: ANN001
     """~40,000 labels; the annotators of one record's twelve items are disjoint."""
+    study_id = assignment.get_study(engine=engine, benchmark_id=benchmark_id).id
     with session_scope(engine) as s:
         items = s.execute(
             select(Item.id, Item.record_pk).where(Item.benchmark_id == benchmark_id).order_by(Item.record_pk, Item.id)
@@ -64,7 +65,7 @@ def bulk_labels(engine, benchmark_id: int, users: list[int]) -> int:  # noqa: AN
         offset = (pk * 7) % N_ANNOTATORS
         for j in range(n_labels):
             uid = users[(offset + 4 * k + j) % N_ANNOTATORS]
-            rows.append({"user_id": uid, "item_id": item_id, "choice_key": keys[pk], "naturalness": 3 + j % 3,
+            rows.append({"study_id": study_id, "user_id": uid, "item_id": item_id, "choice_key": keys[pk], "naturalness": 3 + j % 3,
                          "displayed_order_json": None, "source": "import", "first_submitted_at": now,
                          "submitted_at": now, "revisions": 0})
     with session_scope(engine, write=True) as s:

@@ -38,6 +38,9 @@ N_ANNOTATORS = 12
 
 
 def seed_labels(engine, benchmark_id: int, rng: random.Random) -> int:
+    from rmgap_annot.assignment import get_study
+
+    study_id = get_study(engine=engine, benchmark_id=benchmark_id).id
     with session_scope(engine, write=True) as session:
         users = []
         for i in range(N_ANNOTATORS):
@@ -58,7 +61,7 @@ def seed_labels(engine, benchmark_id: int, rng: random.Random) -> int:
                 shown = now - timedelta(seconds=rng.uniform(3, 120))
                 rows.append(
                     {
-                        "user_id": uid, "item_id": item_id, "choice_key": choice,
+                        "study_id": study_id, "user_id": uid, "item_id": item_id, "choice_key": choice,
                         "displayed_order_json": json.dumps(order), "naturalness": rng.randint(2, 5),
                         "source": "ui", "shown_at": shown, "first_submitted_at": now, "submitted_at": now, "revisions": 0,
                     }

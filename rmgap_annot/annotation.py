@@ -23,11 +23,12 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.assignment import get_study, release_lease
+from rmgap_annot.assignment import _study_for_update, get_study, release_lease
 from rmgap_annot.db import session_scope
 from rmgap_annot.db_guard import ensure_unchanged
 from rmgap_annot.models import (
     AnnotatorSetting,
+    Benchmark,
     Draft,
     Flag,
     GuidelinesConfirmation,
@@ -41,8 +42,11 @@ from rmgap_annot.models import (
     User,
     utcnow,
 )
+from rmgap_annot.studies import default_study, ensure_member
 
-LETTERS = ("A", "B", "C", "D")
+LETTERS = ("A", "B", "C", "D", "E", "F", "G", "H")  # up to formats.common.MAX_CANDIDATES
+# A two-candidate item may be answered with a tie; each benchmark maps it to its own rule.
+TIES = {"tie_good": "Both equally good", "tie_bad": "Both bad"}
 REASONS = {
     "none_fits": "None of the responses fits",
     "several_fit": "Several fit equally well",
@@ -111,6 +115,15 @@ class AnnotatorItem:
     responses: tuple[tuple[str, str], ...]  # (display letter, text), in displayed order
     keys: tuple[str, ...]  # response key behind each letter: server-side only, never rendered
     mode: str  # "pick" | "ranking"
+    # The conversation before the answer ({role, content}, the last turn the user's), when there is one.
+    conversation: tuple[tuple[str, str], ...] | None = None
+    # The user's profile shown above the question: their posts' texts.
+    profile: tuple[str, ...] | None = None
+    study_id: int = 0  # server-side only, like item_id
+
+    @property
+    def ties_allowed(self) -> bool:
+        return len(self.keys) == 2
 
     def key_for(self, letter: str) -> str:
         return self.keys[LETTERS.index(letter)]
@@ -146,21 +159,44 @@ def _shuffled(user_id: int, item_id: int, keys) -> list[str]:  # noqa: ANN001
     return order
 
 
-def item_for_annotator(*, engine: Engine, user_id: int, item_id: int) -> AnnotatorItem:
+def _study_of(session, item: Item, study_id: int | None) -> Study | None:  # noqa: ANN001
+    return session.get(Study, study_id) if study_id is not None else default_study(session, item.benchmark_id)
+
+
+def conversation_of(context_json: str | None) -> tuple[tuple[str, str], ...] | None:
+    if not context_json:
+        return None
+    return tuple((str(m.get("role", "")), str(m.get("content", ""))) for m in json.loads(context_json))
+
+
+def profile_of(profile_json: str | None) -> tuple[str, ...] | None:
+    """Only the posts' texts: a profile's other fields (a narrative, a style) are researcher-only."""
+    if not profile_json:
+        return None
+    posts = json.loads(profile_json)
+    return tuple(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in posts)
+
+
+def item_for_annotator(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> AnnotatorItem:
     with session_scope(engine) as session:
         item = session.get(Item, item_id)
         if item is None:
             raise LabelError(f"no item with id {item_id}")
         texts = dict(session.execute(select(Response.key, Response.text).where(Response.record_pk == item.record_pk)).all())
-        mode = session.execute(select(Study.mode).where(Study.benchmark_id == item.benchmark_id)).scalar_one_or_none()
+        study = _study_of(session, item, study_id)
         prompt = item.text
+        conversation, profile = conversation_of(item.context_json), profile_of(item.profile_json)
     order = displayed_order(user_id=user_id, item_id=item_id, keys=list(texts))
+    mode = study.mode if study is not None else "pick"
     return AnnotatorItem(
         item_id=item_id,
         prompt=prompt,
         responses=tuple((LETTERS[i], texts[k]) for i, k in enumerate(order)),
         keys=tuple(order),
-        mode=mode or "pick",
+        mode=mode if len(order) > 2 else "pick",  # two candidates: a pick (with ties) is a full ranking
+        conversation=conversation,
+        profile=profile,
+        study_id=study.id if study is not None else 0,
     )
 
 
@@ -170,12 +206,14 @@ def submit_label(
     user_id: int,
     item_id: int,
     choice_key: str | None,
-    naturalness: int | None,
+    naturalness: int | None = None,
     reason: str | None = None,
     ranking: list[str] | None = None,
     comment: str | None = None,
     displayed_order: list[str] | None = None,
     shown_at: datetime | None = None,
+    study_id: int | None = None,
+    ratings: dict | None = None,
 ) -> int:
     """Store (or revise) this annotator's label on an item; returns the label id.
 
@@ -188,10 +226,15 @@ def submit_label(
     was reading, and someone else may have filled the item meanwhile) is
     stored all the same and marked ``late``: a person's work is never
     dropped, and the study counts such labels apart.
+
+    The label belongs to ``study_id`` (the item's benchmark's first study
+    when None); the study's rating questions decide what ``naturalness``
+    and ``ratings`` must hold (``rmgap_annot.questions``).
     """
-    if naturalness is None:
-        raise LabelError("Rate how natural the prompt is (1 to 5).")
-    if isinstance(naturalness, bool) or not isinstance(naturalness, int) or not 1 <= naturalness <= 5:
+    from rmgap_annot.questions import check_answers, questions_for
+
+    if naturalness is not None and (isinstance(naturalness, bool) or not isinstance(naturalness, int)
+                                    or not 1 <= naturalness <= 5):
         raise LabelError(f"naturalness must be an integer from 1 to 5, not {naturalness!r}")
     comment = (comment or "").strip() or None
     if comment is not None and len(comment) > MAX_COMMENT_CHARS:
@@ -202,6 +245,13 @@ def submit_label(
     else:
         reason = None
     now = utcnow()
+    with session_scope(engine) as session:
+        item = session.get(Item, item_id)
+        if item is None:
+            raise LabelError(f"no item with id {item_id}")
+        fmt = session.execute(select(Benchmark.format).where(Benchmark.id == item.benchmark_id)).scalar_one()
+        study = _study_of(session, item, study_id)
+        questions = questions_for(study.questions_json if study is not None else None, fmt)
     with session_scope(engine, write=True) as session:
         # Inside the write turn: a file deleted or replaced since the app
         # started would take this label into a file nobody will read.
@@ -209,6 +259,9 @@ def submit_label(
         item = session.get(Item, item_id)
         if item is None:
             raise LabelError(f"no item with id {item_id}")
+        study = _study_for_update(session, item.benchmark_id, study_id)
+        if study.benchmark_id != item.benchmark_id:
+            raise LabelError(f"item {item_id} is not in study {study.name!r}")
         user = session.get(User, user_id)
         if user is None:
             raise LabelError(f"no user with id {user_id}")
@@ -217,28 +270,40 @@ def submit_label(
             # account was disabled stores nothing more.
             raise LabelError("this account is disabled; the label was not stored")
         keys = set(session.execute(select(Response.key).where(Response.record_pk == item.record_pk)).scalars())
-        if choice_key is not None and choice_key not in keys:
+        tie = choice_key in TIES and choice_key not in keys
+        if tie and len(keys) != 2:
+            raise LabelError("A tie is an answer for two responses only.")
+        if choice_key is not None and not tie and choice_key not in keys:
             raise LabelError(f"unknown response key {choice_key!r} for item {item_id}")
+        try:
+            naturalness, ratings_text = check_answers(questions, naturalness=naturalness, ratings=ratings, keys=keys)
+        except ValueError as exc:
+            raise LabelError(str(exc)) from None
         if ranking is not None:
             ranking = list(ranking)
+            if tie:
+                raise LabelError("A tie has no ranking.")
             if sorted(ranking) != sorted(keys):
-                raise LabelError("A ranking must order all four responses, each once.")
+                raise LabelError(f"A ranking must order all {len(keys)} responses, each once.")
             if choice_key is not None and ranking[0] != choice_key:
                 raise LabelError("The first place of the ranking must be the pick.")
             if choice_key is None:
                 raise LabelError("With \"Can't decide\", leave the ranking empty.")
         order = list(displayed_order) if displayed_order is not None else None
         if order is not None and sorted(order) != sorted(keys):
-            raise LabelError("displayed_order must list the item's four response keys")
+            raise LabelError(f"displayed_order must list the item's {len(keys)} response keys")
         if order is None:
             order = _shuffled(user_id, item_id, keys)
-        label = session.execute(select(Label).where(Label.user_id == user_id, Label.item_id == item_id)).scalars().first()
+        label = session.execute(select(Label).where(
+            Label.user_id == user_id, Label.item_id == item_id, Label.study_id == study.id)).scalars().first()
         if label is None:
             leased = session.execute(
-                select(Lease.id).where(Lease.user_id == user_id, Lease.item_id == item_id, Lease.expires_at > now)
+                select(Lease.id).where(Lease.user_id == user_id, Lease.item_id == item_id, Lease.study_id == study.id,
+                                       Lease.expires_at > now)
             ).first()
-            label = Label(user_id=user_id, item_id=item_id, first_submitted_at=now, shown_at=shown_at,
-                          late=leased is None)
+            ensure_member(session, study_id=study.id, user_id=user_id)
+            label = Label(study_id=study.id, user_id=user_id, item_id=item_id, first_submitted_at=now,
+                          shown_at=shown_at, late=leased is None)
         else:
             label.revisions += 1
         label.choice_key = choice_key
@@ -246,6 +311,7 @@ def submit_label(
         label.ranking_json = json.dumps(ranking) if ranking is not None else None
         label.displayed_order_json = json.dumps(order)
         label.naturalness = naturalness
+        label.ratings_json = ratings_text
         label.comment = comment
         label.submitted_at = now
         label.source = "ui"
@@ -253,15 +319,33 @@ def submit_label(
             label.shown_at = shown_at
         session.add(label)
         session.flush()
-        release_lease(session=session, user_id=user_id, item_id=item_id)
-        session.execute(delete(Draft).where(Draft.user_id == user_id, Draft.item_id == item_id))
+        release_lease(session=session, user_id=user_id, item_id=item_id, study_id=study.id)
+        session.execute(delete(Draft).where(Draft.user_id == user_id, Draft.item_id == item_id,
+                                            Draft.study_id == study.id))
         return label.id
 
 
-def label_for(*, engine: Engine, user_id: int, item_id: int) -> LabelView | None:
-    """This annotator's own label on an item (never anyone else's)."""
+def _item_study_id(session, item_id: int, study_id: int | None) -> int | None:  # noqa: ANN001
+    if study_id is not None:
+        return study_id
+    item = session.get(Item, item_id)
+    study = default_study(session, item.benchmark_id) if item is not None else None
+    return study.id if study is not None else None
+
+
+def _bench_study_id(session, benchmark_id: int | None, study_id: int | None) -> int | None:  # noqa: ANN001
+    if study_id is not None or benchmark_id is None:
+        return study_id
+    study = default_study(session, benchmark_id)
+    return study.id if study is not None else None
+
+
+def label_for(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> LabelView | None:
+    """This annotator's own label on an item in a study (never anyone else's)."""
     with session_scope(engine) as session:
-        label = session.execute(select(Label).where(Label.user_id == user_id, Label.item_id == item_id)).scalars().first()
+        sid = _item_study_id(session, item_id, study_id)
+        label = session.execute(select(Label).where(
+            Label.user_id == user_id, Label.item_id == item_id, Label.study_id == sid)).scalars().first()
         if label is None:
             return None
         return LabelView(
@@ -271,17 +355,18 @@ def label_for(*, engine: Engine, user_id: int, item_id: int) -> LabelView | None
         )
 
 
-def previous_label(*, engine: Engine, user_id: int, benchmark_id: int, before_item_id: int | None = None) -> int | None:
+def previous_label(*, engine: Engine, user_id: int, benchmark_id: int | None = None, before_item_id: int | None = None,
+                   study_id: int | None = None) -> int | None:
     """The item of the annotator's label just before ``before_item_id`` (their latest when None).
 
     Ordered by first submission, so revising a label does not move it: going
     Back twice always walks further into the past.
     """
     with session_scope(engine) as session:
+        sid = _bench_study_id(session, benchmark_id, study_id)
         rows = session.execute(
             select(Label.item_id)
-            .join(Item, Item.id == Label.item_id)
-            .where(Label.user_id == user_id, Item.benchmark_id == benchmark_id)
+            .where(Label.user_id == user_id, Label.study_id == sid)
             .order_by(Label.first_submitted_at.desc(), Label.id.desc())
         ).scalars().all()
     if not rows:
@@ -309,23 +394,26 @@ def opaque_key(*, secret: bytes, parts: tuple[object, ...]) -> str:
 # --- drafts: the answer while it is being made -----------------------------------
 
 
-def save_draft(*, engine: Engine, user_id: int, item_id: int, state: dict) -> None:
-    """Keep this annotator's half-made answer on the server (one row per annotator and item)."""
+def save_draft(*, engine: Engine, user_id: int, item_id: int, state: dict, study_id: int | None = None) -> None:
+    """Keep this annotator's half-made answer on the server (one row per study, annotator and item)."""
     text = json.dumps(state, sort_keys=True)
     with session_scope(engine, write=True) as session:
-        row = session.execute(select(Draft).where(Draft.user_id == user_id, Draft.item_id == item_id)).scalars().first()
+        sid = _item_study_id(session, item_id, study_id)
+        row = session.execute(select(Draft).where(
+            Draft.user_id == user_id, Draft.item_id == item_id, Draft.study_id == sid)).scalars().first()
         if row is None:
-            row = Draft(user_id=user_id, item_id=item_id)
+            row = Draft(study_id=sid, user_id=user_id, item_id=item_id)
         row.state_json = text
         row.updated_at = utcnow()
         session.add(row)
 
 
-def load_draft(*, engine: Engine, user_id: int, item_id: int) -> dict | None:
+def load_draft(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> dict | None:
     """The annotator's own draft of an item, or None."""
     with session_scope(engine) as session:
+        sid = _item_study_id(session, item_id, study_id)
         text = session.execute(
-            select(Draft.state_json).where(Draft.user_id == user_id, Draft.item_id == item_id)
+            select(Draft.state_json).where(Draft.user_id == user_id, Draft.item_id == item_id, Draft.study_id == sid)
         ).scalar_one_or_none()
     return json.loads(text) if text else None
 
@@ -333,14 +421,16 @@ def load_draft(*, engine: Engine, user_id: int, item_id: int) -> dict | None:
 # --- skip and flag -------------------------------------------------------------------
 
 
-def skip_item(*, engine: Engine, user_id: int, item_id: int) -> None:
+def skip_item(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> None:
     """Pass an item over: its lease goes back to the pool and assignment offers it to this
     annotator again only when nothing else is left. The draft is kept for that day."""
     with session_scope(engine, write=True) as session:
-        exists = session.execute(select(Skip.id).where(Skip.user_id == user_id, Skip.item_id == item_id)).first()
+        sid = _item_study_id(session, item_id, study_id)
+        exists = session.execute(select(Skip.id).where(
+            Skip.user_id == user_id, Skip.item_id == item_id, Skip.study_id == sid)).first()
         if exists is None:
-            session.add(Skip(user_id=user_id, item_id=item_id))
-        release_lease(session=session, user_id=user_id, item_id=item_id)
+            session.add(Skip(study_id=sid, user_id=user_id, item_id=item_id))
+        release_lease(session=session, user_id=user_id, item_id=item_id, study_id=sid)
 
 
 def flag_item(*, engine: Engine, user_id: int, item_id: int, reason: str) -> None:
@@ -400,18 +490,20 @@ def flag_counts(*, engine: Engine, benchmark_id: int) -> dict[int, int]:
 # --- guidelines gate and annotator settings ----------------------------------------
 
 
-def guidelines_confirmed(*, engine: Engine, user_id: int, benchmark_id: int) -> bool:
+def guidelines_confirmed(*, engine: Engine, user_id: int, benchmark_id: int | None = None,
+                         study_id: int | None = None) -> bool:
     """Whether the annotator confirmed this study's guidelines (asked before their first item)."""
     with session_scope(engine) as session:
+        sid = _bench_study_id(session, benchmark_id, study_id)
         return session.execute(
             select(GuidelinesConfirmation.id)
-            .join(Study, Study.id == GuidelinesConfirmation.study_id)
-            .where(GuidelinesConfirmation.user_id == user_id, Study.benchmark_id == benchmark_id)
+            .where(GuidelinesConfirmation.user_id == user_id, GuidelinesConfirmation.study_id == sid)
         ).first() is not None
 
 
-def confirm_guidelines(*, engine: Engine, user_id: int, benchmark_id: int) -> None:
-    study_id = get_study(engine=engine, benchmark_id=benchmark_id).id
+def confirm_guidelines(*, engine: Engine, user_id: int, benchmark_id: int | None = None,
+                       study_id: int | None = None) -> None:
+    study_id = get_study(engine=engine, benchmark_id=benchmark_id, study_id=study_id).id
     with session_scope(engine, write=True) as session:
         exists = session.execute(
             select(GuidelinesConfirmation.id).where(

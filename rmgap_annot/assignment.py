@@ -33,8 +33,16 @@ from sqlmodel import Session
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Benchmark, Flag, Item, Label, Lease, Record, Skip, Study, StudyItem, utcnow
 from rmgap_annot.settings import DOMAINS
+from rmgap_annot.studies import default_study, new_study, validate_study_name
 
 MODES = ("pick", "ranking")
+CHECK_ACTIONS = ("screenout", "warn")
+# What a new study takes over from the one it is copied from.
+COPIED_SETTINGS = (
+    "labels_per_item", "mode", "records_per_domain", "sample_seed", "quota_per_annotator", "one_item_per_record",
+    "lease_seconds", "guidelines_md", "questions_json", "consent_md", "check_rate", "check_fail_limit",
+    "check_action", "qualification_items", "qualification_pass",
+)
 
 
 class StudyError(ValueError):
@@ -87,13 +95,10 @@ def _sample_items(session: Session, benchmark_id: int, records_per_domain: int |
 def _materialise(session: Session, study: Study) -> None:
     session.execute(delete(StudyItem).where(StudyItem.study_id == study.id))
     ids = _sample_items(session, study.benchmark_id, study.records_per_domain, study.sample_seed)
-    # Seed the counters with the labels already given; triggers keep them from here on.
+    # Seed the counters with the study's labels already given; triggers keep them from here on.
     counts = dict(
         session.execute(
-            select(Label.item_id, func.count())
-            .join(Item, Item.id == Label.item_id)
-            .where(Item.benchmark_id == study.benchmark_id)
-            .group_by(Label.item_id)
+            select(Label.item_id, func.count()).where(Label.study_id == study.id).group_by(Label.item_id)
         ).all()
     )
     if ids:
@@ -104,9 +109,16 @@ def _materialise(session: Session, study: Study) -> None:
         )
 
 
-def _study_for_update(session: Session, benchmark_id: int) -> Study:
-    """The benchmark's Study row, locked on PostgreSQL, created on first use."""
-    study = session.execute(select(Study).where(Study.benchmark_id == benchmark_id).with_for_update()).scalars().first()
+def _study_for_update(session: Session, benchmark_id: int | None = None, study_id: int | None = None) -> Study:
+    """The study's row (by id, else the benchmark's first), locked on PostgreSQL, created on first use."""
+    if study_id is not None:
+        study = session.execute(select(Study).where(Study.id == study_id).with_for_update()).scalars().first()
+        if study is None:
+            raise StudyError(f"no study with id {study_id}")
+        return study
+    if benchmark_id is None:
+        raise StudyError("name a study or a benchmark")
+    study = default_study(session, benchmark_id, lock=True)
     if study is None:
         # On PostgreSQL, annotators arriving together after an import would
         # all insert the row and all but one fail on the unique constraint:
@@ -115,30 +127,57 @@ def _study_for_update(session: Session, benchmark_id: int) -> Study:
         # lock already serialises this.)
         if session.execute(select(Benchmark.id).where(Benchmark.id == benchmark_id).with_for_update()).first() is None:
             raise StudyError(f"no benchmark with id {benchmark_id}")
-        study = session.execute(select(Study).where(Study.benchmark_id == benchmark_id).with_for_update()).scalars().first()
+        study = default_study(session, benchmark_id, lock=True)
         if study is not None:
             return study
-        study = Study(benchmark_id=benchmark_id)
-        session.add(study)
-        session.flush()
+        study = new_study(session, benchmark_id=benchmark_id)
         _materialise(session, study)
     return study
 
 
-def get_study(*, engine: Engine, benchmark_id: int) -> Study:
-    """The benchmark's study settings (the defaults are created on first use)."""
+def get_study(*, engine: Engine, benchmark_id: int | None = None, study_id: int | None = None) -> Study:
+    """A study's settings: by id, else the benchmark's first (the defaults are created on first use)."""
     with session_scope(engine) as session:
-        study = session.execute(select(Study).where(Study.benchmark_id == benchmark_id)).scalars().first()
+        if study_id is not None:
+            study = session.get(Study, study_id)
+            if study is None:
+                raise StudyError(f"no study with id {study_id}")
+            return study
+        study = default_study(session, benchmark_id) if benchmark_id is not None else None
         if study is not None:
             return study
     with session_scope(engine, write=True) as session:
         return _study_for_update(session, benchmark_id)
 
 
+def create_study(*, engine: Engine, name: str, benchmark_id: int, copy_from: int | None = None) -> Study:
+    """A new study over a benchmark (a pilot, the main run, one per domain), with every item in it.
+
+    ``copy_from`` starts from another study's settings (guidelines,
+    questions, codes), never from its link token, people or labels.
+    """
+    name = validate_study_name(name)
+    with session_scope(engine, write=True) as session:
+        if session.execute(select(Study.id).where(Study.name == name)).first() is not None:
+            raise StudyError(f"a study named {name!r} already exists")
+        if session.get(Benchmark, benchmark_id) is None:
+            raise StudyError(f"no benchmark with id {benchmark_id}")
+        study = new_study(session, benchmark_id=benchmark_id, name=name)
+        if copy_from is not None:
+            source = session.get(Study, copy_from)
+            for field in COPIED_SETTINGS:
+                setattr(study, field, getattr(source, field))
+            session.add(study)
+            session.flush()
+        _materialise(session, study)
+        return study
+
+
 def update_study(
     *,
     engine: Engine,
-    benchmark_id: int,
+    benchmark_id: int | None = None,
+    study_id: int | None = None,
     labels_per_item: int | None = None,
     mode: str | None = None,
     records_per_domain: int | None = None,
@@ -147,6 +186,7 @@ def update_study(
     one_item_per_record: bool | None = None,
     lease_seconds: int | None = None,
     guidelines_md: str | None = None,
+    **crowd: object,
 ) -> Study:
     """Change study settings; only the arguments given change.
 
@@ -164,8 +204,9 @@ def update_study(
         raise StudyError("quota per annotator must be 0 (none) or more")
     if lease_seconds is not None and lease_seconds < 10:
         raise StudyError("a lease must last at least 10 seconds")
+    crowd = _checked_crowd_settings(crowd)
     with session_scope(engine, write=True) as session:
-        study = _study_for_update(session, benchmark_id)
+        study = _study_for_update(session, benchmark_id, study_id)
         resample = False
         if labels_per_item is not None:
             study.labels_per_item = labels_per_item
@@ -186,6 +227,8 @@ def update_study(
             study.lease_seconds = lease_seconds
         if guidelines_md is not None:
             study.guidelines_md = guidelines_md
+        for field, value in crowd.items():
+            setattr(study, field, value)
         study.updated_at = utcnow()
         session.add(study)
         session.flush()
@@ -194,15 +237,47 @@ def update_study(
         return study
 
 
-def study_item_count(*, engine: Engine, benchmark_id: int) -> dict[str, int]:
+def _checked_crowd_settings(settings: dict) -> dict:
+    """The crowd and question settings given, validated; None values mean "unchanged" except where noted."""
+    allowed = {"questions_json", "consent_md", "completion_code", "screenout_code", "public_link", "link_token",
+               "check_rate", "check_fail_limit", "check_action", "qualification_items", "qualification_pass"}
+    unknown = set(settings) - allowed
+    if unknown:
+        raise TypeError(f"unknown study settings: {', '.join(sorted(unknown))}")
+    out = {k: v for k, v in settings.items() if v is not None}
+    rate = out.get("check_rate")
+    if rate is not None and not 0 <= float(rate) <= 0.5:
+        raise StudyError("the check rate is a fraction from 0 to 0.5 (e.g. 0.05)")
+    limit = out.get("check_fail_limit")
+    if limit is not None and int(limit) < 0:
+        raise StudyError("the check fail limit must be 0 (no limit) or more")
+    if limit == 0:
+        out["check_fail_limit"] = None
+    if out.get("check_action") is not None and out["check_action"] not in CHECK_ACTIONS:
+        raise StudyError(f"the check action is one of {', '.join(CHECK_ACTIONS)}")
+    if out.get("qualification_items") is not None and int(out["qualification_items"]) < 0:
+        raise StudyError("qualification items must be 0 (none) or more")
+    passing = out.get("qualification_pass")
+    if passing is not None and not 0 < float(passing) <= 1:
+        raise StudyError("the qualification pass mark is a fraction above 0 and at most 1 (e.g. 0.8)")
+    for code in ("completion_code", "screenout_code"):
+        value = out.get(code)
+        if value is not None and (not str(value).strip() or len(str(value)) > 64 or not str(value).isprintable()):
+            raise StudyError(f"the {code.replace('_', ' ')} is 1 to 64 printable characters")
+    return out
+
+
+def study_item_count(*, engine: Engine, benchmark_id: int | None = None, study_id: int | None = None) -> dict[str, int]:
     """Items in the study per domain (for the Study page)."""
-    study = get_study(engine=engine, benchmark_id=benchmark_id)
+    study = get_study(engine=engine, benchmark_id=benchmark_id, study_id=study_id)
     with session_scope(engine) as session:
         rows = session.execute(
             select(StudyItem.domain, func.count()).where(StudyItem.study_id == study.id).group_by(StudyItem.domain)
         ).all()
     counts = dict(rows)
-    return {d: counts.get(d, 0) for d in DOMAINS}
+    if set(counts) <= set(DOMAINS):
+        return {d: counts.get(d, 0) for d in DOMAINS}
+    return dict(sorted(counts.items()))  # another benchmark's top-level categories
 
 
 # --- choosing the next item ------------------------------------------------------
@@ -213,7 +288,7 @@ def _user_done(session: Session, study_id: int, user_id: int) -> int:
         select(func.count())
         .select_from(Label)
         .join(StudyItem, and_(StudyItem.item_id == Label.item_id, StudyItem.study_id == study_id))
-        .where(Label.user_id == user_id)
+        .where(Label.user_id == user_id, Label.study_id == study_id)
     ).scalar_one()
 
 
@@ -232,13 +307,13 @@ def _candidates(session: Session, study: Study, user_id: int, now: datetime, *, 
         leased = dict(
             session.execute(
                 select(Lease.item_id, func.count())
-                .where(Lease.expires_at > now, Lease.user_id != user_id)
+                .where(Lease.study_id == study.id, Lease.expires_at > now, Lease.user_id != user_id)
                 .group_by(Lease.item_id)
             ).all()
         )
         if leased:
             fill = StudyItem.n_labels + case(leased, value=StudyItem.item_id, else_=0)
-    mine = select(Label.item_id).where(Label.user_id == user_id)
+    mine = select(Label.item_id).where(Label.user_id == user_id, Label.study_id == study.id)
     stmt = stmt.where(
         StudyItem.study_id == study.id,
         StudyItem.n_labels < study.labels_per_item,  # the counters are what this scan reads
@@ -247,9 +322,11 @@ def _candidates(session: Session, study: Study, user_id: int, now: datetime, *, 
         StudyItem.item_id.not_in(select(Flag.item_id).where(Flag.user_id == user_id)),
     )
     if not skipped:
-        stmt = stmt.where(StudyItem.item_id.not_in(select(Skip.item_id).where(Skip.user_id == user_id)))
+        stmt = stmt.where(StudyItem.item_id.not_in(
+            select(Skip.item_id).where(Skip.user_id == user_id, Skip.study_id == study.id)))
     if study.one_item_per_record:
-        my_records = select(Item.record_pk).join(Label, Label.item_id == Item.id).where(Label.user_id == user_id)
+        my_records = select(Item.record_pk).join(Label, Label.item_id == Item.id).where(
+            Label.user_id == user_id, Label.study_id == study.id)
         stmt = stmt.where(StudyItem.record_pk.not_in(my_records))
     return stmt.add_columns(fill.label("fill")), fill
 
@@ -265,8 +342,10 @@ def _domain_shortfall(session: Session, study: Study) -> dict[str, float]:
     return {d: (done or 0) / (n * study.labels_per_item) for d, n, done in rows if n}
 
 
-def _labels_on(session: Session, item_id: int) -> int:
-    return session.execute(select(func.count()).select_from(Label).where(Label.item_id == item_id)).scalar_one()
+def _labels_on(session: Session, study_id: int, item_id: int) -> int:
+    return session.execute(
+        select(func.count()).select_from(Label).where(Label.item_id == item_id, Label.study_id == study_id)
+    ).scalar_one()
 
 
 def _live_lease(session: Session, study: Study, user_id: int, now: datetime) -> Lease | None:
@@ -274,8 +353,8 @@ def _live_lease(session: Session, study: Study, user_id: int, now: datetime) -> 
         session.execute(
             select(Lease)
             .join(StudyItem, and_(StudyItem.item_id == Lease.item_id, StudyItem.study_id == study.id))
-            .where(Lease.user_id == user_id, Lease.expires_at > now)
-            .where(Lease.item_id.not_in(select(Label.item_id).where(Label.user_id == user_id)))
+            .where(Lease.user_id == user_id, Lease.study_id == study.id, Lease.expires_at > now)
+            .where(Lease.item_id.not_in(select(Label.item_id).where(Label.user_id == user_id, Label.study_id == study.id)))
             .order_by(Lease.claimed_at.desc())
         )
         .scalars()
@@ -283,7 +362,8 @@ def _live_lease(session: Session, study: Study, user_id: int, now: datetime) -> 
     )
 
 
-def next_item(*, engine: Engine, user_id: int, benchmark_id: int, now: datetime | None = None) -> int | None:
+def next_item(*, engine: Engine, user_id: int, benchmark_id: int | None = None, study_id: int | None = None,
+              now: datetime | None = None) -> int | None:
     """The item this annotator should label now, or None when nothing is left for them.
 
     A live lease is reused (a refresh shows the same item) and extended;
@@ -292,10 +372,10 @@ def next_item(*, engine: Engine, user_id: int, benchmark_id: int, now: datetime 
     """
     now = now or utcnow()
     with session_scope(engine, write=True) as session:
-        study = _study_for_update(session, benchmark_id)
+        study = _study_for_update(session, benchmark_id, study_id)
         expires = now + timedelta(seconds=study.lease_seconds)
         lease = _live_lease(session, study, user_id, now)
-        if lease is not None and _labels_on(session, lease.item_id) >= study.labels_per_item:
+        if lease is not None and _labels_on(session, study.id, lease.item_id) >= study.labels_per_item:
             # Filled meanwhile by other means (an import, a lowered target): let it go.
             session.delete(lease)
             lease = None
@@ -324,11 +404,12 @@ def next_item(*, engine: Engine, user_id: int, benchmark_id: int, now: datetime 
         session.execute(delete(Lease).where((Lease.user_id == user_id) | (Lease.expires_at <= now)))
         if row is None:
             return None
-        session.add(Lease(item_id=row.id, user_id=user_id, claimed_at=now, expires_at=expires))
+        session.add(Lease(study_id=study.id, item_id=row.id, user_id=user_id, claimed_at=now, expires_at=expires))
         return row.id
 
 
-def hold_item(*, engine: Engine, user_id: int, item_id: int, now: datetime | None = None) -> bool:
+def hold_item(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None,
+              now: datetime | None = None) -> bool:
     """Renew this annotator's lease on the item they have open; True when they hold it.
 
     The page calls this on every rerun (and on a timer while the annotator
@@ -341,32 +422,34 @@ def hold_item(*, engine: Engine, user_id: int, item_id: int, now: datetime | Non
         item = session.get(Item, item_id)
         if item is None:
             return False
-        study = _study_for_update(session, item.benchmark_id)
+        study = _study_for_update(session, item.benchmark_id, study_id)
         expires = now + timedelta(seconds=study.lease_seconds)
-        lease = session.execute(select(Lease).where(Lease.user_id == user_id, Lease.item_id == item_id)).scalars().first()
+        lease = session.execute(select(Lease).where(
+            Lease.user_id == user_id, Lease.item_id == item_id, Lease.study_id == study.id)).scalars().first()
         if lease is not None and lease.expires_at > now:
             lease.expires_at = expires
             session.add(lease)
             return True
         others = session.execute(
             select(func.count()).select_from(Lease)
-            .where(Lease.item_id == item_id, Lease.user_id != user_id, Lease.expires_at > now)
+            .where(Lease.study_id == study.id, Lease.item_id == item_id, Lease.user_id != user_id, Lease.expires_at > now)
         ).scalar_one()
-        if _labels_on(session, item_id) + others >= study.labels_per_item:
+        if _labels_on(session, study.id, item_id) + others >= study.labels_per_item:
             return False
         session.execute(delete(Lease).where(Lease.user_id == user_id))  # one item at a time
-        session.add(Lease(item_id=item_id, user_id=user_id, claimed_at=now, expires_at=expires))
+        session.add(Lease(study_id=study.id, item_id=item_id, user_id=user_id, claimed_at=now, expires_at=expires))
         return True
 
 
-def release_lease(*, session: Session, user_id: int, item_id: int) -> None:
+def release_lease(*, session: Session, user_id: int, item_id: int, study_id: int | None = None) -> None:
     """Free an item once labelled (called inside the label's own transaction)."""
-    session.execute(delete(Lease).where(Lease.user_id == user_id, Lease.item_id == item_id))
+    stmt = delete(Lease).where(Lease.user_id == user_id, Lease.item_id == item_id)
+    session.execute(stmt if study_id is None else stmt.where(Lease.study_id == study_id))
 
 
-def progress(*, engine: Engine, user_id: int, benchmark_id: int) -> Progress:
+def progress(*, engine: Engine, user_id: int, benchmark_id: int | None = None, study_id: int | None = None) -> Progress:
     """How far this annotator is: labels given, their target, what is left to give."""
-    study = get_study(engine=engine, benchmark_id=benchmark_id)
+    study = get_study(engine=engine, benchmark_id=benchmark_id, study_id=study_id)
     now = utcnow()
     with session_scope(engine) as session:
         done = _user_done(session, study.id, user_id)
@@ -394,9 +477,9 @@ class StudyOverview:
     late_labels: int = 0  # labels submitted after their lease expired (kept, counted apart)
 
 
-def overview(*, engine: Engine, benchmark_id: int) -> StudyOverview:
+def overview(*, engine: Engine, benchmark_id: int | None = None, study_id: int | None = None) -> StudyOverview:
     """Study-wide counts for the researcher's Study and Team pages."""
-    study = get_study(engine=engine, benchmark_id=benchmark_id)
+    study = get_study(engine=engine, benchmark_id=benchmark_id, study_id=study_id)
     with session_scope(engine) as session:
         n_items = session.execute(
             select(func.count()).select_from(StudyItem).where(StudyItem.study_id == study.id)
@@ -411,6 +494,7 @@ def overview(*, engine: Engine, benchmark_id: int) -> StudyOverview:
             session.execute(
                 select(Label.user_id, func.count())
                 .join(StudyItem, and_(StudyItem.item_id == Label.item_id, StudyItem.study_id == study.id))
+                .where(Label.study_id == study.id)
                 .group_by(Label.user_id)
             ).all()
         )
@@ -421,7 +505,7 @@ def overview(*, engine: Engine, benchmark_id: int) -> StudyOverview:
             select(func.count())
             .select_from(Label)
             .join(StudyItem, and_(StudyItem.item_id == Label.item_id, StudyItem.study_id == study.id))
-            .where(Label.late.is_(True))
+            .where(Label.late.is_(True), Label.study_id == study.id)
         ).scalar_one()
     return StudyOverview(n_items, study.labels_per_item, int(labels), int(complete), per_user, int(over), int(late))
 

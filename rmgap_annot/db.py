@@ -168,11 +168,36 @@ def init_db(url: str | None = None, *, revision: str = "head") -> str:
 
     engine = get_engine(url)
     cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    migrate(engine, lambda: command.upgrade(cfg, revision), cfg)
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision() or ""
+
+
+def migrate(engine: Engine, step, cfg) -> None:  # noqa: ANN001
+    """Run one Alembic command in one transaction on ``engine``.
+
+    On SQLite, rebuilding a table that others reference (migration 0006
+    rebuilds ``study``) is only possible with foreign keys off: SQLite's own
+    procedure turns them off outside the transaction, rebuilds, and checks
+    every reference with ``PRAGMA foreign_key_check`` before committing.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    with engine.connect() as conn:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                step()
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise IntegrityError("PRAGMA foreign_key_check", None, Exception(f"broken references: {broken[:5]}"))
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def current_revision(url: str | None = None) -> str | None:

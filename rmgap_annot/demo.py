@@ -26,6 +26,7 @@ from rmgap_annot.accounts import add_user, create_user, get_user_by_name, new_pa
 from rmgap_annot.annotation import displayed_order
 from rmgap_annot.assignment import get_study
 from rmgap_annot.benchmark import ImportResult, import_benchmark, sample_path
+from rmgap_annot.studies import ensure_members
 from rmgap_annot.db import init_db, session_scope
 from rmgap_annot.models import Item, Label, Record, Response, utcnow
 
@@ -85,7 +86,7 @@ def seed_crowd_labels(*, engine: Engine, benchmark_id: int, seed: int = 0) -> in
     at most one item per record), so that Consistency has whole groups to
     show. The study is materialised first so its label counters include these.
     """
-    get_study(engine=engine, benchmark_id=benchmark_id)
+    study_id = get_study(engine=engine, benchmark_id=benchmark_id).id
     rng = random.Random(seed)
     with session_scope(engine, write=True) as session:
         users = [add_user(session=session, name=name, role="annotator").id for name in CROWD]
@@ -104,12 +105,13 @@ def seed_crowd_labels(*, engine: Engine, benchmark_id: int, seed: int = 0) -> in
                 others = sorted(k for k in keys[pk] if k != winner)
                 choice = winner if rng.random() < skill else rng.choice(others)
                 rows.append({
-                    "user_id": user_id, "item_id": item_id, "choice_key": choice,
+                    "study_id": study_id, "user_id": user_id, "item_id": item_id, "choice_key": choice,
                     "naturalness": rng.choices((2, 3, 4, 5), weights=(1, 2, 4, 3))[0],
                     "displayed_order_json": json.dumps(displayed_order(user_id=user_id, item_id=item_id, keys=keys[pk])),
                     "source": "demo", "seconds": round(rng.lognormvariate(3.3, 0.5), 1),
                     "first_submitted_at": now, "submitted_at": now,
                 })
+        ensure_members(session, study_id=study_id, user_ids=users)
         session.execute(insert(Label), rows)
     return len(rows)
 

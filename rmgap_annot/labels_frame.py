@@ -18,7 +18,7 @@ from rmgap_annot.models import Item, Label, Record, User
 LABEL_COLUMNS = [
     "label_id", "user_id", "annotator", "item_id", "record_id", "domain", "group", "prompt_index", "role",
     "winner_key", "choice_key", "ranking", "displayed_order", "naturalness", "reason", "comment", "seconds",
-    "source", "shown_at", "first_submitted_at", "submitted_at", "revisions",
+    "source", "shown_at", "first_submitted_at", "submitted_at", "revisions", "study_id", "ratings_json",
 ]
 ITEM_COLUMNS = ["item_id", "record_pk", "record_id", "domain", "group", "group_index", "prompt_index", "role", "winner_key"]
 
@@ -38,15 +38,15 @@ def _raw_time(column):  # noqa: ANN001, ANN202
     return type_coerce(column, String)
 
 
-def load_labels(*, engine: Engine, benchmark_id: int) -> pd.DataFrame:
-    """One row per label of the benchmark, with its item's coordinates."""
+def load_labels(*, engine: Engine, benchmark_id: int, study_ids: list[int] | None = None) -> pd.DataFrame:
+    """One row per label of the benchmark (in the studies given, else all), with its item's coordinates."""
     stmt = (
         select(
             Label.id, Label.user_id, User.name, Label.item_id, Record.record_id, Item.domain, Item.group,
             Item.prompt_index, Item.role, Item.winner_key, Label.choice_key, Label.ranking_json,
             Label.displayed_order_json, Label.naturalness, Label.reason, Label.comment, Label.seconds,
             Label.source, _raw_time(Label.shown_at), _raw_time(Label.first_submitted_at),
-            _raw_time(Label.submitted_at), Label.revisions,
+            _raw_time(Label.submitted_at), Label.revisions, Label.study_id, Label.ratings_json,
         )
         .join(Item, Item.id == Label.item_id)
         .join(Record, Record.id == Item.record_pk)
@@ -54,6 +54,8 @@ def load_labels(*, engine: Engine, benchmark_id: int) -> pd.DataFrame:
         .where(Item.benchmark_id == benchmark_id)
         .order_by(Label.id)
     )
+    if study_ids is not None:
+        stmt = stmt.where(Label.study_id.in_(study_ids))
     # Core rows, built column-wise, JSON parsed once per distinct text and
     # timestamps parsed by pandas: the report must read ~40k labels fast.
     with engine.connect() as conn:

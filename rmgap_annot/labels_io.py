@@ -30,6 +30,7 @@ from rmgap_annot.db import session_scope
 from rmgap_annot.labels_frame import load_labels
 from rmgap_annot.limits import MAX_CSV_FIELD_CHARS, MAX_JSON_DEPTH, MAX_TEXT_CHARS, json_depth_exceeds
 from rmgap_annot.models import Item, Label, Record, Response, User
+from rmgap_annot.studies import ensure_members
 
 REQUIRED_COLUMNS = ("record_id", "group", "prompt_index", "annotator", "choice", "naturalness")
 OPTIONAL_COLUMNS = ("ranking", "reason", "comment", "seconds", "displayed_order")
@@ -159,8 +160,9 @@ def _key_list(value: Any) -> list[str]:
     return [text]
 
 
-def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replace: bool = False) -> LabelsImportResult:
-    """Validate every row, then insert all labels in one transaction.
+def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replace: bool = False,
+                  study_id: int | None = None) -> LabelsImportResult:
+    """Validate every row, then insert all labels in one transaction, into one study.
 
     A label for an (annotator, item) that already has one is an error unless
     ``replace`` (then the old label is replaced). Unknown annotators are
@@ -315,6 +317,9 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
 
     from rmgap_annot.models import utcnow
 
+    from rmgap_annot.assignment import get_study
+
+    study_id = study_id if study_id is not None else get_study(engine=engine, benchmark_id=benchmark_id).id
     with session_scope(engine, write=True) as session:
         users = dict(session.execute(select(User.name, User.id)).all())
         new_names = sorted({p["annotator"] for p in parsed} - set(users))
@@ -328,7 +333,8 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
         for chunk_start in range(0, len(pairs), 400):
             chunk = pairs[chunk_start : chunk_start + 400]
             for lid, uid, iid in session.execute(
-                select(Label.id, Label.user_id, Label.item_id).where(tuple_(Label.user_id, Label.item_id).in_(chunk))
+                select(Label.id, Label.user_id, Label.item_id)
+                .where(Label.study_id == study_id, tuple_(Label.user_id, Label.item_id).in_(chunk))
             ).all():
                 existing[(uid, iid)] = lid
         if existing and not replace:
@@ -340,11 +346,12 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
             for s in range(0, len(ids), 500):
                 session.execute(delete(Label).where(Label.id.in_(ids[s : s + 500])))
         now = utcnow()
+        ensure_members(session, study_id=study_id, user_ids=list(dict.fromkeys(users[p["annotator"]] for p in parsed)))
         session.execute(
             insert(Label),
             [
                 {
-                    "user_id": users[p["annotator"]], "item_id": p["item_id"], "choice_key": p["choice_key"],
+                    "study_id": study_id, "user_id": users[p["annotator"]], "item_id": p["item_id"], "choice_key": p["choice_key"],
                     "reason": p["reason"], "ranking_json": p["ranking_json"], "displayed_order_json": p["displayed_order_json"],
                     "naturalness": p["naturalness"], "comment": p["comment"], "seconds": p["seconds"], "source": "import",
                     "first_submitted_at": now, "submitted_at": now, "revisions": 0,

@@ -31,8 +31,28 @@ class Benchmark(SQLModel, table=True):
     # sha256 of the decoded file content: the same file re-imported is a no-op.
     file_hash: str = Field(index=True, unique=True)
     source_path: str
-    n_records: int = 0
+    n_records: int = 0  # entries (an RMGAP record, an RMB pair, a RewardBench row)
     imported_at: datetime = Field(default_factory=utcnow)
+    # Which reader made it (rmgap_annot.formats.FORMAT_NAMES): the export writes
+    # the same format back, and the report speaks that benchmark's metrics.
+    format: str = Field(default="rmgap", sa_column_kwargs={"server_default": "rmgap"})
+
+
+class BenchmarkFile(SQLModel, table=True):
+    """One file of an imported benchmark, so the export rebuilds the same tree.
+
+    RMB is a folder of JSON array files; RewardBench ships Parquet, whose
+    Arrow schema (column types) is kept so the export writes the same types.
+    """
+
+    __table_args__ = (UniqueConstraint("benchmark_id", "path", name="uq_benchmarkfile_bench_path"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id", index=True)
+    path: str  # relative to the folder imported (or the file name), POSIX separators
+    container: str  # jsonl | json | parquet
+    position: int  # order among the benchmark's files
+    schema_b64: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Record(SQLModel, table=True):
@@ -40,8 +60,10 @@ class Record(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     benchmark_id: int = Field(foreign_key="benchmark.id", index=True)
-    record_id: str  # RMGAP's own `id`
-    line_no: int  # 1-based line in the imported file: exports keep file order
+    record_id: str  # the entry's own id (RMGAP `id`, RMB `pair_uid`/`bon_uid`, RewardBench `id`)
+    line_no: int  # 1-based line (entry, row) in its file: exports keep file order
+    # The file it came from, for formats read from several files (RMB's folder).
+    file_path: str = Field(default="", sa_column_kwargs={"server_default": ""})
     domain: str = Field(index=True)
     source: Optional[str] = None
     # style_assignments, as JSON text: researcher-only (blinding).
@@ -62,7 +84,12 @@ class Response(SQLModel, table=True):
 
 
 class Item(SQLModel, table=True):
-    """One (prompt, four responses, designated winner): the unit people label."""
+    """A context, the entry's candidates and the designated winner(s): the unit people label.
+
+    RMGAP gives twelve items per record (4 groups x 3 prompts); the other
+    formats give one item per entry (``prompt_index`` is the index within the
+    entry). Everything here except the context is researcher-only.
+    """
 
     __table_args__ = (
         UniqueConstraint("record_pk", "group_index", "prompt_index", name="uq_item_record_group_prompt"),
@@ -76,9 +103,21 @@ class Item(SQLModel, table=True):
     group: int  # the group's own `group` field
     group_index: int  # position in `prompt_groups`
     prompt_index: int  # 0-based position in the group's `prompts`
-    role: str  # "base" or "rewrite"
-    text: str = Field(sa_column=Column(Text, nullable=False))
-    winner_key: str  # researcher-only (blinding)
+    role: str  # "base" or "rewrite" (RMGAP); "" elsewhere
+    text: str = Field(sa_column=Column(Text, nullable=False))  # the prompt, or the conversation's last user turn
+    winner_key: str  # researcher-only (blinding); the first correct key
+    # JSON list of every correct key, when more than one is (RewardBench 2 ties); None: [winner_key].
+    correct_keys_json: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The conversation before the answer, [{role, content}] with the last turn the user's.
+    context_json: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The user's profile shown above the question (Personalized RewardBench): [{text, ...}].
+    profile_json: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Reporting path, "/"-joined (RMB "Helpfulness/Code/..."); the domain is its first part.
+    category_path: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # The resampling unit: items sharing a candidate set or a conversation are drawn together.
+    group_key: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # Generator names, rubrics, subset metadata: researcher-only (blinding).
+    hidden_json: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class User(SQLModel, table=True):
@@ -138,10 +177,16 @@ class LoginTicket(SQLModel, table=True):
 
 
 class Study(SQLModel, table=True):
-    """The researcher's settings for labelling one benchmark."""
+    """One labelling run over a benchmark: its settings, people, link and codes.
+
+    A benchmark can have several (a pilot and the main run, one per domain);
+    labels, counters and leases belong to one study, so the same person may
+    label an item in a pilot and again in the main run.
+    """
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    benchmark_id: int = Field(foreign_key="benchmark.id", unique=True)
+    name: str = Field(index=True, unique=True)
+    benchmark_id: int = Field(foreign_key="benchmark.id", index=True)
     labels_per_item: int = 3
     mode: str = "pick"  # "pick" | "ranking"
     # None: every item is in the study; N: a seeded sample of N records per domain.
@@ -151,6 +196,22 @@ class Study(SQLModel, table=True):
     one_item_per_record: bool = True
     lease_seconds: int = 600
     guidelines_md: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # The rating questions besides the pick, as JSON (rmgap_annot.questions);
+    # None: the format's default (RMGAP asks for the prompt's naturalness).
+    questions_json: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    # --- crowd: a public link, consent, codes, attention checks, qualification
+    public_link: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # Random and public by nature (pasted into a recruitment page): stored as is.
+    link_token: Optional[str] = Field(default=None, index=True, unique=True)
+    consent_md: str = Field(default="", sa_column=Column(Text, nullable=False, default="", server_default=""))
+    completion_code: Optional[str] = None
+    screenout_code: Optional[str] = None
+    check_rate: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
+    check_fail_limit: Optional[int] = None
+    check_action: str = Field(default="screenout", sa_column_kwargs={"server_default": "screenout"})
+    qualification_items: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    qualification_pass: Optional[float] = None
+    created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -172,11 +233,12 @@ class StudyItem(SQLModel, table=True):
 
 
 class Lease(SQLModel, table=True):
-    """An item held for one annotator for a short time; expired leases are ignored."""
+    """An item held for one annotator in one study for a short time; expired leases are ignored."""
 
-    __table_args__ = (UniqueConstraint("user_id", "item_id", name="uq_lease_user_item"),)
+    __table_args__ = (UniqueConstraint("study_id", "user_id", "item_id", name="uq_lease_study_user_item"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True)
     item_id: int = Field(foreign_key="item.id", index=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     claimed_at: datetime = Field(default_factory=utcnow)
@@ -184,17 +246,22 @@ class Lease(SQLModel, table=True):
 
 
 class Label(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("user_id", "item_id", name="uq_label_user_item"),)
+    __table_args__ = (UniqueConstraint("study_id", "user_id", "item_id", name="uq_label_study_user_item"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     item_id: int = Field(foreign_key="item.id", index=True)
-    # A response key (never a display letter); None means "Can't decide".
+    # A response key (never a display letter), "tie_good"/"tie_bad" for a
+    # two-candidate tie; None means "Can't decide".
     choice_key: Optional[str] = None
     reason: Optional[str] = None  # why "Can't decide": none_fits | several_fit | prompt_unclear
     ranking_json: Optional[str] = None  # JSON list of response keys, best first (ranking mode)
     displayed_order_json: Optional[str] = None  # JSON list of response keys in slots A..D
     naturalness: Optional[int] = None  # 1..5
+    # Answers to the study's other rating questions: {name: value} for a
+    # question about the prompt, {name: {response key: value}} per response.
+    ratings_json: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     comment: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     flags_json: Optional[str] = None
     source: str = "ui"  # "ui" | "import"
@@ -216,9 +283,10 @@ class Draft(SQLModel, table=True):
     keeps the selections and the comment; deleted when the label is stored.
     """
 
-    __table_args__ = (UniqueConstraint("user_id", "item_id", name="uq_draft_user_item"),)
+    __table_args__ = (UniqueConstraint("study_id", "user_id", "item_id", name="uq_draft_study_user_item"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     item_id: int = Field(foreign_key="item.id", index=True)
     state_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
@@ -228,9 +296,10 @@ class Draft(SQLModel, table=True):
 class Skip(SQLModel, table=True):
     """An item an annotator passed over: back to the pool, shown to them only when nothing else is left."""
 
-    __table_args__ = (UniqueConstraint("user_id", "item_id", name="uq_skip_user_item"),)
+    __table_args__ = (UniqueConstraint("study_id", "user_id", "item_id", name="uq_skip_study_user_item"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     item_id: int = Field(foreign_key="item.id", index=True)
     skipped_at: datetime = Field(default_factory=utcnow)
@@ -340,3 +409,90 @@ class TruthFit(SQLModel, table=True):
     fitted_at: datetime = Field(default_factory=utcnow)
     seconds: float = 0.0
     result_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class StudyMember(SQLModel, table=True):
+    """A person in a study: how they arrived, consent, status, their pseudonym.
+
+    Participants from a crowd platform arrive through the study's public link
+    and are keyed by the platform's participant id (one annotator however many
+    devices); lab accounts join the study they label. ``pseudonym_no`` gives
+    the stable public name (``ann-07``) used in every export.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("study_id", "user_id", name="uq_studymember_study_user"),
+        UniqueConstraint("study_id", "pseudonym_no", name="uq_studymember_study_pseudonym"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    pseudonym_no: int
+    platform: Optional[str] = None  # prolific | mturk | generic; None for a lab account
+    participant_id: Optional[str] = None  # the platform's id: crowd report only
+    platform_study_id: Optional[str] = None
+    platform_session_id: Optional[str] = None
+    joined_at: datetime = Field(default_factory=utcnow)
+    consented_at: Optional[datetime] = None
+    declined_at: Optional[datetime] = None
+    qualified_at: Optional[datetime] = None
+    screened_out_at: Optional[datetime] = None
+    screened_out_reason: Optional[str] = None
+    completed_at: Optional[datetime] = None  # the completion code was shown
+    blocked_at: Optional[datetime] = None
+
+
+class CheckItem(SQLModel, table=True):
+    """A researcher-written attention check or qualification item, stored apart from the benchmark.
+
+    Shown exactly like a real item; its answers go to CheckLabel, never to
+    Label, so no statistic can count them.
+    """
+
+    __table_args__ = (UniqueConstraint("study_id", "kind", "check_id", name="uq_checkitem_study_kind_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True)
+    kind: str  # check | qualification
+    check_id: str  # the researcher's id
+    position: int  # order in the file (qualification items are shown in this order)
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    context_json: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    profile_json: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    responses_json: str = Field(sa_column=Column(Text, nullable=False))  # [[key, text], ...]
+    expected_json: str = Field(sa_column=Column(Text, nullable=False))  # acceptable keys
+    explanation: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    file_hash: str = ""
+
+
+class CheckLabel(SQLModel, table=True):
+    """One annotator's answer to a check or qualification item (created when it is shown)."""
+
+    __table_args__ = (UniqueConstraint("user_id", "check_item_id", name="uq_checklabel_user_check"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    check_item_id: int = Field(foreign_key="checkitem.id", index=True)
+    # The real labels the annotator had given when it was shown: where it sits in their stream.
+    after_labels: int = 0
+    choice_key: Optional[str] = None
+    ranking_json: Optional[str] = None
+    ratings_json: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    displayed_order_json: Optional[str] = None
+    correct: Optional[bool] = None  # None until answered
+    shown_at: datetime = Field(default_factory=utcnow)
+    submitted_at: Optional[datetime] = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who changed what: blocks, exclusions, deletions and settings changes, shown on the Quality page."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str  # the researcher's name, or "cli"
+    study_id: Optional[int] = Field(default=None, foreign_key="study.id", index=True)
+    action: str
+    target: str = ""  # a pseudonym or a setting's name: never a platform id
+    detail_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))

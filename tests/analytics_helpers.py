@@ -6,6 +6,7 @@ import json
 
 from sqlalchemy import select
 
+from rmgap_annot.studies import item_study_id
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Item, Label, Record, User
 
@@ -38,7 +39,7 @@ def add_labels(engine, rows: list[dict]) -> None:
                 users[u.name] = u.id
             s.add(
                 Label(
-                    user_id=users[r["annotator"]], item_id=r["item_id"], choice_key=r.get("choice"),
+                    study_id=item_study_id(s, r["item_id"]), user_id=users[r["annotator"]], item_id=r["item_id"], choice_key=r.get("choice"),
                     naturalness=r.get("naturalness"), seconds=r.get("seconds"),
                     ranking_json=json.dumps(r["ranking"]) if r.get("ranking") else None,
                     displayed_order_json=json.dumps(r["displayed_order"]) if r.get("displayed_order") else None,

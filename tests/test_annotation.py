@@ -85,7 +85,7 @@ def test_resubmitting_revises_and_keeps_both_times(engine, annotator, item_id):
         ({"choice_key": "response1", "naturalness": None}, "natural"),
         ({"choice_key": None, "naturalness": 3}, "say why"),
         ({"choice_key": None, "naturalness": 3, "reason": "bored"}, "say why"),
-        ({"choice_key": "response1", "naturalness": 3, "ranking": ["response1", "response2"]}, "all four"),
+        ({"choice_key": "response1", "naturalness": 3, "ranking": ["response1", "response2"]}, "all 4"),
         ({"choice_key": "response2", "naturalness": 3, "ranking": KEYS}, "first place"),
         ({"choice_key": "response1", "naturalness": 3, "comment": "x" * 6000}, "too long"),
     ],
@@ -123,7 +123,7 @@ def test_annotator_view_is_blinded(engine, benchmark_id, annotator, item_id, sma
     assert "SECRET-COMMENT" not in json.dumps(asdict(view))
     for secret in (raw["source"], *raw["models"].values(), json.dumps(raw["style_assignments"])):
         assert secret not in rendered
-    assert set(vars(view)) == {"item_id", "prompt", "responses", "keys", "mode"}
+    assert set(vars(view)) == {"item_id", "prompt", "responses", "keys", "mode", "conversation", "profile", "study_id"}
 
 
 def test_back_walks_through_own_labels(engine, benchmark_id, annotator):

@@ -222,7 +222,8 @@ def test_label_counter_follows_every_writer(engine, benchmark_id):
     with session_scope(engine) as s:
         all_items = s.execute(select(StudyItem.item_id)).scalars().all()
     with session_scope(engine, write=True) as s:
-        s.execute(insert(Label), [{"user_id": a, "item_id": i, "choice_key": "response1", "source": "import",
+        study_id = get_study(engine=engine, benchmark_id=benchmark_id).id
+        s.execute(insert(Label), [{"study_id": study_id, "user_id": a, "item_id": i, "choice_key": "response1", "source": "import",
                                    "first_submitted_at": utcnow(), "submitted_at": utcnow(), "revisions": 0}
                                   for i in all_items])
     assert next_item(engine=engine, user_id=b, benchmark_id=benchmark_id) is None

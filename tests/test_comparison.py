@@ -8,6 +8,7 @@ import math
 import pytest
 from sqlalchemy import select
 
+from rmgap_annot.studies import item_study_id
 from rmgap_annot.comparison import mcnemar_exact, plurality_picks, scorer_section
 from rmgap_annot.metrics import top_pick
 from rmgap_annot.db import session_scope
@@ -57,7 +58,7 @@ def _add_labels(engine, votes_by_item: dict[int, list]):
         session.flush()
         for item_id, votes in votes_by_item.items():
             for user, choice in zip(users, votes):
-                session.add(Label(user_id=user.id, item_id=item_id, choice_key=choice))
+                session.add(Label(study_id=item_study_id(session, item_id), user_id=user.id, item_id=item_id, choice_key=choice))
 
 
 def test_scorer_section_side_by_side(engine, benchmark_id, tmp_path):

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from rmgap_annot.studies import item_study_id
 from rmgap_annot import export as export_mod
 from rmgap_annot.export import files as export_files  # where write_export looks its writers up
 from rmgap_annot.benchmark import import_benchmark
@@ -40,7 +41,7 @@ def add_labels(engine, rows: list[tuple[int, str | None, int | None]], *, annota
         for item_id, choice, nat in rows:
             n = seen.get(item_id, 0)
             seen[item_id] = n + 1
-            session.add(Label(user_id=users[n].id, item_id=item_id, choice_key=choice, naturalness=nat))
+            session.add(Label(study_id=item_study_id(session, item_id), user_id=users[n].id, item_id=item_id, choice_key=choice, naturalness=nat))
 
 
 def label_benchmark(engine, benchmark_id: int) -> pd.DataFrame:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -33,23 +36,58 @@ def test_init_twice_is_harmless(db_url, small_file):
         assert s.execute(select(func.count()).select_from(Item)).scalar_one() == 96
 
 
+RELEASE_0005 = Path(__file__).parent / "data" / "release-0005.sqlite.gz"
+
+
 def test_upgrade_from_previous_revision_keeps_data(db_url, small_file):
+    """A schema-only step back and forth: the previous revision upgrades to one equal to the models."""
     script = ScriptDirectory.from_config(alembic_config(db_url))
-    head = script.get_revision(head_revision())
-    previous = head.down_revision
+    previous = script.get_revision(head_revision()).down_revision
     assert previous, "there must be an older revision to migrate from"
-    # Build the database at the previous revision, with data in it.
-    init_db(db_url, revision="0001")
-    engine = get_engine(db_url)
-    import_benchmark(engine=engine, path=small_file)
     init_db(db_url, revision=previous)
     assert current_revision(db_url) == previous
-    with engine.connect() as conn:
-        n_before = conn.execute(text("SELECT count(*) FROM record")).scalar_one()
     assert init_db(db_url) == head_revision()
-    with session_scope(engine) as s:
-        assert s.execute(select(func.count()).select_from(Record)).scalar_one() == n_before == 8
+    assert _schema_diff(get_engine(db_url)) == []
+
+
+def test_a_database_filled_by_the_previous_release_upgrades_with_every_label_kept(tmp_path):
+    """tests/data/release-0005.sqlite.gz was written by the 0005 release (seed-demo, a label,
+    a draft, a skip, a flag): every row survives, counters count per study, and the
+    same person can then label the same item again in a second study."""
+    path = tmp_path / "old.sqlite"
+    path.write_bytes(gzip.decompress(RELEASE_0005.read_bytes()))
+    url = f"sqlite:///{path}"
+    engine = get_engine(url)
+    tables = ("label", "draft", "skip", "flag", "score", "item", "response", "guidelinesconfirmation")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+        before = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
+        labels_before = conn.execute(text("SELECT user_id, item_id, choice_key, naturalness FROM label ORDER BY id")).all()
+    assert before["label"] == 217 and before["draft"] == 1
+    assert init_db(url) == head_revision()
     assert _schema_diff(engine) == []
+    with engine.connect() as conn:
+        after = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
+        assert after == before
+        assert conn.execute(text("SELECT user_id, item_id, choice_key, naturalness FROM label ORDER BY id")).all() == labels_before
+        (study_id, name), = conn.execute(text("SELECT id, name FROM study")).all()
+        assert name == "sample"
+        assert conn.execute(text("SELECT count(*) FROM label WHERE study_id = :s"), {"s": study_id}).scalar_one() == 217
+        assert conn.execute(text("SELECT sum(n_labels) FROM studyitem")).scalar_one() == 217
+        assert conn.execute(text("SELECT count(*) FROM draft WHERE study_id = :s"), {"s": study_id}).scalar_one() == 1
+        members = conn.execute(text("SELECT pseudonym_no FROM studymember ORDER BY pseudonym_no")).scalars().all()
+        assert members == [1, 2, 3, 4]  # everyone who labelled, numbered
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        user_id, item_id = conn.execute(text("SELECT user_id, item_id FROM label ORDER BY id LIMIT 1")).one()
+    from rmgap_annot.annotation import submit_label
+    from rmgap_annot.assignment import create_study
+
+    pilot = create_study(engine=engine, name="main-run", benchmark_id=1)
+    submit_label(engine=engine, user_id=user_id, item_id=item_id, choice_key=labels_before[0][2], naturalness=3,
+                 study_id=pilot.id)
+    with engine.connect() as conn:
+        counts = dict(conn.execute(text("SELECT study_id, n_labels FROM studyitem WHERE item_id = :i"), {"i": item_id}).all())
+    assert counts[pilot.id] == 1 and counts[study_id] >= 1
 
 
 def test_every_revision_has_a_downgrade_path_to_its_parent():

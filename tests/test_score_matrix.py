@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from rmgap_annot.studies import item_study_id
 from rmgap_annot import metrics
 from rmgap_annot import score_matrix as sm
 from rmgap_annot.comparison import _SharedDraws, comparison_key, compare_matrix, pick_columns, scorer_section
@@ -155,7 +156,7 @@ def _add_labels(engine, votes_by_item):
         session.flush()
         for item_id, votes in votes_by_item.items():
             for user, choice in zip(users, votes):
-                session.add(Label(user_id=user.id, item_id=item_id, choice_key=choice))
+                session.add(Label(study_id=item_study_id(session, item_id), user_id=user.id, item_id=item_id, choice_key=choice))
 
 
 def _scores_file(path, items, value_of):
@@ -226,7 +227,7 @@ def _add_labels_one(engine, item_id, choice):
         user = User(name="late")
         session.add(user)
         session.flush()
-        session.add(Label(user_id=user.id, item_id=item_id, choice_key=choice))
+        session.add(Label(study_id=item_study_id(session, item_id), user_id=user.id, item_id=item_id, choice_key=choice))
 
 
 def test_a_score_row_of_an_unknown_key_or_item_is_left_out():

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from rmgap_annot.studies import item_study_id
 from rmgap_annot.accounts import create_user
 from rmgap_annot.db import session_scope
 from rmgap_annot.jobs import list_jobs
@@ -23,7 +24,7 @@ def test_page_shows_side_by_side_and_starts_a_job(engine, benchmark_id, db_url, 
     run_scoring(engine=engine, benchmark_id=benchmark_id, spec="length")
     with session_scope(engine, write=True) as session:
         for item_id, winner in session.execute(select(Item.id, Item.winner_key).where(Item.benchmark_id == benchmark_id)).all()[:24]:
-            session.add(Label(user_id=researcher, item_id=item_id, choice_key=winner))
+            session.add(Label(study_id=item_study_id(session, item_id), user_id=researcher, item_id=item_id, choice_key=winner))
     at = AppTest.from_file(str(PAGE), default_timeout=60)
     at.session_state["user_id"] = researcher
     at.run()
@@ -66,7 +67,7 @@ def test_page_caches_the_comparison_until_scores_change(engine, benchmark_id, db
     run_scoring(engine=engine, benchmark_id=benchmark_id, spec="length")
     with session_scope(engine, write=True) as session:
         for item_id, winner in session.execute(select(Item.id, Item.winner_key).where(Item.benchmark_id == benchmark_id)).all()[:24]:
-            session.add(Label(user_id=researcher, item_id=item_id, choice_key=winner))
+            session.add(Label(study_id=item_study_id(session, item_id), user_id=researcher, item_id=item_id, choice_key=winner))
     calls = []
     real = comparison.side_by_side
 
