@@ -130,3 +130,11 @@ def test_participant_user_names_pass_the_account_rules_and_cannot_be_ordinary_na
     assert a != b and name_skeleton(a) == name_skeleton(b)
     with pytest.raises(LinkError):
         participant_user_name(platform="prolific", participant_id="x y")
+
+
+def test_a_study_made_for_one_platform_refuses_another_platforms_ids():
+    assert parse_arrival({"study": TOKEN, "PROLIFIC_PID": PID}, platform="prolific").participant_id == PID
+    with pytest.raises(LinkError, match="through its prolific link"):
+        parse_arrival({"study": TOKEN, "pid": "made-up"}, platform="prolific")
+    with pytest.raises(LinkError, match="platform must be one of"):
+        parse_arrival({"study": TOKEN, "pid": "p"}, platform="sona")

@@ -193,13 +193,19 @@ def _optional_id(value: Optional[str], what: str) -> Optional[str]:
     return value
 
 
-def parse_arrival(params: Mapping[str, object]) -> Optional[Arrival]:
+def parse_arrival(params: Mapping[str, object], *, platform: Optional[str] = None) -> Optional[Arrival]:
     """Who arrives through a study link, from the page's query parameters; None when the address is not a study link.
 
     The platform is told by which id parameter is present; two of them at
     once are refused (the platform cannot be known). A parameter given
-    several times (a list) is refused too: one value must decide.
+    several times (a list) is refused too: one value must decide. With
+    ``platform`` (the one the study's link was made for), an arrival naming
+    another platform's id is refused: a Prolific participant who edits the
+    link into ``pid=...`` would otherwise become a second, unpaid-for
+    annotator the platform knows nothing of.
     """
+    if platform is not None:
+        _platform(platform)
     if STUDY_PARAM not in params:
         return None
     values: dict[str, Optional[str]] = {}
@@ -219,6 +225,8 @@ def parse_arrival(params: Mapping[str, object]) -> Optional[Arrival]:
         if values.get("assignmentId") == MTURK_PREVIEW:
             raise LinkError("accept the HIT first: the study link works once the HIT is yours")
         raise LinkError("the link has no participant id: open the study from the platform's page")
+    if platform is not None and present[0] != platform:
+        raise LinkError(f"this study takes participants through its {platform} link: open the study from the platform's page")
     platform = present[0]
     pid_param, study_param, session_param = ID_PARAMS[platform]
     participant = validate_participant_id(values[pid_param], platform=platform)
