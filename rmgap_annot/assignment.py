@@ -36,7 +36,7 @@ from rmgap_annot.settings import DOMAINS
 from rmgap_annot.studies import default_study, new_study, validate_study_name
 
 MODES = ("pick", "ranking")
-CHECK_ACTIONS = ("screenout", "warn")
+CHECK_ACTIONS = ("screen-out", "warn")
 # What a new study takes over from the one it is copied from.
 COPIED_SETTINGS = (
     "labels_per_item", "mode", "records_per_domain", "sample_seed", "quota_per_annotator", "one_item_per_record",

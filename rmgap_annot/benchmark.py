@@ -398,7 +398,15 @@ def import_benchmark(*, engine: Engine, path: str | Path, name: str | None = Non
         session.add(bench)
         session.flush()
         _insert_records(session, bench.id, parsed.records)
+        create_first_study(session, bench.id)
         return ImportResult(bench.id, bench.name, True, _domain_counts(r.data["domain"] for r in parsed.records))
+
+
+def create_first_study(session, benchmark_id: int) -> None:  # noqa: ANN001
+    """Every benchmark arrives with its study (named after it), in the import's own transaction."""
+    from rmgap_annot.assignment import _study_for_update
+
+    _study_for_update(session, benchmark_id)
 
 
 def _insert_records(session, benchmark_id: int, records: list[ParsedRecord]) -> None:  # noqa: ANN001

@@ -29,7 +29,7 @@ labels_app = typer.Typer(help="Import and export human labels.", no_args_is_help
 app.add_typer(labels_app, name="labels")
 scores_app = typer.Typer(help="Import and export reward-model scores.", no_args_is_help=True)
 app.add_typer(scores_app, name="scores")
-study_app = typer.Typer(help="Show or change a benchmark's study settings.", no_args_is_help=True)
+study_app = typer.Typer(help="Create, list, show or change studies (labelling runs over a benchmark).", no_args_is_help=True)
 app.add_typer(study_app, name="study")
 annotators_app = typer.Typer(help="Exclude annotators from every number (reversibly), or include them again.", no_args_is_help=True)
 app.add_typer(annotators_app, name="annotators")
@@ -76,6 +76,44 @@ def chosen_benchmark(engine, name: Optional[str]):  # noqa: ANN001, ANN201
     if bench is None:
         fail(f"no benchmark named {name!r}" if name else "no benchmark yet; import one with: rmgap-annot import-benchmark FILE", 2)
     return bench
+
+
+def chosen_study(engine, name: Optional[str], benchmark: Optional[str] = None, *, allow_all: bool = False):  # noqa: ANN001, ANN201
+    """The study named by --study, else the benchmark's only one; (study ids, benchmark), or exit 2 saying why.
+
+    ``--study all`` (where ``allow_all``) pools every study of the benchmark.
+    """
+    from rmgap_annot.catalog import get_benchmark
+    from rmgap_annot.studies import ALL, StudyNotFound, list_studies, resolve_study
+
+    if name and name != ALL:
+        try:
+            sid = resolve_study(engine=engine, name=name)
+        except StudyNotFound as exc:
+            fail(str(exc), 2)
+        info = next(s for s in list_studies(engine=engine) if s.id == sid)
+        bench = get_benchmark(engine=engine, name=info.benchmark)
+        if benchmark and bench.name != benchmark:
+            fail(f"study {name!r} is over benchmark {bench.name!r}, not {benchmark!r}", 2)
+        return [sid], bench
+    bench = chosen_benchmark(engine, benchmark)
+    if name == ALL:
+        if not allow_all:
+            fail("--study all is only for report and export-verified; name one study", 2)
+        from rmgap_annot.assignment import get_study
+
+        get_study(engine=engine, benchmark_id=bench.id)  # a benchmark always has at least its first study
+        return [s.id for s in list_studies(engine=engine, benchmark_id=bench.id)], bench
+    studies = list_studies(engine=engine, benchmark_id=bench.id)
+    if len(studies) > 1:
+        names = ", ".join(s.name for s in studies)
+        hint = " (or --study all to pool them)" if allow_all else ""
+        fail(f"benchmark {bench.name!r} has several studies ({names}): name one with --study NAME{hint}", 2)
+    if not studies:
+        from rmgap_annot.assignment import get_study
+
+        return [get_study(engine=engine, benchmark_id=bench.id).id], bench
+    return [studies[0].id], bench
 
 
 def _version(value: bool) -> None:
@@ -277,14 +315,14 @@ def users_set_password_cmd(
 # --- study settings --------------------------------------------------------
 
 
-def _print_study(engine, bench) -> None:  # noqa: ANN001
+def _print_study(engine, bench, study_id: int) -> None:  # noqa: ANN001
     from rmgap_annot.assignment import get_study, overview, study_item_count
 
-    study = get_study(engine=engine, benchmark_id=bench.id)
-    counts = study_item_count(engine=engine, benchmark_id=bench.id)
-    ov = overview(engine=engine, benchmark_id=bench.id)
+    study = get_study(engine=engine, study_id=study_id)
+    counts = study_item_count(engine=engine, study_id=study_id)
+    ov = overview(engine=engine, study_id=study_id)
     sample = f"{study.records_per_domain} records per domain (seed {study.sample_seed})" if study.records_per_domain else "all"
-    typer.echo(f"Study of benchmark {bench.name!r}:")
+    typer.echo(f"Study {study.name!r} of benchmark {bench.name!r}:")
     typer.echo(f"  labels per item        {study.labels_per_item}")
     typer.echo(f"  items                  {sample}")
     typer.echo(f"  mode                   {study.mode}")
@@ -294,16 +332,60 @@ def _print_study(engine, bench) -> None:  # noqa: ANN001
     typer.echo("  items in the study     " + ", ".join(f"{d} {n}" for d, n in counts.items()) + f" (total {ov.items})")
     target = ov.items * ov.labels_per_item
     typer.echo(f"  labels                 {ov.labels} of {target}; {ov.complete_items} items complete")
+    typer.echo(f"  public link            {'on' if study.public_link else 'off'}")
+    typer.echo(f"  completion code        {study.completion_code or 'none'}")
+    typer.echo(f"  screen-out code        {study.screenout_code or 'none'}")
+    typer.echo(f"  attention checks       rate {study.check_rate:g}, fail limit {study.check_fail_limit or 'none'},"
+               f" action {study.check_action}")
+    typer.echo(f"  qualification          {study.qualification_items} items"
+               + (f", pass {study.qualification_pass:g}" if study.qualification_pass is not None else ""))
+
+
+@study_app.command("create")
+def study_create_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The new study's name (letters, digits, . _ -)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the latest)."),
+    copy_from: Optional[str] = typer.Option(None, "--copy-from", help="Start from this study's settings (not its people, link or labels)."),
+) -> None:
+    """Create another study over a benchmark (a pilot and the main run, one per domain)."""
+    from rmgap_annot.assignment import StudyError, create_study
+
+    engine = ready_engine(ctx)
+    bench = chosen_benchmark(engine, benchmark)
+    source = chosen_study(engine, copy_from)[0][0] if copy_from else None
+    try:
+        study = create_study(engine=engine, name=name, benchmark_id=bench.id, copy_from=source)
+    except (StudyError, ValueError) as exc:
+        fail(str(exc), 2)
+    _print_study(engine, bench, study.id)
+
+
+@study_app.command("list")
+def study_list_cmd(ctx: typer.Context) -> None:
+    """Every study with its benchmark, format, labels and people."""
+    from rmgap_annot.studies import list_studies
+
+    engine = ready_engine(ctx)
+    studies = list_studies(engine=engine)
+    if not studies:
+        typer.echo("No studies yet: import a benchmark (it gets one study).")
+        return
+    typer.echo(f"  {'study':<24} {'benchmark':<24} {'format':<13} {'labels':>7} {'people':>7}")
+    for s in studies:
+        typer.echo(f"  {s.name:<24} {s.benchmark:<24} {s.format:<13} {s.labels:>7} {s.members:>7}")
 
 
 @study_app.command("show")
 def study_show_cmd(
     ctx: typer.Context,
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the latest)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the benchmark's only study)."),
 ) -> None:
     """The study settings and how far labelling has come."""
     engine = ready_engine(ctx)
-    _print_study(engine, chosen_benchmark(engine, benchmark))
+    (sid,), bench = chosen_study(engine, study, benchmark)
+    _print_study(engine, bench, sid)
 
 
 @study_app.command("set")
@@ -319,21 +401,64 @@ def study_set_cmd(
         None, "--one-item-per-record/--any-items-per-record", help="At most one item per record per annotator."
     ),
     lease_seconds: Optional[int] = typer.Option(None, "--lease-seconds", help="How long an item stays reserved (at least 10)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the benchmark's only study)."),
+    questions: Optional[str] = typer.Option(
+        None, "--questions", help="Rating questions: a preset (rmgap, prb-human-check, none) or a JSON file."),
+    public_link: Optional[str] = typer.Option(None, "--public-link", help="on or off: the study's public crowd link."),
+    completion_code: Optional[str] = typer.Option(None, "--completion-code", help="Shown when a participant finishes their quota."),
+    screenout_code: Optional[str] = typer.Option(None, "--screenout-code", help="Shown when a participant is screened out."),
+    check_rate: Optional[float] = typer.Option(None, "--check-rate", help="Share of attention checks in each stream (e.g. 0.05)."),
+    check_fail_limit: Optional[int] = typer.Option(None, "--check-fail-limit", help="Failed checks before the check action; 0: none."),
+    check_action: Optional[str] = typer.Option(None, "--check-action", help="screen-out or warn."),
+    qualification_items: Optional[int] = typer.Option(None, "--qualification-items", help="Qualification items first; 0: none."),
+    qualification_pass: Optional[str] = typer.Option(None, "--qualification-pass", help="Share right to pass (e.g. 0.8 or 4/5)."),
+    guidelines: Optional[str] = typer.Option(None, "--guidelines", help="A Markdown file with the guidelines."),
+    consent: Optional[str] = typer.Option(None, "--consent", help="A Markdown file with the consent text."),
 ) -> None:
     """Change study settings; only the options given change (labels already given are kept)."""
+    from pathlib import Path
+
     from rmgap_annot.assignment import StudyError, update_study
+    from rmgap_annot.questions import QuestionError, dumps, parse_questions
 
     engine = ready_engine(ctx)
-    bench = chosen_benchmark(engine, benchmark)
+    (sid,), bench = chosen_study(engine, study, benchmark)
+    settings: dict = {}
     try:
+        if questions is not None:
+            source = Path(questions).read_text(encoding="utf-8") if Path(questions).is_file() else questions
+            settings["questions_json"] = dumps(parse_questions(source))
+        if public_link is not None:
+            if public_link not in ("on", "off"):
+                fail("--public-link is on or off", 2)
+            settings["public_link"] = public_link == "on"
+            if settings["public_link"]:
+                from rmgap_annot.assignment import get_study
+                from rmgap_annot.crowd.links import new_study_token
+
+                if not get_study(engine=engine, study_id=sid).link_token:
+                    settings["link_token"] = new_study_token()
+        if qualification_pass is not None:
+            from rmgap_annot.crowd.schedule import parse_share
+
+            settings["qualification_pass"] = float(parse_share(qualification_pass, flag="--qualification-pass"))
+        for flag, path in (("guidelines_md", guidelines), ("consent_md", consent)):
+            if path is not None:
+                try:
+                    settings[flag] = Path(path).read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    fail(f"{path}: cannot read: {exc}", 2)
         update_study(
-            engine=engine, benchmark_id=bench.id, labels_per_item=labels_per_item, mode=mode,
+            engine=engine, study_id=sid, labels_per_item=labels_per_item, mode=mode,
             records_per_domain=records_per_domain, sample_seed=seed, quota_per_annotator=quota,
             one_item_per_record=one_item_per_record, lease_seconds=lease_seconds,
+            completion_code=completion_code, screenout_code=screenout_code, check_rate=check_rate,
+            check_fail_limit=check_fail_limit, check_action=check_action, qualification_items=qualification_items,
+            **settings,
         )
-    except StudyError as exc:
+    except (StudyError, QuestionError, ValueError) as exc:
         fail(str(exc), 2)
-    _print_study(engine, bench)
+    _print_study(engine, bench, sid)
 
 
 @app.command("status")

@@ -208,7 +208,7 @@ class Study(SQLModel, table=True):
     screenout_code: Optional[str] = None
     check_rate: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
     check_fail_limit: Optional[int] = None
-    check_action: str = Field(default="screenout", sa_column_kwargs={"server_default": "screenout"})
+    check_action: str = Field(default="screen-out", sa_column_kwargs={"server_default": "screen-out"})
     qualification_items: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     qualification_pass: Optional[float] = None
     created_at: datetime = Field(default_factory=utcnow)

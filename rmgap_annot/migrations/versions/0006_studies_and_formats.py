@@ -150,7 +150,7 @@ def _studies() -> None:
     op.add_column("study", sa.Column("screenout_code", STR(), nullable=True))
     op.add_column("study", sa.Column("check_rate", sa.Float(), nullable=False, server_default="0"))
     op.add_column("study", sa.Column("check_fail_limit", sa.Integer(), nullable=True))
-    op.add_column("study", sa.Column("check_action", STR(), nullable=False, server_default="screenout"))
+    op.add_column("study", sa.Column("check_action", STR(), nullable=False, server_default="screen-out"))
     op.add_column("study", sa.Column("qualification_items", sa.Integer(), nullable=False, server_default="0"))
     op.add_column("study", sa.Column("qualification_pass", sa.Float(), nullable=True))
     op.add_column("study", sa.Column("created_at", UTC(), nullable=True))
