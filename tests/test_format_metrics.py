@@ -394,6 +394,38 @@ def test_human_vs_model_difference_resamples_the_same_groups_for_both_sides():
     json.dumps(out)
 
 
+def test_a_difference_with_no_spread_in_its_draws_gets_the_conservative_interval_not_a_point():
+    items, _ = synthetic_pairs(3, 2)
+    scores = {item.ref: {"chosen": 0.0, "rejected": 1.0} for item in items}  # the model wrong everywhere
+    picks = {item.ref: "chosen" for item in items}  # people right everywhere: every draw differs by exactly 1
+    out = benchmark_comparison("pairs", items, scores=scores, picks=picks, n_boot=500)
+    diff, human, model = out["difference"]["all"], out["human"]["all"], out["model"]["all"]
+    assert diff["difference"] == 1.0
+    assert "conservative" in diff["ci_method"]
+    assert diff["ci"] == pytest.approx([human["ci"][0] - model["ci"][1], 1.0])
+    assert diff["ci"][0] < 0.8  # three groups cannot pin a difference down
+    assert out["n_left_out"] == 0
+    assert benchmark_comparison("pairs", items, scores=scores, picks={}, n_boot=50)["reason"]
+
+
+def test_group_intervals_cover_a_known_truth_where_item_intervals_do_not():
+    """Simulation: 30 groups of 6 correlated items (group rates ~ Beta(1.4, 0.6), mean 0.7), 300 data sets."""
+    rng = np.random.default_rng(0)
+    n_groups, per_group, reps = 30, 6, 300
+    covered = {"groups": 0, "items": 0}
+    strata = np.repeat(["A", "B"], n_groups * per_group // 2)
+    for r in range(reps):
+        p = rng.beta(1.4, 0.6, size=n_groups)
+        y = (rng.random((n_groups, per_group)) < p[:, None]).astype(float).ravel()
+        units = {"groups": np.repeat([f"g{g}" for g in range(n_groups)], per_group),
+                 "items": [f"i{i}" for i in range(n_groups * per_group)]}
+        for name, groups in units.items():
+            est = GroupedRates(groups, strata, n_boot=400, seed=r).proportion(y, np.ones(len(y), dtype=bool))
+            covered[name] += est.ci[0] <= 0.7 <= est.ci[1]
+    assert covered["groups"] / reps >= 0.90  # measured 0.947
+    assert covered["items"] / reps <= 0.85  # measured 0.77: resampling items ignores the correlation
+
+
 # --- rating questions ----------------------------------------------------------------------------------
 
 

@@ -126,6 +126,7 @@ def benchmark_comparison(
     gets the Durkalski clustered score test's p-value.
     """
     rule = _rule(format)
+    items = list(items)
     both = [item for item in items if item.ref in picks and item.ref in scores]
     model_units = list(scored(both, scores))
     human_units = _picked(both, picks)
@@ -135,6 +136,7 @@ def benchmark_comparison(
         "format": format,
         "n_items": len(both),
         "n_groups": int(len(set(rates.cluster.tolist()))),
+        "n_left_out": len(items) - len(both),
         "human": to_json(human),
         "model": to_json(model),
         "difference": paired(rates, human, model),
