@@ -394,6 +394,23 @@ def test_human_vs_model_difference_resamples_the_same_groups_for_both_sides():
     json.dumps(out)
 
 
+def test_a_proportions_difference_is_bootstraps_paired_difference_on_the_same_draws():
+    from rmgap_annot.stats import bootstrap as bs
+
+    items, scores = synthetic_pairs(12, 3)
+    picks = {item.ref: "chosen" if int(item.group_id[1:]) % 3 else "rejected" for item in items}
+    out = benchmark_comparison("pairs", items, scores=scores, picks=picks, n_boot=300, seed=5)["difference"]["all"]
+    groups = [item.group_id for item in items]
+    human = [float(picks[item.ref] == "chosen") for item in items]
+    model = [float(scores[item.ref]["chosen"] > scores[item.ref]["rejected"]) for item in items]
+    strata = ["(none)"] * len(items)
+    weights = bs.bind_strata(bs.stratified_draws(groups, strata, draws=300, seed=5), groups, strata)
+    ref = bs.paired_difference(human, model, groups, weights)
+    assert out["difference"] == pytest.approx(ref["difference"])
+    assert out["ci"] == pytest.approx(ref["ci"])
+    assert out["p_value"] == pytest.approx(ref["p_value"])
+
+
 def test_a_difference_with_no_spread_in_its_draws_gets_the_conservative_interval_not_a_point():
     items, _ = synthetic_pairs(3, 2)
     scores = {item.ref: {"chosen": 0.0, "rejected": 1.0} for item in items}  # the model wrong everywhere
