@@ -24,7 +24,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Literal, Mapping, Optional, Sequence, Union
 
 from rmgap_annot.benchmark import MAX_ID_CHARS, BenchmarkFileError, LineError, json_lines, read_text
 from rmgap_annot.limits import MAX_INPUT_BYTES, MAX_ITEM_BYTES, MAX_JSON_DEPTH, MAX_TEXT_CHARS, first_oversized_text, json_depth_exceeds
@@ -682,18 +682,69 @@ def beats_all(scores: Mapping[str, float], winner: str) -> bool:
     return all(scores[winner] > v for k, v in scores.items() if k != winner)
 
 
-def pick_scores(item: Item, pick: str | None) -> dict[str, float]:
+TIE_GOOD = "tie_good"  # "Both equally good": a pairwise item's tie option
+TIE_BAD = "tie_bad"  # "Both bad"
+TIE_CHOICES = (TIE_GOOD, TIE_BAD)
+Pick = Union[str, None, Sequence[str]]  # a key, a tie choice, None (no pick), or the values tied for the plurality
+
+
+def pick_scores(item: Item, pick: Pick) -> dict[str, float]:
     """Scores that make a person's (or the plurality's) pick go through a benchmark's model rule.
 
-    The picked candidate scores 1 and the others 0; ``None`` (a tie choice:
-    "both equally good" or "both bad") scores every candidate alike, so each
-    benchmark's own tie rule applies to people too: a loss for RMB,
-    RewardBench and pairs, counted apart for Personalized RewardBench, 1/N
-    credit for RewardBench 2.
+    Why scores: each benchmark's tie rule is written for equal scores, so a
+    human tie goes through the very rule a reward model's tie does.
+
+    - a candidate key: it scores 1, the others 0;
+    - ``tie_good`` / ``tie_bad`` ("Both equally good" / "Both bad") and
+      ``None`` (no pick: every label was "Can't decide"): every candidate
+      alike, a tie: a loss for RMB, RewardBench and pairs (strict ``>``),
+      counted apart for Personalized RewardBench, 1/N credit for RewardBench 2;
+    - a sequence (a plurality tied between several values): the tied keys
+      score 1, the others 0, so RewardBench 2 gives 1/k credit when the
+      correct one is among the k and the strict rules count a loss; a
+      sequence holding a tie choice is a tie of every candidate.
     """
-    if pick is not None and pick not in item.keys:
-        raise ValueError(f"item {item.ref}: {pick!r} is not one of its candidates {item.keys}")
-    return {key: float(key == pick) for key in item.keys}
+    if pick is None or pick in TIE_CHOICES:
+        return {key: 0.0 for key in item.keys}
+    tied = [pick] if isinstance(pick, str) else list(pick)
+    for value in tied:
+        if value not in item.keys and value not in TIE_CHOICES:
+            raise ValueError(f"item {item.ref}: {value!r} is not one of its candidates {item.keys} nor a tie choice")
+    if any(value in TIE_CHOICES for value in tied):
+        return {key: 0.0 for key in item.keys}
+    return {key: float(key in tied) for key in item.keys}
+
+
+def plurality_pick(choices: Iterable[str | None]) -> Pick:
+    """The crowd's answer on one item: the most chosen value; "Can't decide" (None) is not a vote.
+
+    A tie for first place is returned as the sorted tuple of the tied
+    values (``pick_scores`` turns it into the benchmark's own tie rule);
+    no vote at all gives None.
+    """
+    votes = Counter(c for c in choices if c is not None)
+    if not votes:
+        return None
+    top = max(votes.values())
+    best = sorted(v for v, n in votes.items() if n == top)
+    return best[0] if len(best) == 1 else tuple(best)
+
+
+def plurality_picks(labels: Iterable[tuple[tuple[str, int], str | None]]) -> dict[tuple[str, int], Pick]:
+    """Per item ref, the plurality pick of its labels (``(ref, choice)`` pairs)."""
+    by_item: dict[tuple[str, int], list[str | None]] = {}
+    for ref, choice in labels:
+        by_item.setdefault(tuple(ref), []).append(choice)
+    return {ref: plurality_pick(choices) for ref, choices in by_item.items()}
+
+
+def pick_kind(pick: Pick) -> str:
+    """How an item's aggregated pick reads in the report: decided, tie_good, tie_bad, split or no_pick."""
+    if pick is None:
+        return "no_pick"
+    if isinstance(pick, str):
+        return pick if pick in TIE_CHOICES else "decided"
+    return "split"
 
 
 def ranking_scores(item: Item, ranking: Sequence[str]) -> dict[str, float]:

@@ -17,12 +17,15 @@ The metric is plain accuracy: ``chosen > rejected``, strict.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+import numpy as np
 
 from rmgap_annot.formats.common import (
     Candidate, Entry, Item, Loaded, Problems, Rate, Row, Scores, context_group, entry_id_of, rate,
     read_entries, scored, single_item_entry, write_entries,
 )
+from rmgap_annot.stats.grouped import GroupedRates
 
 NAME = "pairs"
 CORE = ("prompt", "chosen", "rejected")
@@ -120,3 +123,13 @@ def metrics(items: Iterable[Item], scores: Scores) -> dict[str, Rate]:
         if item.category_path:
             hits.setdefault(item.category_path[0], []).append(ok)
     return {k: rate(sum(v), len(v)) for k, v in sorted(hits.items())}
+
+
+def estimates(units: Sequence[tuple[Item, dict[str, float]]], rates: GroupedRates) -> dict[str, Any]:
+    """``metrics`` with intervals: ``{"all": Estimate, category: Estimate}`` (strict: a tie is wrong)."""
+    ok = np.array([s["chosen"] > s["rejected"] for _, s in units], dtype=float)
+    cat = [item.category_path[0] if item.category_path else None for item, _ in units]
+    out: dict[str, Any] = {"all": rates.proportion(ok, np.ones(len(units), dtype=bool))}
+    for name in sorted({c for c in cat if c is not None}):
+        out[name] = rates.proportion(ok, np.array([c == name for c in cat], dtype=bool))
+    return out

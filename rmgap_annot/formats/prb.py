@@ -12,12 +12,15 @@ rate with a strict ``>``; ties are counted apart, not as half wins.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+import numpy as np
 
 from rmgap_annot.formats.common import (
     Candidate, Entry, Item, Loaded, Problems, Row, Scores, context_group, entry_id_of, rate, read_entries,
     scored, single_item_entry, write_entries,
 )
+from rmgap_annot.stats.grouped import GroupedRates
 
 NAME = "prb"
 
@@ -96,3 +99,22 @@ def metrics(items: Iterable[Item], scores: Scores) -> dict[str, dict[str, Any]]:
         for cat, r in sorted(groups.items())
     }
 
+
+def estimates(units: Sequence[tuple[Item, dict[str, float]]], rates: GroupedRates) -> dict[str, Any]:
+    """``metrics`` with intervals: per category and ``all``, ``{"win_rate", "tie_rate": Estimate, "ties": n}``.
+
+    Ties are counted apart, as the benchmark does: a tie (equal scores; for
+    people a "Both equally good" / "Both bad" plurality, a split plurality,
+    or no pick) is neither a win nor a loss, is reported in ``ties`` and
+    ``tie_rate``, and stays in the win rate's denominator.
+    """
+    results = [outcome(s) for _, s in units]
+    win = np.array([r == "win" for r in results], dtype=float)
+    tie = np.array([r == "tie" for r in results], dtype=float)
+    cat = np.array([item.category_path[0] for item, _ in units], dtype=object)
+    out: dict[str, Any] = {}
+    for name in ["all", *sorted(set(cat.tolist()))]:
+        mask = np.ones(len(units), dtype=bool) if name == "all" else cat == name
+        out[name] = {"win_rate": rates.proportion(win, mask), "tie_rate": rates.proportion(tie, mask),
+                     "ties": int(tie[mask].sum())}
+    return out

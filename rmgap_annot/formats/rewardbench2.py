@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+import numpy as np
 
 from rmgap_annot.formats.common import (
     Candidate, Entry, Item, Loaded, Problems, Rate, Row, Scores, context_group, entry_id_of, rate,
     read_entries, scored, single_item_entry, write_entries,
 )
+from rmgap_annot.stats.grouped import Estimate, GroupedRates
 
 NAME = "rewardbench2"
 TIES = "ties"
@@ -139,3 +142,40 @@ def metrics(items: Iterable[Item], scores: Scores) -> dict[str, dict[str, Any]]:
             "unplaced": unplaced,
         }
     return out
+
+
+def estimates(units: Sequence[tuple[Item, dict[str, float]]], rates: GroupedRates) -> dict[str, Any]:
+    """``metrics`` with intervals, plus the leaderboard's ``Score``.
+
+    ``{"subsets": {subset: {"score": Estimate}, "Ties": {"score",
+    "ref_accuracy", "tied_accuracy": Estimate, "unplaced": int}}, "Score":
+    Estimate}``. Each best-of-N subset's score is the mean credit (1/k when
+    ``chosen_0`` shares the maximum with k-1 others: a person's split plurality
+    or tie choice gets the same partial credit). ``Score`` is the unweighted
+    mean of the subset scores, as the leaderboard's; it is None while a Ties
+    subset is present (its composite is not computed here).
+    """
+    subset_of = np.array([item.category_path[0] for item, _ in units], dtype=object)
+    is_ties = np.array([s.lower() == TIES for s in subset_of.tolist()], dtype=bool)
+    credit = np.array([0.0 if t else best_of_n(s) for t, (_, s) in zip(is_ties, units)])
+    out: dict[str, Any] = {}
+    for name in sorted(set(subset_of[~is_ties].tolist())):
+        out[name] = {"score": rates.proportion(credit, subset_of == name)}
+    if is_ties.any():
+        kind = [m.group(1) if (m := _TIES_ID.match(item.entry_id)) else None for item, _ in units]
+        accurate = np.array([t and ties_accurate(item, s) for t, (item, s) in zip(is_ties, units)], dtype=float)
+        out["Ties"] = {
+            "score": Estimate(None, int(is_ties.sum()), rates.n_groups(is_ties), reason=(
+                "the Ties composite also weighs margin terms (41%) not computed here; see ref_accuracy and tied_accuracy"),
+                ci_reason="no estimate"),
+            "ref_accuracy": rates.proportion(accurate, is_ties & np.array([k == "ref" for k in kind]), "scored ref: items"),
+            "tied_accuracy": rates.proportion(accurate, is_ties & np.array([k == "tied" for k in kind]), "scored tied: items"),
+            "unplaced": int((is_ties & np.array([k is None for k in kind])).sum()),
+        }
+    if "Ties" in out:
+        score = Estimate(None, len(units), rates.n_groups(np.ones(len(units), dtype=bool)),
+                         reason="the leaderboard Score averages the Ties composite, which is not computed here",
+                         ci_reason="no estimate")
+    else:
+        score = rates.mean([v["score"] for v in out.values()], what="subsets")
+    return {"subsets": out, "Score": score}

@@ -18,12 +18,17 @@ as unweighted means of the children.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+import numpy as np
 
 from rmgap_annot.formats.common import (
     Candidate, Entry, Item, Loaded, Problems, Rate, Row, Scores, beats_all, context_group, entry_from, mean_of, rate,
     read_entries, scored, write_entries,
 )
+from rmgap_annot.stats.grouped import GroupedRates
+
+T = TypeVar("T")
 
 NAME = "rmb"
 SETS = ("Pairwise_set", "BoN_set")
@@ -128,6 +133,25 @@ def bon_correct(scores: dict[str, float]) -> bool:
     return beats_all(scores, "bon_best")
 
 
+def up_the_tree(leaves: dict[tuple[str, ...], T], mean: Callable[[list[T]], T]) -> dict[str, T]:
+    """The leaves, then each ancestor the ``mean`` of its children, keyed by the path joined with "/".
+
+    A path that is both a leaf and a parent keeps the leaf's own items apart
+    (its value is its items', not its children's).
+    """
+    result = dict(leaves)
+    depth = max((len(p) for p in result), default=0)
+    for level in range(depth - 1, 0, -1):
+        parents: dict[tuple[str, ...], list[T]] = {}
+        for path, r in result.items():
+            if len(path) == level + 1:
+                parents.setdefault(path[:level], []).append(r)
+        for parent, children in parents.items():
+            if parent not in result:
+                result[parent] = mean(children)
+    return {"/".join(p): r for p, r in sorted(result.items())}
+
+
 def tree_accuracy(outcomes: Iterable[tuple[tuple[str, ...], bool]]) -> dict[str, Rate]:
     """Accuracy per category path (a leaf), then each ancestor the unweighted mean of its children.
 
@@ -137,18 +161,8 @@ def tree_accuracy(outcomes: Iterable[tuple[tuple[str, ...], bool]]) -> dict[str,
     hits: dict[tuple[str, ...], list[bool]] = {}
     for path, ok in outcomes:
         hits.setdefault(path, []).append(ok)
-    result: dict[tuple[str, ...], Rate] = {p: rate(sum(v), len(v)) for p, v in hits.items()}
-    depth = max((len(p) for p in result), default=0)
-    for level in range(depth - 1, 0, -1):
-        parents: dict[tuple[str, ...], list[Rate]] = {}
-        for path, r in result.items():
-            if len(path) == level + 1:
-                parents.setdefault(path[:level], []).append(r)
-        for parent, children in parents.items():
-            if parent in result:  # a path that is both a leaf and a parent: keep the leaf's own items apart
-                continue
-            result[parent] = mean_of(children, "subcategories")
-    return {"/".join(p): r for p, r in sorted(result.items())}
+    leaves = {p: rate(sum(v), len(v)) for p, v in hits.items()}
+    return up_the_tree(leaves, lambda children: mean_of(children, "subcategories"))
 
 
 def metrics(items: Iterable[Item], scores: Scores) -> dict[str, dict[str, Rate]]:
@@ -163,3 +177,24 @@ def metrics(items: Iterable[Item], scores: Scores) -> dict[str, dict[str, Rate]]
         else:
             bon.append((item.category_path, bon_correct(s)))
     return {"pairwise": tree_accuracy(pairwise), "bon": tree_accuracy(bon)}
+
+
+def estimates(units: Sequence[tuple[Item, dict[str, float]]], rates: GroupedRates) -> dict[str, Any]:
+    """``metrics`` with intervals: ``{"pairwise": {path: Estimate}, "bon": {path: Estimate}}``.
+
+    Same rules (strict: a tie, human or model, is wrong), each leaf a
+    proportion over its entries, each ancestor the unweighted mean of its
+    children draw by draw. ``units`` are in ``rates``' order.
+    """
+    out: dict[str, Any] = {}
+    for kind, correct in (("pairwise", pair_correct), ("bon", bon_correct)):
+        ok = np.array([kind == item.hidden["kind"] and correct(s) for item, s in units], dtype=float)
+        is_kind = np.array([item.hidden["kind"] == kind for item, _ in units], dtype=bool)
+        paths = sorted({item.category_path for item, _ in units if item.hidden["kind"] == kind})
+        leaves = {
+            p: rates.proportion(ok, is_kind & np.array([item.category_path == p for item, _ in units], dtype=bool),
+                                f"scored {kind} entries")
+            for p in paths
+        }
+        out[kind] = up_the_tree(leaves, lambda children: rates.mean(children, what="subcategories"))
+    return out
