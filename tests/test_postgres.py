@@ -160,6 +160,10 @@ def test_annotators_arriving_together_after_an_import_share_one_study_row(pg_eng
     from rmgap_annot.models import Study
 
     bid = import_benchmark(engine=pg_engine, path=small_file, name="s").benchmark_id
+    # Imports now create the study; a benchmark without one (written by a script) still must not race.
+    with session_scope(pg_engine, write=True) as s:
+        s.execute(text("DELETE FROM studyitem"))
+        s.execute(text("DELETE FROM study"))
     outcome: list[object] = []
     with session_scope(pg_engine, write=True) as first:
         _study_for_update(first, bid)  # the first annotator's transaction made the row, not yet committed
