@@ -132,14 +132,17 @@ def main_callback(
 
 
 def _print_counts(counts: dict[str, dict[str, int]]) -> None:
+    """Per domain (RMGAP's four; another format's top-level categories), then the total."""
     total_r = total_i = 0
-    typer.echo(f"  {'domain':<10} {'records':>8} {'items':>8}")
-    for domain in DOMAINS:
+    domains = list(DOMAINS) if set(counts) == set(DOMAINS) else sorted(counts)
+    width = max([10, *(len(d or "(none)") for d in domains)])
+    typer.echo(f"  {'domain':<{width}} {'records':>8} {'items':>8}")
+    for domain in domains:
         c = counts.get(domain, {"records": 0, "items": 0})
         total_r += c["records"]
         total_i += c["items"]
-        typer.echo(f"  {domain:<10} {c['records']:>8} {c['items']:>8}")
-    typer.echo(f"  {'total':<10} {total_r:>8} {total_i:>8}")
+        typer.echo(f"  {domain or '(none)':<{width}} {c['records']:>8} {c['items']:>8}")
+    typer.echo(f"  {'total':<{width}} {total_r:>8} {total_i:>8}")
 
 
 # --- foundation ------------------------------------------------------------
@@ -157,15 +160,21 @@ def init_cmd(ctx: typer.Context) -> None:
 @app.command("import-benchmark")
 def import_benchmark_cmd(
     ctx: typer.Context,
-    file: str = typer.Argument(..., help="RMGAP JSONL file (.jsonl or .jsonl.gz)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Benchmark name (default: the file name)."),
+    file: str = typer.Argument(..., help="A benchmark file (.jsonl, .jsonl.gz, .json, .parquet) or folder (RMB_dataset, or a folder of JSONL/Parquet files)."),
+    format_name: Optional[str] = typer.Option(
+        None, "--format", help="rmgap, rmb, prb, rewardbench, rewardbench2 or pairs (default: detected from the content)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Benchmark name (default: the file or folder name)."),
 ) -> None:
-    """Validate an RMGAP JSONL file and import it atomically (all or nothing)."""
-    from rmgap_annot.benchmark import BenchmarkFileError, format_errors, import_benchmark
+    """Validate a benchmark in any supported format and import it atomically (all or nothing)."""
+    from rmgap_annot.benchmark import BenchmarkFileError, format_errors
+    from rmgap_annot.formats import FORMAT_NAMES
+    from rmgap_annot.formats.store import import_any
 
+    if format_name is not None and format_name not in FORMAT_NAMES:
+        fail(f"--format must be one of {', '.join(FORMAT_NAMES)}, not {format_name!r}", 2)
     engine = ready_engine(ctx)
     try:
-        result = import_benchmark(engine=engine, path=file, name=name)
+        result = import_any(engine=engine, path=file, format=format_name, name=name)
     except BenchmarkFileError as exc:
         typer.echo(format_errors(exc.errors), err=True)
         typer.echo(f"Nothing was imported: {len(exc.errors)} error(s).", err=True)
