@@ -99,7 +99,7 @@ def chosen_study(engine, name: Optional[str], benchmark: Optional[str] = None, *
     bench = chosen_benchmark(engine, benchmark)
     if name == ALL:
         if not allow_all:
-            fail("--study all is only for report and export-verified; name one study", 2)
+            fail("--study all is only for report, export-verified and labels export; name one study", 2)
         from rmgap_annot.assignment import get_study
 
         get_study(engine=engine, benchmark_id=bench.id)  # a benchmark always has at least its first study
@@ -642,18 +642,19 @@ def paper_cmd(
 @labels_app.command("import")
 def labels_import_cmd(
     ctx: typer.Context,
-    file: str = typer.Argument(..., help="CSV or JSONL: record_id, group, prompt_index, annotator, choice, naturalness (+ optional ranking, reason, comment, seconds, displayed_order)."),
+    file: str = typer.Argument(..., help="CSV or JSONL: RMGAP record_id, group, prompt_index, annotator, choice, naturalness; other formats the entry id (pair_uid, bon_uid, id or entry_id; item_index), annotator, choice (+ optional ranking, reason, comment, seconds, displayed_order, ratings)."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    study: Optional[str] = typer.Option(None, "--study", help="The study the labels belong to (default: the benchmark's only study)."),
     replace: bool = typer.Option(False, "--replace", help="Replace an annotator's existing label on the same item instead of refusing."),
 ) -> None:
-    """Import labels gathered elsewhere, atomically (all or nothing); unknown annotators are created without a password."""
+    """Import labels gathered elsewhere into a study, atomically (all or nothing); unknown annotators are created without a password."""
     from rmgap_annot.benchmark import format_errors
     from rmgap_annot.labels_io import LabelsFileError, import_labels
 
     engine = ready_engine(ctx)
-    bench = chosen_benchmark(engine, benchmark)
+    (study_id,), bench = chosen_study(engine, study, benchmark)
     try:
-        result = import_labels(engine=engine, path=file, benchmark_id=bench.id, replace=replace)
+        result = import_labels(engine=engine, path=file, benchmark_id=bench.id, replace=replace, study_id=study_id)
     except LabelsFileError as exc:
         typer.echo(format_errors(exc.errors), err=True)
         typer.echo(f"Nothing was imported: {len(exc.errors)} error(s).", err=True)
@@ -668,14 +669,15 @@ def labels_export_cmd(
     ctx: typer.Context,
     out: str = typer.Option(..., "--out", help="Output file: .csv, .jsonl or .parquet."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Only this study's labels ('all': every study of the benchmark; default: its only study)."),
 ) -> None:
-    """Write every label (one row each, with record id, group, prompt index and domain)."""
+    """Write every label (one row each, addressed as labels import reads them: RMGAP record/group/prompt, else the entry id)."""
     from rmgap_annot.labels_io import export_labels
 
     engine = ready_engine(ctx)
-    bench = chosen_benchmark(engine, benchmark)
+    study_ids, bench = chosen_study(engine, study, benchmark, allow_all=True)
     try:
-        n = export_labels(engine=engine, benchmark_id=bench.id, out=out)
+        n = export_labels(engine=engine, benchmark_id=bench.id, out=out, study_ids=study_ids)
     except ValueError as exc:
         fail(str(exc), 2)
     typer.echo(f"Wrote {n} labels of {bench.name!r} to {out}.")
@@ -936,7 +938,7 @@ def score_cmd(
 @scores_app.command("import")
 def scores_import_cmd(
     ctx: typer.Context,
-    file: str = typer.Argument(..., help='JSONL rows {"record_id", "group", "prompt_index", "scores": {response_key: value}}.'),
+    file: str = typer.Argument(..., help='JSONL rows {"record_id", "group", "prompt_index", "scores": {response_key: value}} (RMGAP); other formats name the entry by its id column (pair_uid, bon_uid, id or entry_id) and item_index.'),
     name: Optional[str] = typer.Option(None, "--name", help="Scorer name (default: the file name)."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
     replace: bool = typer.Option(False, "--replace", help="Replace the scores of an existing scorer of that name."),
