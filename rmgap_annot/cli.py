@@ -576,12 +576,15 @@ def export_verified_cmd(
                               aggregate=aggregate)
     except ExportError as exc:
         fail(str(exc), 2)
-    unit = "records" if result.level == "record" else "items"
-    typer.echo(f"Wrote {result.n_written} verified {unit} of {bench.name!r} to {result.out_dir}:")
-    typer.echo(f"  {'domain':<10} {'records':>13} {'items':>13}")
-    for domain in (*DOMAINS, "All"):
-        s = result.summary[domain]
-        typer.echo(f"  {domain:<10} {s['records_kept']:>6}/{s['records']:<6} {s['items_kept']:>6}/{s['items']:<6}")
+    unit = ("records" if bench.format == "rmgap" else "entries") if result.level == "record" else "items"
+    where = "" if bench.format == "rmgap" or result.level != "record" else " (benchmark/, in its own format)"
+    typer.echo(f"Wrote {result.n_written} verified {unit} of {bench.name!r} to {result.out_dir}{where}:")
+    width = max([10, *(len(d or "(none)") for d in result.summary)])
+    typer.echo(f"  {'domain':<{width}} {'records':>13} {'items':>13}")
+    for domain, s in result.summary.items():
+        if bench.format != "rmgap" and domain != "All" and not s["items"]:
+            continue  # RMGAP's domains, empty in another format's benchmark
+        typer.echo(f"  {domain or '(none)':<{width}} {s['records_kept']:>6}/{s['records']:<6} {s['items_kept']:>6}/{s['items']:<6}")
     if result.analytics_note:
         typer.echo(f"Note: agreement {result.analytics_note}", err=True)
     if hf:
