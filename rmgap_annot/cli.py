@@ -18,7 +18,7 @@ from rmgap_annot.settings import DOMAINS, resolve_db_url
 
 app = typer.Typer(
     name="rmgap-annot",
-    help="Human validation of the RMGAP reward-model benchmark.",
+    help="Human validation of reward-model benchmarks (RMGAP, RMB, Personalized RewardBench, RewardBench 1/2, preference pairs).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -33,7 +33,7 @@ study_app = typer.Typer(help="Create, list, show or change studies (labelling ru
 app.add_typer(study_app, name="study")
 annotators_app = typer.Typer(help="Exclude annotators from every number (reversibly), or include them again.", no_args_is_help=True)
 app.add_typer(annotators_app, name="annotators")
-formats_app = typer.Typer(help="Check files of other benchmark formats (RMB, RewardBench 1/2, ...); importing them is not available yet.", no_args_is_help=True)
+formats_app = typer.Typer(help="Check files of any benchmark format (RMB, RewardBench 1/2, ...) without a database; import-benchmark imports them.", no_args_is_help=True)
 app.add_typer(formats_app, name="formats")
 
 
@@ -981,7 +981,7 @@ def scores_export_cmd(
     typer.echo(f"Wrote {n} items scored by {scorer!r} to {out}.")
 
 
-# --- other benchmark formats (preview) ---------------------------------------
+# --- other benchmark formats -------------------------------------------------
 
 
 @formats_app.command("check")

@@ -23,6 +23,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "rmgap_annot" / "data" / "sample
 # (format, sample path, entries, candidates per item as found in the sample)
 CASES = [
     ("rmb", SAMPLES / "rmb" / "RMB_dataset", 7),
+    ("rmb", SAMPLES / "rmb" / "RMB_dataset" / "BoN_set" / "Helpfulness" / "Code" / "Code Generation.json", 1),
     ("prb", SAMPLES / "prb" / "prb_sample.jsonl", 3),
     ("prb", SAMPLES / "prb" / "prb_sample.parquet", 3),
     ("rewardbench", SAMPLES / "rewardbench" / "rewardbench_sample.parquet", 5),
