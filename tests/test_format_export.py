@@ -170,3 +170,27 @@ def test_cli_export_verified_speaks_entries(engine, db_url, tmp_path):
     assert res.exit_code == 0, res.output
     assert f"Wrote {len(kept)} verified entries of 'rb2'" in res.output and "benchmark/" in res.output
     assert "Ties" in res.output and "Writing" not in res.output
+
+
+def test_home_and_export_pages_show_another_formats_benchmark(engine, db_url, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    monkeypatch.chdir(root)
+    bench = import_any(engine=engine, path=SAMPLES / "rewardbench2" / "rewardbench2_sample.jsonl").benchmark_id
+    kept, _ = _label_everything(engine, bench)
+    rid = create_user(engine=engine, name="res", role="researcher")
+    for path in ("pages/home.py", "pages/export.py"):
+        at = AppTest.from_file(str(root / path), default_timeout=30)
+        at.session_state["user_id"], at.session_state["role"] = rid, "researcher"
+        at.run()
+        assert not at.exception, (path, at.exception)
+        if path == "pages/export.py":
+            # The preview judges as the export does: no naturalness asked, any correct key passes.
+            assert any(f"{len(kept)} of 5 records" in m.value for m in at.markdown)
+            table = at.dataframe[0].value
+            assert "Ties" in set(table["domain"]) and "Math" in set(table["domain"])
+        else:
+            table = at.dataframe[0].value
+            assert set(table["domain"]) == {"Factuality", "Focus", "Math", "Ties", "total"}

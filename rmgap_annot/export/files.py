@@ -101,13 +101,7 @@ def write_export(
     # Excluded annotators' labels count nowhere, the export included (see rmgap_annot.exclusions).
     counted = counted_labels(engine=engine, benchmark_id=benchmark_id)
     labels = counted.labels
-    items = load_items(engine=engine, benchmark_id=benchmark_id)
-    stats = item_stats(labels=labels, items=items)
-    if bench.format != "rmgap":
-        stats["correct_keys"] = stats["item_id"].map(_correct_keys(engine, benchmark_id))
-    if aggregate != PLURALITY:
-        fitted = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=aggregate, fit_if_missing=True)
-        stats = override_picks(stats, fitted["picks"])
+    stats = verdict_stats(engine=engine, benchmark_id=benchmark_id, labels=labels, aggregate=aggregate, fmt=bench.format)
     verdicts = apply_rule(stats, rule)
     records = record_verdicts(verdicts)
     summary = summarize(verdicts, records)
@@ -163,6 +157,19 @@ def write_export(
         files=[out_dir / name for name in (*EXPORT_FILES, BENCHMARK_DIR) if (out_dir / name).exists()],
         analytics_note=why_not,
     )
+
+
+def verdict_stats(*, engine: Engine, benchmark_id: int, labels: pd.DataFrame, aggregate: str = PLURALITY,
+                  fmt: str = "rmgap") -> pd.DataFrame:
+    """Per item, the tallies the rule reads (``rule.item_stats``), with each item's designated winners for another
+    format than RMGAP and the picks of ``aggregate``: what the export and the Export page's preview both judge."""
+    stats = item_stats(labels=labels, items=load_items(engine=engine, benchmark_id=benchmark_id))
+    if fmt != "rmgap":
+        stats["correct_keys"] = stats["item_id"].map(_correct_keys(engine, benchmark_id))
+    if aggregate != PLURALITY:
+        fitted = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=aggregate, fit_if_missing=True)
+        stats = override_picks(stats, fitted["picks"])
+    return stats
 
 
 def effective_rule(*, engine: Engine, benchmark_id: int, rule: Rule, fmt: str) -> Rule:
