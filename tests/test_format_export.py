@@ -194,3 +194,14 @@ def test_home_and_export_pages_show_another_formats_benchmark(engine, db_url, mo
         else:
             table = at.dataframe[0].value
             assert set(table["domain"]) == {"Factuality", "Focus", "Math", "Ties", "total"}
+
+
+def test_hf_dataset_judges_as_the_export(engine, tmp_path):
+    from rmgap_annot.hf_dataset import write_hf_dataset
+
+    bench = import_any(engine=engine, path=SAMPLES / "rewardbench2" / "rewardbench2_sample.jsonl").benchmark_id
+    kept, _ = _label_everything(engine, bench)
+    result = write_hf_dataset(engine=engine, benchmark_id=bench, out_dir=tmp_path / "hf", rule=Rule(), level="item",
+                              license_id="cc-by-4.0")
+    # No naturalness was asked, and tied:7's pick (a correct key other than the first) passes.
+    assert result.n_items == len(kept)

@@ -110,3 +110,14 @@ def test_rmgap_says_where_its_metrics_are(engine):
     bench = import_any(engine=engine, path=sample_path()).benchmark_id
     out = format_report(engine=engine, benchmark_id=bench)
     assert out["format"] == "rmgap" and "main report" in out["reason"]
+
+
+def test_the_main_report_runs_on_another_formats_labels(engine):
+    """Until the report speaks each format, its RMGAP sections must say n/a, not crash on a category it does not know."""
+    from rmgap_annot.report import build_report
+
+    bench = import_any(engine=engine, path=SAMPLES / "rmb" / "RMB_dataset").benchmark_id
+    _label(engine, bench, {"rmb-pair-harm-0001": ("chosen", "chosen", "reject")})
+    report = build_report(engine=engine, benchmark_id=bench, draws=50)
+    # RMGAP's four-slot position test leaves other formats' picks out (2 slots are not 4); it no longer raises.
+    assert report["position_bias"]["n"] == 0 and set(report["position_bias"]["by_domain"]) == {"Chat", "Writing", "Reasoning", "Safety"}
