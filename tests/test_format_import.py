@@ -258,3 +258,24 @@ def test_cli_imports_each_format_and_explains_a_failed_detection(engine, tmp_pat
     assert _db_digest(db_url) == before
     listed = runner.invoke(app, ["--db", db_url, "benchmarks"])
     assert "rmb (id 1" in listed.output and "Harmlessness" in listed.output
+
+
+@pytest.mark.postgres
+def test_postgres_imports_atomically_and_idempotently(pg_url, tmp_path):
+    from rmgap_annot.db import get_engine, init_db
+
+    init_db(pg_url)
+    engine = get_engine(pg_url)
+    first = import_any(engine=engine, path=SAMPLES / "rmb" / "RMB_dataset")
+    parquet = import_any(engine=engine, path=SAMPLES / "rewardbench2" / "rewardbench2_sample.parquet")
+    assert first.created and parquet.created
+    before = _counts(engine)
+    assert not import_any(engine=engine, path=SAMPLES / "rmb" / "RMB_dataset").created
+    path, fmt, expected = _bad_duplicate_ids(tmp_path)
+    with pytest.raises(FormatFileError):
+        import_any(engine=engine, path=path, format=fmt)
+    assert _counts(engine) == before
+    with session_scope(engine) as s:
+        raw = s.execute(select(Record.raw_json).where(Record.record_id == "tied:7")).scalar_one()
+    assert json.loads(raw) == next(e.original for e in read(SAMPLES / "rewardbench2" / "rewardbench2_sample.parquet").entries
+                                   if e.entry_id == "tied:7")
