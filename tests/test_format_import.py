@@ -279,3 +279,14 @@ def test_postgres_imports_atomically_and_idempotently(pg_url, tmp_path):
         raw = s.execute(select(Record.raw_json).where(Record.record_id == "tied:7")).scalar_one()
     assert json.loads(raw) == next(e.original for e in read(SAMPLES / "rewardbench2" / "rewardbench2_sample.parquet").entries
                                    if e.entry_id == "tied:7")
+
+
+def test_unreadable_lines_are_named_when_the_format_cannot_be_told(engine, tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"prompt": "a", "chosen": \n[1, 2]\n', encoding="utf-8")
+    with pytest.raises(FormatFileError) as info:
+        import_any(engine=engine, path=path)
+    shown = [str(e) for e in info.value.errors]
+    assert shown[0].startswith(f"{path}:1: (line): invalid JSON")
+    assert shown[1].startswith(f"{path}:2: (line): expected a JSON object")
+    assert "pass --format" in shown[-1]

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from rmgap_annot.benchmark import ImportResult, LineError, import_benchmark as import_rmgap
 from rmgap_annot.db import session_scope
 from rmgap_annot.formats import FORMAT_NAMES, FORMATS, detect_format, read
-from rmgap_annot.formats.common import Entry, FormatError, FormatFileError, Loaded
+from rmgap_annot.formats.common import Entry, FormatError, FormatFileError, Loaded, container_of
 from rmgap_annot.models import Benchmark, BenchmarkFile, Item, Record, Response
 
 # How each format names its entries' ids: labels and scores files address entries by these columns.
@@ -63,12 +63,30 @@ def import_any(*, engine: Engine, path: str | Path, format: str | None = None,  
     """
     if format is not None and format not in FORMAT_NAMES:
         raise FormatFileError([FormatError(str(path), 0, "--format", f"must be one of {', '.join(FORMAT_NAMES)}, not {format!r}")])
-    fmt = format or detect_format(path)
+    try:
+        fmt = format or detect_format(path)
+    except FormatFileError as exc:
+        raise _line_problems_first(Path(path), exc) from None
     if fmt == "rmgap":
         if Path(path).is_dir():
             raise FormatFileError([FormatError(str(path), 0, "(file)", "an RMGAP benchmark is one .jsonl file, not a folder")])
         return import_rmgap(engine=engine, path=path, name=name)
     return import_entries(engine=engine, loaded=read(path, fmt), name=name)
+
+
+def _line_problems_first(path: Path, detection: FormatFileError) -> FormatFileError:
+    """A JSONL file whose format could not be told: its unreadable lines first (too long, not JSON, ...), then why.
+
+    Those problems are the file's whatever its format, so they are named by
+    line as every importer names them; the detection's explanation follows.
+    """
+    if not (path.is_file() and container_of(path) == "jsonl"):
+        return detection
+    from rmgap_annot.benchmark import json_lines, read_text
+
+    text, _ = read_text(path, error=FormatFileError)
+    lines = [FormatError(str(path), n, "(line)", problem) for n, _raw, _data, problem in json_lines(text) if problem]
+    return FormatFileError(lines + detection.errors) if lines else detection
 
 
 def _schema_b64(schema) -> str | None:  # noqa: ANN001 - a pyarrow.Schema
