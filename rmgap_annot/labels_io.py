@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import math
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,6 +34,7 @@ from rmgap_annot.formats.common import TIE_CHOICES
 from rmgap_annot.formats.store import ITEM_INDEX
 from rmgap_annot.item_refs import ItemIndex, item_index
 from rmgap_annot.models import Label, User
+from rmgap_annot.questions import check_answers, questions_for
 from rmgap_annot.studies import ensure_members
 
 REQUIRED_COLUMNS = ("record_id", "group", "prompt_index", "annotator", "choice", "naturalness")
@@ -189,6 +191,14 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
     if not path.is_file():
         raise LabelsFileError([LineError(name, 0, "(file)", "no such file")])
     index = item_index(engine=engine, benchmark_id=benchmark_id)
+    from rmgap_annot.assignment import get_study
+
+    study = get_study(engine=engine, benchmark_id=benchmark_id, study_id=study_id)
+    if study.benchmark_id != benchmark_id:
+        raise LabelsFileError([LineError(name, 0, "--study", f"study {study.name!r} is over another benchmark")])
+    study_id = study.id
+    optional_questions = tuple(dataclasses.replace(q, required=False) for q in questions_for(study.questions_json, index.format)
+                               if q.name != "naturalness")
 
     errors: list[LineError] = []
     parsed: list[dict[str, Any]] = []
@@ -271,6 +281,14 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
             if not isinstance(ratings, dict) or not ratings:
                 err("ratings", "must be a JSON object of rating answers {question: value} (as the export writes it)")
                 ratings = None
+            elif target:
+                try:  # on the study's scales; a question left out is fine (the file may hold part of the answers)
+                    _, ratings_text = check_answers(optional_questions, naturalness=None, ratings=ratings, keys=record_keys)
+                except ValueError as exc:
+                    err("ratings", str(exc))
+                    ratings = None
+                else:
+                    ratings = json.loads(ratings_text) if ratings_text else None
 
         reason = None if _blank(row.get("reason")) else str(row["reason"]).strip()
         if reason is not None and reason not in REASONS:
@@ -311,9 +329,6 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
 
     from rmgap_annot.models import utcnow
 
-    from rmgap_annot.assignment import get_study
-
-    study_id = study_id if study_id is not None else get_study(engine=engine, benchmark_id=benchmark_id).id
     with session_scope(engine, write=True) as session:
         users = dict(session.execute(select(User.name, User.id)).all())
         new_names = sorted({p["annotator"] for p in parsed} - set(users))

@@ -197,3 +197,36 @@ def test_scores_import_names_bad_lines(engine, tmp_path):
     assert f"{path}:3: pair_uid: no entry 'missing' in this benchmark" in shown
     with session_scope(engine) as s:
         assert s.execute(select(func.count()).select_from(Score)).scalar_one() == 0
+
+
+def test_ratings_are_checked_on_the_studys_scales_and_round_trip(engine, db_url, tmp_path):
+    bench = import_any(engine=engine, path=SAMPLES / "prb" / "prb_sample.jsonl", name="prb").benchmark_id
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", db_url, "study", "set", "--study", "prb", "--questions", "prb-human-check"]).exit_code == 0
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "prb-art-0001", "annotator": "r1", "choice": "chosen",
+         "ratings": {"factuality": {"chosen": 5, "rejected": 2}, "usefulness": {"chosen": 4, "rejected": 3}}},
+        {"id": "prb-art-0001", "annotator": "r2", "choice": "rejected", "ratings": {"factuality": {"chosen": 9, "rejected": 1}}},
+        {"id": "prb-art-0001", "annotator": "r3", "choice": "rejected", "ratings": {"tone": 3}},
+        {"id": "prb-art-0001", "annotator": "r4", "choice": "rejected", "ratings": "[1]"},
+    ]) + "\n", encoding="utf-8")
+    with pytest.raises(LabelsFileError) as info:
+        import_labels(engine=engine, path=path, benchmark_id=bench)
+    shown = [str(e) for e in info.value.errors]
+    assert shown == [
+        f"{path}:2: ratings: factuality: 9 is not on the scale [1, 2, 3, 4, 5]",
+        f"{path}:3: ratings: unknown rating question(s): tone",
+        f"{path}:4: ratings: must be a JSON object of rating answers {{question: value}} (as the export writes it)",
+    ]
+    path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    import_labels(engine=engine, path=path, benchmark_id=bench)
+    out = tmp_path / "out.csv"
+    export_labels(engine=engine, benchmark_id=bench, out=out)
+    with session_scope(engine) as s:
+        stored = s.execute(select(Label.ratings_json)).scalar_one()
+        s.execute(Label.__table__.delete())
+    assert json.loads(stored) == {"factuality": {"chosen": 5, "rejected": 2}, "usefulness": {"chosen": 4, "rejected": 3}}
+    import_labels(engine=engine, path=out, benchmark_id=bench)  # the CSV's ratings column reads back the same
+    with session_scope(engine) as s:
+        assert s.execute(select(Label.ratings_json)).scalar_one() == stored
