@@ -290,3 +290,20 @@ def test_conversations_are_scored_on_the_whole_conversation(engine, tiny):
     with torch.inference_mode():
         last_only = model(input_ids=torch.tensor([alone])).logits[0, 0].item()
     assert got[(first.item_id, key)] != pytest.approx(last_only, abs=1e-6)
+
+
+def test_judges_read_the_whole_conversation_and_listwise_refuses_other_sizes():
+    from rmgap_annot.scoring import ItemInput
+    from rmgap_annot.scoring.judge import _message_units, query_of
+
+    conv = ItemInput(1, "c/0/0", "And in Python?", (("chosen", "def f(): ..."), ("rejected", "No.")),
+                     (("user", "How do I reverse a list in Go?"), ("assistant", "Use a loop."), ("user", "And in Python?")))
+    single = ItemInput(2, "s/0/0", "Hi?", (("a", "x"), ("b", "y"), ("c", "z"), ("d", "w")), (("user", "Hi?"),))
+    assert query_of(single) == "Hi?"
+    query = query_of(conv)
+    assert "How do I reverse a list in Go?" in query and query.endswith("And in Python?")
+    (units,) = _message_units([conv], "verifier", 0)
+    assert "reverse a list in Go" in units[0].payload[0][1]["content"]
+    assert len(_message_units([single], "listwise", 0)[0]) == 1
+    with pytest.raises(ScoringError, match="ranks exactly 4 responses.*items with 2"):
+        _message_units([conv, single], "listwise", 0)
