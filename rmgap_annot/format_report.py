@@ -85,10 +85,11 @@ def _scores(*, engine: Engine, refs: dict[int, tuple[str, int]], items: Sequence
 
 
 def format_report(*, engine: Engine, benchmark_id: int, study_ids: list[int] | None = None,
-                  seed: int = SEED, n_boot: int = DRAWS) -> dict[str, Any]:
+                  seed: int = SEED, n_boot: int = DRAWS, exclude: Sequence[str] = ()) -> dict[str, Any]:
     """The benchmark's own metrics for people (plurality pick), each scorer, and people vs each scorer.
 
     ``study_ids``: whose labels count (None: every study of the benchmark).
+    ``exclude``: one-off what-if exclusions on top of the stored ones (as the report's).
     An RMGAP benchmark gets ``{"format": "rmgap", "reason": ...}``: its
     metrics are the main report's.
     """
@@ -96,7 +97,7 @@ def format_report(*, engine: Engine, benchmark_id: int, study_ids: list[int] | N
     if fmt not in RULES:
         return {"format": fmt, "reason": f"{fmt} has no per-format metrics here (RMGAP's are the main report's)"}
     labels = load_labels(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
-    labels = without(labels, {e.annotator for e in active_exclusions(engine=engine)})
+    labels = without(labels, {e.annotator for e in active_exclusions(engine=engine)} | set(exclude))
     picks = plurality_picks(
         ((rid, int(pi)), None if choice is None or (isinstance(choice, float) and math.isnan(choice)) else choice)
         for rid, pi, choice in zip(labels["record_id"], labels["prompt_index"], labels["choice_key"])

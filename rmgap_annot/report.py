@@ -11,7 +11,9 @@ Top-level keys: ``agreement``, ``human``, ``naturalness``, ``position_bias``,
 ``annotators``, ``items``, ``scorers``, ``referee`` (``stats.referee``), plus ``exclusions`` and
 ``truth_inference`` (and ``annotator_resampling`` on request) from the
 ``rmgap_annot.exclusions`` / ``rmgap_annot.stats`` modules, ``verified_subset``
-(``rmgap_annot.stats.verified``) and ``verdict`` (``rmgap_annot.verdict``). Undefined numbers are ``None`` with a
+(``rmgap_annot.stats.verified``), ``verdict`` (``rmgap_annot.verdict``), ``benchmark_metrics``
+(the benchmark's own metrics, ``format_report``) and ``ratings`` (each rating question's alpha and
+answers, ``stats.rating_report``), both through ``rmgap_annot.format_sections``. Undefined numbers are ``None`` with a
 ``reason`` next to them, never a silent 0. The README's analytics section
 documents every key.
 """
@@ -132,6 +134,13 @@ def build_report(
             draws=draws, seed=seed, confidence=confidence, fit_truth=fit_truth, resample=resample, record_draws=record_draws)
     _verdict(report, engine=engine, benchmark_id=benchmark_id, summary=summary, record_draws=record_draws, scored=tables,
              confidence=confidence, adjust=adjust, draws=draws, seed=seed)
+    # The benchmark's own metrics and the rating questions (rmgap_annot.format_sections).
+    from rmgap_annot import format_sections  # noqa: PLC0415
+
+    report["benchmark_metrics"] = format_sections.benchmark_metrics_section(
+        engine=engine, benchmark_id=benchmark_id, exclude=exclude, draws=draws, seed=seed)
+    report["ratings"] = format_sections.ratings_report_section(
+        engine=engine, benchmark_id=benchmark_id, labels=labels, draws=draws, seed=seed, confidence=confidence)
     return report
 
 

@@ -307,11 +307,12 @@ def _nulls_without_reason(node, path="", reasons=None, metric=None, covered=Fals
         if isinstance(node.get("reasons"), dict):
             reasons = node["reasons"]
         for k, v in node.items():
-            if k in ("reasons", "ci_method"):
-                continue
+            if k in ("reasons", "ci_method", "study_ids") or (v is None and (k == "reason" or k.endswith("_reason"))):
+                continue  # a null reason has nothing to explain; study_ids None means every study
             if v is None:
                 explained = (
                     covered or own or node.get(f"{k}_reason") or (k.startswith("ci") and node.get("ci_reason"))
+                    or (k.endswith("_value") and node.get(f"{k[:-len('_value')]}_reason"))
                     or (isinstance(reasons, dict) and (
                         (isinstance(reasons.get(metric), dict) and reasons[metric].get(k)) or isinstance(reasons.get(k), str)))
                 )

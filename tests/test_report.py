@@ -16,7 +16,7 @@ from tests.analytics_helpers import add_labels, item_ids, winners
 
 PAGE = Path(__file__).resolve().parent.parent / "pages" / "results.py"
 TOP = {"agreement", "human", "naturalness", "position_bias", "annotators", "items", "scorers", "exclusions", "truth_inference",
-       "referee", "verified_subset", "verdict", "planning"}
+       "referee", "verified_subset", "verdict", "planning", "benchmark_metrics", "ratings"}
 
 
 def _seed(engine, benchmark_id, n_annotators=3, seed=0):

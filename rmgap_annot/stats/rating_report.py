@@ -83,6 +83,8 @@ def ratings_section(
     for q in questions:
         entry = {"name": q.name, "text": q.text, "about": q.about, "required": q.required,
                  "levels": [{"value": v, "label": lab} for v, lab in q.levels]}
-        entry.update(stats.get(q.name) or {"alpha": None, "ci": None, "reason": "no answers yet", "distribution": {}})
+        found = stats.get(q.name) or {"alpha": None, "ci": None, "reason": "no answers yet", "distribution": {}}
+        # The question's own labelled levels stay; the statistic's bare level list would hide the labels.
+        entry.update({k: v for k, v in found.items() if k != "levels"})
         out.append(entry)
     return {"questions": out, "reason": None}
