@@ -543,6 +543,7 @@ def export_verified_cmd(
     min_labels: int = typer.Option(3, "--min-labels", help="Fewest labels an item needs, not counting Can't decide."),
     min_agreement: str = typer.Option("2/3", "--min-agreement", help="Least share agreeing with the plurality pick (0.75 or 2/3)."),
     min_naturalness: str = typer.Option("3.0", "--min-naturalness", help="Least mean naturalness (1-5; 0 switches the check off)."),
+    min_rating: Optional[list[str]] = typer.Option(None, "--min-rating", help="NAME=X: least mean answer to the study's rating question NAME (about each response: the designated winner's answers); repeatable."),
     level: str = typer.Option("record", "--level", help="record: test.jsonl of fully verified records; item: items.jsonl."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
     force: bool = typer.Option(False, "--force", help="Replace a previous export in --out (atomically)."),
@@ -563,7 +564,8 @@ def export_verified_cmd(
     engine = ready_engine(ctx)
     bench = chosen_benchmark(engine, benchmark)
     try:
-        rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=min_naturalness)
+        rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=min_naturalness,
+                       min_ratings=min_rating or ())
         if hf:
             from rmgap_annot.hf_dataset import check_hf_target, check_license
 

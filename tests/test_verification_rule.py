@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from rmgap_annot.export import (
     REASON_DISAGREE,
     REASON_FEW,
+    REASON_RATING,
     REASON_UNNATURAL,
     REASON_WRONG,
     ExportError,
@@ -159,7 +160,8 @@ def test_record_is_verified_only_when_all_its_items_are():
     assert not records.loc["b", "verified"] and records.loc["b", "reason"] == REASON_FEW
     summary = summarize(verdicts, records.reset_index())
     assert summary["Chat"]["records_kept"] == 1 and summary["Chat"]["records"] == 2
-    assert summary["All"]["items_dropped"] == {REASON_FEW: 1, REASON_DISAGREE: 0, REASON_WRONG: 1, REASON_UNNATURAL: 0}
+    assert summary["All"]["items_dropped"] == {REASON_FEW: 1, REASON_DISAGREE: 0, REASON_WRONG: 1, REASON_UNNATURAL: 0,
+                                             REASON_RATING: 0}
     assert summary["Writing"]["items"] == 0
 
 

@@ -37,6 +37,7 @@ from rmgap_annot.export.html_report import svg_intervals, svg_stacked_bars, writ
 from rmgap_annot.export.rule import (
     REASON_DISAGREE,
     REASON_FEW,
+    REASON_RATING,
     REASON_UNNATURAL,
     REASON_WRONG,
     REASONS,
@@ -61,7 +62,7 @@ from rmgap_annot.export.sources import (
 
 __all__ = [
     "ANALYTICS_MISSING", "EXPORT_FILES", "LEVELS", "MANIFEST", "REASONS", "REASON_DISAGREE", "REASON_FEW",
-    "REASON_UNNATURAL", "REASON_WRONG", "STAT_COLUMNS", "ExportError", "ExportResult", "Rule", "_benchmark",
+    "REASON_RATING", "REASON_UNNATURAL", "REASON_WRONG", "STAT_COLUMNS", "ExportError", "ExportResult", "Rule", "_benchmark",
     "_item_rows", "alpha_lines", "apply_rule", "as_fraction", "card_extras", "card_planning", "card_referee",
     "dataset_card", "entries_kept", "foreign_files", "format_fraction", "item_stats", "labels_version",
     "load_analytics", "record_verdicts", "summarize", "svg_intervals", "svg_stacked_bars", "verdict_block",

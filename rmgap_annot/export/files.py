@@ -31,7 +31,7 @@ from rmgap_annot.exclusions import counted_labels
 from rmgap_annot.export.card import alpha_lines, card_extras, card_planning, card_referee, dataset_card, verdict_block
 from rmgap_annot.export.errors import ExportError
 from rmgap_annot.export.html_report import write_report_html
-from rmgap_annot.export.rule import Rule, apply_rule, item_stats, record_verdicts, summarize
+from rmgap_annot.export.rule import Rule, apply_rule, format_fraction, item_stats, record_verdicts, summarize
 from rmgap_annot.export.sources import _benchmark, _item_rows, _record_lines, load_analytics
 from rmgap_annot.formats.store import write_benchmark_entries
 from rmgap_annot.labels_frame import load_items
@@ -176,10 +176,10 @@ def effective_rule(*, engine: Engine, benchmark_id: int, rule: Rule, fmt: str) -
     """The rule with its naturalness check switched off when no study of the benchmark asks naturalness.
 
     Only RMGAP asks it by default; requiring a mean naturalness nobody was
-    asked for would drop every item as "unnatural".
+    asked for would drop every item as "unnatural". A ``--min-rating`` must
+    name a question a study of the benchmark asks, with a threshold on its
+    scale: a typo would otherwise drop every item as "low rating".
     """
-    if rule.min_naturalness == 0:
-        return rule
     from sqlalchemy import select
 
     from rmgap_annot.db import session_scope
@@ -188,8 +188,20 @@ def effective_rule(*, engine: Engine, benchmark_id: int, rule: Rule, fmt: str) -
 
     with session_scope(engine) as session:
         settings = session.execute(select(Study.questions_json).where(Study.benchmark_id == benchmark_id)).scalars().all()
-    asked = any(q.name == "naturalness" for text in (settings or [None]) for q in questions_for(text, fmt))
-    return rule if asked else replace(rule, min_naturalness=Fraction(0))
+    asked = {q.name: q for text in (settings or [None]) for q in questions_for(text, fmt)}
+    for name, least in rule.min_ratings:
+        if name == "naturalness":
+            raise ExportError("--min-rating naturalness: naturalness has its own threshold, --min-naturalness")
+        if name not in asked:
+            others = ", ".join(n for n in asked if n != "naturalness") or "none"
+            raise ExportError(f"--min-rating {name}: no study of this benchmark asks a question {name!r} "
+                              f"(its rating questions: {others})")
+        low, high = min(asked[name].values), max(asked[name].values)
+        if not low <= least <= high:
+            raise ExportError(f"--min-rating {name}: {format_fraction(least)} is off the question's scale ({low} to {high})")
+    if rule.min_naturalness == 0:
+        return rule
+    return rule if "naturalness" in asked else replace(rule, min_naturalness=Fraction(0))
 
 
 def _correct_keys(engine: Engine, benchmark_id: int) -> dict[int, tuple[str, ...]]:

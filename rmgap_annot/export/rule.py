@@ -14,7 +14,15 @@ the reason the item is dropped):
 3. ``wrong winner``: that pick is the designated winner;
 4. ``unnatural``: the mean naturalness of its ratings is at least
    ``min_naturalness`` (an item nobody rated fails, unless the threshold is 0,
-   which switches the check off).
+   which switches the check off);
+5. ``low rating``: for each ``min_ratings`` threshold (``--min-rating NAME=X``),
+   the mean of the item's answers to the study question NAME is at least X.
+   For a question about each response, the answers about the designated
+   winner count. The mean, not the median: it is what naturalness uses, it
+   moves with every answer (a median of three 1-5 answers ignores the two
+   others), and it compares exactly as a sum against X times the count. A
+   yes/no question stores yes as 1, so its mean is the share saying yes. An
+   item nobody answered fails.
 
 Disagreement is checked before the winner because a pick people do not agree
 on says nothing about whether the benchmark's winner is right.
@@ -26,10 +34,11 @@ record rule is the special case where the entry is the record.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Hashable, Mapping
+from typing import Any, Hashable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -41,8 +50,9 @@ REASON_FEW = "too few labels"
 REASON_DISAGREE = "disagreement"
 REASON_WRONG = "wrong winner"
 REASON_UNNATURAL = "unnatural"
+REASON_RATING = "low rating"
 # The order in which the checks run; the first failure is the reason.
-REASONS: tuple[str, ...] = (REASON_FEW, REASON_DISAGREE, REASON_WRONG, REASON_UNNATURAL)
+REASONS: tuple[str, ...] = (REASON_FEW, REASON_DISAGREE, REASON_WRONG, REASON_UNNATURAL, REASON_RATING)
 
 
 def as_fraction(value: Fraction | int | float | str) -> Fraction:
@@ -83,10 +93,15 @@ class Rule:
     min_labels: int = 3
     min_agreement: Fraction = Fraction(2, 3)
     min_naturalness: Fraction = Fraction(3)
+    min_ratings: tuple[tuple[str, Fraction], ...] = ()
 
     @classmethod
-    def of(cls, *, min_labels: int = 3, min_agreement: Any = Fraction(2, 3), min_naturalness: Any = 3) -> "Rule":
-        """Validated thresholds from whatever a CLI flag or a slider gave."""
+    def of(cls, *, min_labels: int = 3, min_agreement: Any = Fraction(2, 3), min_naturalness: Any = 3,
+           min_ratings: Iterable[str | tuple[str, Any]] = ()) -> "Rule":
+        """Validated thresholds from whatever a CLI flag or a slider gave.
+
+        ``min_ratings``: ``"NAME=X"`` texts (``--min-rating``) or (name, X) pairs.
+        """
         if isinstance(min_labels, bool) or int(min_labels) != min_labels or min_labels < 1:
             raise ExportError(f"--min-labels must be a whole number of at least 1, got {min_labels!r}")
         agreement = as_fraction(min_agreement)
@@ -95,7 +110,13 @@ class Rule:
         naturalness = as_fraction(min_naturalness)
         if not 0 <= naturalness <= 5:
             raise ExportError(f"--min-naturalness must lie between 0 and 5 (0 switches the check off), got {min_naturalness!r}")
-        return cls(int(min_labels), agreement, naturalness)
+        ratings: dict[str, Fraction] = {}
+        for spec in min_ratings:
+            name, value = parse_min_rating(spec) if isinstance(spec, str) else (str(spec[0]), as_fraction(spec[1]))
+            if name in ratings:
+                raise ExportError(f"--min-rating {name} is given twice")
+            ratings[name] = value
+        return cls(int(min_labels), agreement, naturalness, tuple(ratings.items()))
 
     def describe(self) -> list[str]:
         nat = (
@@ -109,7 +130,22 @@ class Rule:
             f">= {format_fraction(self.min_agreement)}",
             "that pick is the designated winner",
             nat,
+            "; ".join(f"mean answer to {name} >= {format_fraction(x)}" for name, x in self.min_ratings)
+            + " (about each response: the designated winner's answers; an unanswered item fails)"
+            if self.min_ratings else "no rating-question threshold (--min-rating)",
         ]
+
+
+def parse_min_rating(text: str) -> tuple[str, Fraction]:
+    """``"NAME=X"`` -> (NAME, X as an exact fraction)."""
+    name, sep, value = str(text).partition("=")
+    name = name.strip()
+    if not sep or not name or not value.strip():
+        raise ExportError(f"--min-rating must be NAME=X (a study question's name and the least mean answer), got {text!r}")
+    try:
+        return name, as_fraction(value)
+    except ExportError as exc:
+        raise ExportError(f"--min-rating {name}: {exc}") from None
 
 
 STAT_COLUMNS = [
@@ -129,6 +165,7 @@ def item_stats(*, labels: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
     n_all: dict[int, int] = {}
     nat_sum: dict[int, int] = {}
     nat_count: dict[int, int] = {}
+    answers = _rating_answers(labels, items)
     if len(labels):
         for item_id, choice, nat in zip(labels["item_id"], labels["choice_key"], labels["naturalness"]):
             item_id = int(item_id)
@@ -157,7 +194,31 @@ def item_stats(*, labels: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
                 ns / nc if nc else float("nan"),
             )
         )
-    return pd.DataFrame(rows, columns=STAT_COLUMNS)
+    out = pd.DataFrame(rows, columns=STAT_COLUMNS)
+    # Per question [sum, count] of the answers (``--min-rating``); a frame without it has none.
+    out["ratings"] = [answers.get(int(i), {}) for i in out["item_id"]]
+    return out
+
+
+def _rating_answers(labels: pd.DataFrame, items: pd.DataFrame) -> dict[int, dict[str, list[int]]]:
+    """item id -> question -> [sum, count] of its answers (per-response questions: the designated winner's)."""
+    if not len(labels) or "ratings_json" not in labels.columns:
+        return {}
+    winner = dict(zip(items["item_id"].astype(int), items["winner_key"]))
+    out: dict[int, dict[str, list[int]]] = {}
+    for item_id, text in zip(labels["item_id"], labels["ratings_json"]):
+        if not isinstance(text, str) or not text:
+            continue
+        item_id = int(item_id)
+        for name, answer in json.loads(text).items():
+            if isinstance(answer, dict):
+                answer = answer.get(winner.get(item_id))
+            if answer is None or isinstance(answer, bool) or not isinstance(answer, (int, float)):
+                continue
+            tally = out.setdefault(item_id, {}).setdefault(name, [0, 0])
+            tally[0] += answer
+            tally[1] += 1
+    return out
 
 
 def _missing(value: Any) -> bool:
@@ -192,7 +253,16 @@ def apply_rule(stats: pd.DataFrame, rule: Rule) -> pd.DataFrame:
         unnatural = (nc == 0) | (ns * nat_den < nat_num * nc)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["agreement"] = np.where(n > 0, top / np.where(n > 0, n, 1), np.nan)
-    reason = np.select([few, disagree, wrong, unnatural], list(REASONS), default="")
+    low = np.zeros(len(out), dtype=bool)
+    if rule.min_ratings:
+        tallies = out["ratings"].tolist() if "ratings" in out else [{}] * len(out)
+        for i, answers in enumerate(tallies):
+            for name, least in rule.min_ratings:
+                total, count = (answers or {}).get(name, (0, 0))
+                if count == 0 or Fraction(total) < least * count:
+                    low[i] = True
+                    break
+    reason = np.select([few, disagree, wrong, unnatural, low], list(REASONS), default="")
     # Object dtype keeps None as None (a str column would turn it into NaN).
     out["reason"] = pd.Series([r or None for r in reason.tolist()], index=out.index, dtype=object)
     out["verified"] = reason == ""
