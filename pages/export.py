@@ -22,6 +22,7 @@ from rmgap_annot.export import (
 )
 from rmgap_annot.exclusions import counted_labels, exclusions_key
 from rmgap_annot.export.files import effective_rule, verdict_stats
+from rmgap_annot.stats.rating_report import study_questions
 from rmgap_annot.stats.truth import AGGREGATES
 from rmgap_annot.settings import DOMAINS, get_settings
 
@@ -57,6 +58,15 @@ min_agreement = col2.select_slider(
     key="export_min_agreement",
 )
 min_naturalness = col3.slider("Min mean naturalness (0: off)", 0.0, 5.0, 3.0, 0.1, key="export_min_naturalness")
+# Each rating question the studies ask (naturalness has its own slider): at its lowest level the check is off.
+min_ratings = []
+rating_questions = [q for q in study_questions(engine=engine(), benchmark_id=benchmark_id) if q.name != "naturalness"]
+for col, q in zip(st.columns(len(rating_questions)) if rating_questions else [], rating_questions):
+    low, high = min(q.values), max(q.values)
+    least = col.slider(f"Min mean {q.name} ({low}: off)", float(low), float(high), float(low), 0.05, key=f"export_min_rating_{q.name}",
+                       help=f"{q.text} " + ("The designated winner's answers count." if q.about == "response" else ""))
+    if least > low:
+        min_ratings.append((q.name, round(least, 2)))
 level = st.radio(
     "Level", ["record", "item"], horizontal=True, key="export_level",
     help="record: test.jsonl with records whose 12 items all pass; item: items.jsonl with every passing item.",
@@ -67,7 +77,8 @@ aggregate = st.radio(
     help="plurality vote, or crowd-kit's one-coin Dawid-Skene / MACE (fitted once per set of labels, then cached).",
 )
 rule = effective_rule(engine=engine(), benchmark_id=benchmark_id, fmt=_format(benchmark_id),
-                      rule=Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=round(min_naturalness, 1)))
+                      rule=Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=round(min_naturalness, 1),
+                                      min_ratings=min_ratings))
 with st.spinner("Fitting the aggregation..." if aggregate != "plurality" else "Tallying..."):
     tallies = _stats(benchmark_id, labels_version(engine=engine(), benchmark_id=benchmark_id), exclusions_key(engine=engine()), aggregate)
 verdicts = apply_rule(tallies, rule)

@@ -133,3 +133,23 @@ def test_cli_min_rating(engine, db_url, tmp_path):
         assert bad.exit_code == 2 and message in bad.output, (spec, bad.output)
         assert not (tmp_path / "b").exists()
     assert Fraction(2, 3) == Rule.of(min_ratings=["clear=2/3"]).min_ratings[0][1]
+
+
+def test_export_page_has_a_slider_per_rating_question(engine, db_url, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    bench, items = _pairs(engine)
+    researcher = create_user(engine=engine, name="res", role="researcher", password="correct horse")
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    monkeypatch.setenv("RMGAP_ANNOT_EXPORTS", str(tmp_path / "exports"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "export.py"), default_timeout=60)
+    at.session_state["user_id"] = researcher
+    at.run()
+    assert not at.exception, at.exception
+    n = len(items)
+    assert f"{n} of {n} items" in " ".join(str(m.value) for m in at.markdown)  # every slider at its lowest: off
+    at.slider(key="export_min_rating_clear").set_value(1.0).run()
+    assert not at.exception, at.exception
+    even = sum(1 for k in range(n) if k % 2 == 0)
+    assert f"{even} of {n} items" in " ".join(str(m.value) for m in at.markdown)
+    assert at.slider(key="export_min_rating_helpful").max == 3.0
