@@ -24,7 +24,7 @@ from rmgap_annot.exclusions import ExclusionError, active_exclusions, exclude_an
 from rmgap_annot.labels_io import export_labels  # noqa: E402
 from rmgap_annot.stats import referee, truth  # noqa: E402
 from rmgap_annot.report import build_report, item_detail, report_fingerprint  # noqa: E402
-from rmgap_annot import results_tables  # noqa: E402
+from rmgap_annot import format_sections, results_tables  # noqa: E402
 from rmgap_annot.demo import simulated_note  # noqa: E402
 from rmgap_annot.safe_markdown import escape, without_remote_images  # noqa: E402
 from rmgap_annot.settings import DOMAINS  # noqa: E402
@@ -274,7 +274,18 @@ def verdict_section(report: dict) -> None:
 fingerprint = comparison_key(engine=engine(), benchmark_id=benchmark_id)
 report = cached_report(benchmark_id, fingerprint, tuple(sorted(what_if)),
                        shallow_cue_cached(engine=engine(), benchmark_id=benchmark_id, draws=DRAWS, seed=SEED))
-verdict_section(report)
+is_rmgap = report["benchmark_metrics"]["format"] == "rmgap"
+
+
+def rmgap_only() -> bool:
+    """True for RMGAP; for another format, says plainly that the section is RMGAP's (rather than a wall of n/a)."""
+    if not is_rmgap:
+        st.info(format_sections.RMGAP_ONLY)
+    return is_rmgap
+
+
+if is_rmgap:
+    verdict_section(report)
 summary = report["agreement"]["summary"]
 excluded_note = report["exclusions"]
 if excluded_note["excluded"]:
@@ -288,12 +299,19 @@ if summary["n_labels"] == 0:
     artifact_checks_section(benchmark_id)  # artifact checks need no labels
     st.stop()
 
-st.caption(
-    f"{summary['n_labels']:,} labels by {summary['n_annotators']} annotators on "
-    f"{sum(summary['n_items_labelled'].values()):,} of {sum(summary['n_items'].values()):,} items; "
-    f"{summary['n_cant_decide']:,} Can't decide (missing in agreement). Intervals: 95% percentile bootstrap resampling "
-    f"whole records within each domain, {report['agreement']['bootstrap']['draws']} draws, seed {report['agreement']['bootstrap']['seed']}."
-)
+if is_rmgap:
+    st.caption(
+        f"{summary['n_labels']:,} labels by {summary['n_annotators']} annotators on "
+        f"{sum(summary['n_items_labelled'].values()):,} of {sum(summary['n_items'].values()):,} items; "
+        f"{summary['n_cant_decide']:,} Can't decide (missing in agreement). Intervals: 95% percentile bootstrap resampling "
+        f"whole records within each domain, {report['agreement']['bootstrap']['draws']} draws, seed {report['agreement']['bootstrap']['seed']}."
+    )
+else:
+    st.caption(
+        f"{report['benchmark_metrics'].get('n_labels', 0):,} labels on {report['benchmark_metrics'].get('n_items', 0):,} "
+        f"{format_sections.FORMAT_TITLES.get(report['benchmark_metrics']['format'], '')} items. Intervals: 95% percentile bootstrap "
+        "over item groups (items sharing a conversation or candidate set drawn together), within each top-level category."
+    )
 
 c1, c2 = st.columns(2)
 c1.download_button("Download labels (CSV)", lambda: labels_csv(benchmark_id), file_name="labels.csv", mime="text/csv")
@@ -318,6 +336,53 @@ def interval_chart(rows: list[dict], value: str, title: str, domain_field: str =
     bars = base.mark_rule().encode(x=alt.X("lo:Q", title=title), x2="hi:Q")
     points = base.mark_point(filled=True, size=80).encode(x=f"{value}:Q", tooltip=list(df.columns))
     return bars + points
+
+
+def benchmark_metrics_tab(section: dict) -> None:
+    """Another format's own metrics under its own names: one table per metric family, people vs each scorer."""
+    human = section.get("human") or {}
+    st.caption(
+        f"{format_sections.FORMAT_TITLES.get(section['format'], section['format'])}'s own metrics, computed as its evaluator "
+        "computes them. People: each item's plurality pick, scored by the same rule as a reward model (a tie, a split "
+        "or no pick follows the benchmark's tie rule). Cells: value [95% interval]; people − scorer: the difference on the "
+        "same items."
+    )
+    if human.get("reason") and not human.get("metrics"):
+        st.info(f"n/a: {human['reason']}")
+        return
+    for family, rows in format_sections.families(section).items():
+        st.subheader(family)
+        _table(pd.DataFrame(format_sections.family_table(rows)), hide_index=True, use_container_width=True)
+    if picks := human.get("picks"):
+        st.caption("People's picks per item: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in picks.items()) + ".")
+    if not section.get("models"):
+        st.caption("No reward model scored yet (Reward models page, or `rmgap-annot scores import`).")
+
+
+RATING_CHART_HEIGHT = 140
+
+
+def ratings_tab(ratings: dict) -> None:
+    """Every rating question: ordinal alpha with its interval, and the answers as a small bar chart."""
+    questions = ratings.get("questions") or []
+    if not questions:
+        st.info(f"n/a: {ratings.get('reason') or 'no rating question'}")
+        return
+    st.caption("Krippendorff's alpha (ordinal) per question with a 95% interval resampling item groups; a question about "
+               "each response rates every (item, response) as its own unit.")
+    _table(pd.DataFrame(format_sections.rating_rows(ratings)), hide_index=True, use_container_width=True)
+    cols = st.columns(2)
+    for n, q in enumerate(questions):
+        df = format_sections.distribution_frame(q)
+        with cols[n % 2]:
+            st.markdown(f"**{escape(q['name'])}**")
+            if df["answers"].sum():
+                st.altair_chart(alt.Chart(df).mark_bar().encode(
+                    x=alt.X("level:N", sort=df["level"].tolist(), title=None, axis=alt.Axis(labelAngle=0, labelLimit=140)),
+                    y=alt.Y("answers:Q", title="answers"), tooltip=["level", "answers"],
+                ).properties(height=RATING_CHART_HEIGHT), use_container_width=True)
+            else:
+                st.caption("No answers yet.")
 
 
 def referee_analyses(ref: dict) -> None:
@@ -372,106 +437,121 @@ def referee_analyses(ref: dict) -> None:
         _table(pd.DataFrame(pairs), hide_index=True)
 
 
-tab_agree, tab_human, tab_nat, tab_bias, tab_people, tab_items, tab_truth, tab_referee = st.tabs(
-    ["Agreement", "Human accuracy", "Naturalness", "Position bias", "Annotators", "Items", "Truth inference", "Referee analyses"]
-)
+TAB_NAMES = ["Agreement", "Human accuracy", "Naturalness", "Position bias", "Annotators", "Items", "Truth inference",
+             "Referee analyses", "Rating questions"]
+# Another format's own metrics come first; RMGAP's per-domain sections then say they are RMGAP's.
+tabs = dict(zip(TAB_NAMES if is_rmgap else ["Benchmark metrics", *TAB_NAMES],
+                st.tabs(TAB_NAMES if is_rmgap else ["Benchmark metrics", *TAB_NAMES])))
+tab_agree, tab_human, tab_nat, tab_bias, tab_people, tab_items, tab_truth, tab_referee, tab_ratings = (tabs[n] for n in TAB_NAMES)
+
+if not is_rmgap:
+    with tabs["Benchmark metrics"]:
+        benchmark_metrics_tab(report["benchmark_metrics"])
+
+with tab_ratings:
+    ratings_tab(report["ratings"])
 
 with tab_referee:
-    referee_analyses(report["referee"])
+    if rmgap_only():
+        referee_analyses(report["referee"])
 
 with tab_agree:
-    for key, title in (("choice_alpha", "Krippendorff's alpha on the pick (nominal)"), ("naturalness_alpha", "Krippendorff's alpha on naturalness (ordinal, 1-5)")):
-        st.subheader(title)
-        rows = []
-        for d in (*DOMAINS, "All"):
-            a = report["agreement"][key][d]
-            ci = a.get("ci") or [None, None]
-            rows.append({"domain": d, "alpha": a["alpha"], "lo": ci[0], "hi": ci[1], "items": a["n_items"], "note": a.get("reason", "")})
-        chart = interval_chart(rows, "alpha", "alpha")
+    if rmgap_only():
+        for key, title in (("choice_alpha", "Krippendorff's alpha on the pick (nominal)"), ("naturalness_alpha", "Krippendorff's alpha on naturalness (ordinal, 1-5)")):
+            st.subheader(title)
+            rows = []
+            for d in (*DOMAINS, "All"):
+                a = report["agreement"][key][d]
+                ci = a.get("ci") or [None, None]
+                rows.append({"domain": d, "alpha": a["alpha"], "lo": ci[0], "hi": ci[1], "items": a["n_items"], "note": a.get("reason", "")})
+            chart = interval_chart(rows, "alpha", "alpha")
+            if chart is not None:
+                st.altair_chart(chart, use_container_width=True)
+            _table(pd.DataFrame(rows), hide_index=True)
+        st.subheader("Percent agreement and Fleiss' kappa")
+        _table(
+            pd.DataFrame(
+                [
+                    {
+                        "domain": d,
+                        "percent agreement": _fmt(report["agreement"]["percent_agreement"][d]["value"], True),
+                        "Fleiss' kappa": _fmt(report["agreement"]["fleiss_kappa"][d]["kappa"]),
+                        "note": report["agreement"]["fleiss_kappa"][d].get("reason", ""),
+                        "Can't decide": report["agreement"]["cant_decide"][d],
+                    }
+                    for d in (*DOMAINS, "All")
+                ]
+            ),
+            hide_index=True,
+        )
+        ck = report["agreement"]["cohen_kappa"]
+        if ck["annotators"]:
+            st.subheader("Cohen's kappa between annotators (shared items)")
+            _table(pd.DataFrame(ck["kappa"], index=ck["annotators"], columns=ck["annotators"], dtype=float))
+            if undefined := results_tables.kappa_notes(ck):
+                st.caption("Why a kappa is n/a:")
+                _table(pd.DataFrame(undefined), hide_index=True)
+
+with tab_human:
+    if rmgap_only():
+        h = report["human"]
+        metric = st.radio("Metric", ["BoN", "Pair", "Consistency", "TopConsistency", "label_accuracy"], horizontal=True)
+        rows = results_tables.human_rows(h, metric)
+        chart = interval_chart(rows, metric, f"human {metric}")
         if chart is not None:
             st.altair_chart(chart, use_container_width=True)
         _table(pd.DataFrame(rows), hide_index=True)
-    st.subheader("Percent agreement and Fleiss' kappa")
-    _table(
-        pd.DataFrame(
-            [
-                {
-                    "domain": d,
-                    "percent agreement": _fmt(report["agreement"]["percent_agreement"][d]["value"], True),
-                    "Fleiss' kappa": _fmt(report["agreement"]["fleiss_kappa"][d]["kappa"]),
-                    "note": report["agreement"]["fleiss_kappa"][d].get("reason", ""),
-                    "Can't decide": report["agreement"]["cant_decide"][d],
-                }
-                for d in (*DOMAINS, "All")
-            ]
-        ),
-        hide_index=True,
-    )
-    ck = report["agreement"]["cohen_kappa"]
-    if ck["annotators"]:
-        st.subheader("Cohen's kappa between annotators (shared items)")
-        _table(pd.DataFrame(ck["kappa"], index=ck["annotators"], columns=ck["annotators"], dtype=float))
-        if undefined := results_tables.kappa_notes(ck):
-            st.caption("Why a kappa is n/a:")
-            _table(pd.DataFrame(undefined), hide_index=True)
-
-with tab_human:
-    h = report["human"]
-    metric = st.radio("Metric", ["BoN", "Pair", "Consistency", "TopConsistency", "label_accuracy"], horizontal=True)
-    rows = results_tables.human_rows(h, metric)
-    chart = interval_chart(rows, metric, f"human {metric}")
-    if chart is not None:
-        st.altair_chart(chart, use_container_width=True)
-    _table(pd.DataFrame(rows), hide_index=True)
-    st.caption(
-        "BoN: the plurality pick is the designated winner (a tie or no pick is wrong). Pair: ranking-mode labels only. "
-        "Consistency (RMGAP's rule): the three paraphrased prompts of a group get the identical full ranking, from ranking-mode "
-        "labels' Borda order (n/a without them). TopConsistency: the three prompts get the same plurality pick. "
-        "Avg: the plain mean of the domains, as RMGAP computes it. Within-record ICC: how alike the correctness of one "
-        "record's items is; the design effect is how much wider that makes an interval than independent items would "
-        "(squared)."
-    )
-    if report.get("scorers"):
-        st.subheader("Reward models on the same items")
-        st.caption(results_tables.scorer_item_set(report["scorers"]))
-        _table(pd.DataFrame(results_tables.scorer_rows(report["scorers"])), hide_index=True)
+        st.caption(
+            "BoN: the plurality pick is the designated winner (a tie or no pick is wrong). Pair: ranking-mode labels only. "
+            "Consistency (RMGAP's rule): the three paraphrased prompts of a group get the identical full ranking, from ranking-mode "
+            "labels' Borda order (n/a without them). TopConsistency: the three prompts get the same plurality pick. "
+            "Avg: the plain mean of the domains, as RMGAP computes it. Within-record ICC: how alike the correctness of one "
+            "record's items is; the design effect is how much wider that makes an interval than independent items would "
+            "(squared)."
+        )
+        if report.get("scorers"):
+            st.subheader("Reward models on the same items")
+            st.caption(results_tables.scorer_item_set(report["scorers"]))
+            _table(pd.DataFrame(results_tables.scorer_rows(report["scorers"])), hide_index=True)
 
 NAT_FACET_WIDTH = 260  # two facets + axis + legend: about 700 px, inside the column from a 1024 px window up
 
 with tab_nat:
-    nat = report["naturalness"]
-    hist = [
-        {"domain": d, "role": r, "rating": int(k), "labels": n}
-        for d in DOMAINS
-        for r, s in nat["by_domain_role"][d].items()
-        for k, n in s["counts"].items()
-    ]
-    df = pd.DataFrame(hist)
-    if df["labels"].sum():
-        # Two facets a row at a fixed width: four default-width facets and the legend overran the
-        # column at 1440 px (a faceted chart cannot stretch to its container).
-        st.altair_chart(
-            alt.Chart(df).mark_bar().encode(
-                x=alt.X("rating:O", title="naturalness (1-5)", axis=alt.Axis(labelAngle=0)), y=alt.Y("labels:Q"), color="role:N",
-                xOffset="role:N", tooltip=["domain", "role", "rating", "labels"],
-            ).properties(width=NAT_FACET_WIDTH, height=150).facet(
-                facet=alt.Facet("domain:N", sort=list(DOMAINS), title=None), columns=2)
+    if rmgap_only():
+        nat = report["naturalness"]
+        hist = [
+            {"domain": d, "role": r, "rating": int(k), "labels": n}
+            for d in DOMAINS
+            for r, s in nat["by_domain_role"][d].items()
+            for k, n in s["counts"].items()
+        ]
+        df = pd.DataFrame(hist)
+        if df["labels"].sum():
+            # Two facets a row at a fixed width: four default-width facets and the legend overran the
+            # column at 1440 px (a faceted chart cannot stretch to its container).
+            st.altair_chart(
+                alt.Chart(df).mark_bar().encode(
+                    x=alt.X("rating:O", title="naturalness (1-5)", axis=alt.Axis(labelAngle=0)), y=alt.Y("labels:Q"), color="role:N",
+                    xOffset="role:N", tooltip=["domain", "role", "rating", "labels"],
+                ).properties(width=NAT_FACET_WIDTH, height=150).facet(
+                    facet=alt.Facet("domain:N", sort=list(DOMAINS), title=None), columns=2)
+            )
+        _table(
+            pd.DataFrame([{"domain": d, "n": s["n"], "mean": _fmt(s["mean"]), "rated 4-5": _fmt(s["share_4_5"], True)} for d, s in nat["by_domain"].items()]),
+            hide_index=True,
         )
-    _table(
-        pd.DataFrame([{"domain": d, "n": s["n"], "mean": _fmt(s["mean"]), "rated 4-5": _fmt(s["share_4_5"], True)} for d, s in nat["by_domain"].items()]),
-        hide_index=True,
-    )
 
 with tab_bias:
-    pb = report["position_bias"]
-    df = pd.DataFrame([{"slot": k, "picks": v} for k, v in pb["counts"].items()])
-    st.altair_chart(alt.Chart(df).mark_bar().encode(x="slot:N", y="picks:Q", tooltip=["slot", "picks"]), use_container_width=True)
-    if pb["chi2"] is None:
-        st.info(f"n/a: {pb['reason']}")
-    else:
-        st.write(f"Chi-square against uniform: {pb['chi2']:.2f} (df {pb['dof']}), p = {pb['p_value']:.3g}, n = {pb['n']}.")
-        if pb.get("warning"):
-            st.caption(pb["warning"])
+    if rmgap_only():
+        pb = report["position_bias"]
+        df = pd.DataFrame([{"slot": k, "picks": v} for k, v in pb["counts"].items()])
+        st.altair_chart(alt.Chart(df).mark_bar().encode(x="slot:N", y="picks:Q", tooltip=["slot", "picks"]), use_container_width=True)
+        if pb["chi2"] is None:
+            st.info(f"n/a: {pb['reason']}")
+        else:
+            st.write(f"Chi-square against uniform: {pb['chi2']:.2f} (df {pb['dof']}), p = {pb['p_value']:.3g}, n = {pb['n']}.")
+            if pb.get("warning"):
+                st.caption(pb["warning"])
 
 with tab_people:
     people = pd.DataFrame(results_tables.annotator_rows(report["annotators"]))
@@ -515,7 +595,8 @@ with tab_items:
     n_flags = flag_counts(engine=engine(), benchmark_id=benchmark_id)
     items["flags"] = items["item_id"].map(lambda i: n_flags.get(i, 0))
     f1, f2, f3 = st.columns(3)
-    domains = f1.multiselect("Domain", list(DOMAINS), default=list(DOMAINS))
+    item_domains = list(DOMAINS) if is_rmgap else sorted({str(d) for d in items["domain"]})
+    domains = f1.multiselect("Domain" if is_rmgap else "Category", item_domains, default=item_domains)
     only = f2.selectbox("Show", ["all items", "plurality is not the winner", "ties", "low naturalness (< 3)", "flagged"])
     search = f3.text_input("Record id contains")
     view = items[items["domain"].isin(domains)]
@@ -544,33 +625,34 @@ with tab_items:
             _table(pd.DataFrame(detail["labels"]), hide_index=True)
 
 with tab_truth:
-    # Dawid-Skene and MACE fits are cached per label fingerprint; the page only fits on request.
-    ti = report["truth_inference"]
-    st.caption(ti["interval_note"])
-    if any(not ti["status"][m]["fitted"] for m in ti["methods"]):
-        if st.button("Fit Dawid-Skene and MACE (seconds)", key="fit_truth"):
-            with st.spinner("Fitting..."):
-                truth.fit_all(engine=engine(), benchmark_id=benchmark_id, what_if=what_if)
-            st.cache_data.clear()
-            st.rerun()
-    if ti.get("BoN"):
-        rows = []
-        for m in ti["methods"]:
-            for d in (*DOMAINS, "Avg"):
-                ci = (ti["ci"].get(m) or {}).get(d) or [None, None]
-                rows.append({"aggregation": m, "domain": d, "BoN": ti["BoN"][m][d], "lo": ci[0], "hi": ci[1],
-                             "note": "" if ti["status"][m]["fitted"] else ti["status"][m]["reason"]})
-        _table(pd.DataFrame(rows), hide_index=True)
-        st.subheader("Annotator competence")
-        _table(pd.DataFrame(ti["competence"]), hide_index=True)
-        if ti.get("n_disagreements") is not None:
-            st.subheader(f"Items whose answer depends on the aggregation ({ti['n_disagreements']:,})")
-            dis = pd.DataFrame(ti["disagreements"])
-            if not dis.empty:
-                dis["votes"] = dis["votes"].map(lambda v: ", ".join(f"{k}: {n}" for k, n in v.items()))
-            _table(dis, hide_index=True)
-    else:
-        st.info(f"n/a: {ti.get('reason', 'no labels yet')}")
+    if rmgap_only():
+        # Dawid-Skene and MACE fits are cached per label fingerprint; the page only fits on request.
+        ti = report["truth_inference"]
+        st.caption(ti["interval_note"])
+        if any(not ti["status"][m]["fitted"] for m in ti["methods"]):
+            if st.button("Fit Dawid-Skene and MACE (seconds)", key="fit_truth"):
+                with st.spinner("Fitting..."):
+                    truth.fit_all(engine=engine(), benchmark_id=benchmark_id, what_if=what_if)
+                st.cache_data.clear()
+                st.rerun()
+        if ti.get("BoN"):
+            rows = []
+            for m in ti["methods"]:
+                for d in (*DOMAINS, "Avg"):
+                    ci = (ti["ci"].get(m) or {}).get(d) or [None, None]
+                    rows.append({"aggregation": m, "domain": d, "BoN": ti["BoN"][m][d], "lo": ci[0], "hi": ci[1],
+                                 "note": "" if ti["status"][m]["fitted"] else ti["status"][m]["reason"]})
+            _table(pd.DataFrame(rows), hide_index=True)
+            st.subheader("Annotator competence")
+            _table(pd.DataFrame(ti["competence"]), hide_index=True)
+            if ti.get("n_disagreements") is not None:
+                st.subheader(f"Items whose answer depends on the aggregation ({ti['n_disagreements']:,})")
+                dis = pd.DataFrame(ti["disagreements"])
+                if not dis.empty:
+                    dis["votes"] = dis["votes"].map(lambda v: ", ".join(f"{k}: {n}" for k, n in v.items()))
+                _table(dis, hide_index=True)
+        else:
+            st.info(f"n/a: {ti.get('reason', 'no labels yet')}")
 
 st.divider()
 artifact_checks_section(benchmark_id)

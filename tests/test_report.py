@@ -128,7 +128,7 @@ def test_results_page_renders_for_a_researcher(engine, benchmark_id, db_url, mon
     at.run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Results"
-    assert len(at.tabs) == 8
+    assert len(at.tabs) == 9  # the eight RMGAP tabs and Rating questions
     # An annotator is refused by the page itself.
     ann = create_user(engine=engine, name="ann-x", role="annotator")
     at2 = AppTest.from_file(str(PAGE), default_timeout=60)

@@ -158,3 +158,36 @@ def test_result_rows_carry_reasons():
                             "seconds_reason": "no timing recorded"}, {"annotator": "b", "loo_alpha": 0.4}])
     assert rows[0]["note"] == "loo_alpha: undefined; seconds: no timing recorded" and rows[1]["note"] == ""
     assert all(not k.endswith("_reason") for r in rows for k in r)
+
+
+def test_another_formats_results_speak_its_own_metrics(engine, db_url, monkeypatch):
+    """An RMB benchmark: its pairwise and BoN tables by category path, people vs the length baseline, the rating
+    questions with their charts; RMGAP's per-domain sections say they are RMGAP's instead of a wall of n/a."""
+    from tests.test_format_report_wiring import SAMPLES, _labelled
+
+    bench = _labelled(engine, SAMPLES / "rmb" / "RMB_dataset", picks=lambda item, u: item.keys[0])
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    uid = create_user(engine=engine, name="res", role="researcher")
+    at = AppTest.from_file(str(PAGE), default_timeout=120)
+    at.session_state["user_id"] = uid
+    at.session_state["benchmark_id"] = bench
+    at.run()
+    assert not at.exception, at.exception
+    labels = [t.label for t in at.tabs]
+    assert labels[0] == "Benchmark metrics" and "Rating questions" in labels
+    headers = [h.value for h in at.subheader]
+    assert "Pairwise accuracy" in headers and "BoN accuracy (best beats every loser)" in headers
+    pairwise = [t.value for t in at.dataframe if "people − length" in t.value.columns][0]
+    assert list(pairwise.columns) == ["category", "metric", "people", "n", "length", "people − length"]
+    code = pairwise[pairwise["category"] == "\u2003\u2003Code Generation"].iloc[0]
+    assert code["people"].startswith("100.0% [") and code["metric"] == "accuracy"
+    ratings = _table(at, "question", "about", "alpha", "answers", "distribution").value
+    assert list(ratings["question"]) == ["clear", "helpful"]
+    assert len(at.get("vega_lite_chart")) >= 2  # one bar chart per question
+    chart = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert chart["mark"]["type"] == "bar" if isinstance(chart["mark"], dict) else chart["mark"] == "bar"
+    infos = [i.value for i in at.info]
+    assert sum("RMGAP benchmarks only" in i for i in infos) == 6  # Agreement, Human accuracy, Naturalness, bias, truth, referee
+    assert not any("Verdict" in h for h in headers)
