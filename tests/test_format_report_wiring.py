@@ -133,3 +133,37 @@ def test_ratings_keep_each_levels_label(engine):
     bench = _labelled(engine, SAMPLES / "pairs")
     clear = build_report(engine=engine, benchmark_id=bench, draws=0)["ratings"]["questions"][0]
     assert clear["levels"] == [{"value": 1, "label": "Yes"}, {"value": 0, "label": "No"}]
+
+
+def test_card_and_html_report_carry_own_metrics_and_ratings(engine, tmp_path):
+    import html as html_mod
+
+    from rmgap_annot.export import Rule, write_export
+    from rmgap_annot.export.own_metrics import _md
+
+    bench = _labelled(engine, SAMPLES / "rmb" / "RMB_dataset", picks=lambda item, u: item.keys[0])
+    write_export(engine=engine, benchmark_id=bench, out_dir=tmp_path / "v", rule=Rule.of(min_naturalness=0))
+    card = (tmp_path / "v" / "README.md").read_text(encoding="utf-8")
+    page = (tmp_path / "v" / "report.html").read_text(encoding="utf-8")
+    report = build_report(engine=engine, benchmark_id=bench)  # what the export itself reads
+    section = report["benchmark_metrics"]
+    assert "## RMB's own metrics" in card and "**Pairwise accuracy**" in card and "**BoN accuracy (best beats every loser)**" in card
+    code = family_table(families(section)["Pairwise accuracy"], indent="· ")
+    row = next(c for c in code if c["category"].endswith("Code Generation"))
+    assert f"| · · Code Generation | accuracy | {_md(row['people'])} | {row['n']} | {_md(row['length'])} |" in card
+    assert "\\[" in _md(row["people"])  # cells are escaped Markdown
+    assert "<h2>RMB's own metrics</h2>" in page and f"<td>{html_mod.escape(row['people'])}</td>" in page
+    for r in rating_rows(report["ratings"]):
+        assert f"| {r['question']} | {r['about']} | {_md(r['alpha'])} | {r['answers']} | {_md(r['distribution'])} |" in card
+        assert f"<tr><td>{r['question']}</td><td>{r['about']}</td><td>{html_mod.escape(r['alpha'])}</td>" in page
+
+
+def test_rmgap_card_has_the_rating_questions_but_no_own_metrics_table(engine, tmp_path):
+    from rmgap_annot.export import write_export
+
+    bench = import_any(engine=engine, path=sample_path()).benchmark_id
+    write_export(engine=engine, benchmark_id=bench, out_dir=tmp_path / "v")
+    card = (tmp_path / "v" / "README.md").read_text(encoding="utf-8")
+    assert "## Rating questions" in card and "| naturalness | prompt | n/a" in card
+    assert "own metrics" not in card
+    assert "<h2>Rating questions</h2>" in (tmp_path / "v" / "report.html").read_text(encoding="utf-8")

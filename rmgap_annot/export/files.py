@@ -31,6 +31,7 @@ from rmgap_annot.exclusions import counted_labels
 from rmgap_annot.export.card import alpha_lines, card_extras, card_planning, card_referee, dataset_card, verdict_block
 from rmgap_annot.export.errors import ExportError
 from rmgap_annot.export.html_report import write_report_html
+from rmgap_annot.export.own_metrics import card_own_metrics
 from rmgap_annot.export.rule import Rule, apply_rule, format_fraction, item_stats, record_verdicts, summarize
 from rmgap_annot.export.sources import _benchmark, _item_rows, _record_lines, load_analytics
 from rmgap_annot.formats.store import write_benchmark_entries
@@ -142,6 +143,7 @@ def write_export(
         card += card_extras(aggregate=aggregate, exclusions=counted.section())
         card += card_referee(report, why_not)
         card += card_planning(report, why_not)
+        card += card_own_metrics(report, why_not)
         (tmp / "README.md").write_text(card, encoding="utf-8", newline="\n")
         write_report_html(
             tmp / "report.html", bench=bench, rule=rule, summary=summary, verdicts=verdicts, analytics=report,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rmgap_annot import __version__
+from rmgap_annot.export import own_metrics
 from rmgap_annot.export.card import _fmt, verdict_block
 from rmgap_annot.export.rule import REASONS, Rule
 from rmgap_annot.export.sources import ANALYTICS_MISSING
@@ -226,6 +227,7 @@ def write_report_html(
                 parts.append(_metric_table(titles[metric], columns))
                 avg_rows = [(n, _num(v.get("Avg")), None, None) for n, v in columns.items()]
                 parts.append(svg_intervals(avg_rows, title=f"{metric}, average over domains", lo=0.0, hi=1.0))
+        parts += own_metrics.html_own_metrics(analytics)  # the benchmark's own metrics, the rating questions
         parts += _naturalness_and_position(analytics)
         # The per-item list is long (and in labels.*); the inline JSON below keeps it for tools.
         readable = {k: v for k, v in analytics.items() if k != "items"}
