@@ -160,6 +160,20 @@ def main() -> None:
                 verdict_times.append(time.perf_counter() - t0)
 
             report_module._verdict = timed
+        section_times: dict[str, list[float]] = {}
+        try:  # time the benchmark_metrics and ratings sections on their own (code before them: skipped)
+            from rmgap_annot import format_sections
+
+            for fname in ("benchmark_metrics_section", "ratings_report_section"):
+                def timed_section(*args, _inner=getattr(format_sections, fname), _name=fname, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                    t0 = time.perf_counter()
+                    out = _inner(*args, **kwargs)
+                    section_times.setdefault(_name, []).append(time.perf_counter() - t0)
+                    return out
+
+                setattr(format_sections, fname, timed_section)
+        except ImportError:
+            pass
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
@@ -183,6 +197,8 @@ def main() -> None:
     if verdict_times:
         share = statistics.median(verdict_times[:5]) / statistics.median(times)
         print(f"of which verified_subset + verdict: median {statistics.median(verdict_times[:5]):.2f} s ({share:.0%} of the report)")
+    for name, ts in section_times.items():
+        print(f"of which {name}: median {statistics.median(ts[:5]):.3f} s ({statistics.median(ts[:5]) / statistics.median(times):.1%} of the report)")
     print(f"build_report without intervals: {no_ci:.2f} s")
     print(f"json.dumps of the report: {dump:.2f} s, {len(text) / 1e6:.1f} MB")
     if referee_times:
