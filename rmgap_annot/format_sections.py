@@ -145,12 +145,18 @@ def estimate_text(est: Optional[dict], key: str = "value") -> str:
 
 
 def family_table(rows: list[dict[str, Any]], *, indent: str = "\u2003") -> list[dict[str, str]]:
-    """A family's rows as display cells: category (indented by depth), metric, people, n, each scorer, people minus it."""
+    """A family's rows as display cells: category (indented by depth), metric, people, n, each scorer, people minus it.
+
+    The metric column is left out when the family has one metric (RMB's accuracy): the family's title names it.
+    """
     scorers = sorted({name for row in rows for name in row["models"]})
+    one_metric = len({row["metric"] for row in rows}) == 1
     table = []
     for row in rows:
-        cells = {"category": indent * row["depth"] + row["label"], "metric": row["metric"],
-                 "people": estimate_text(row["people"]), "n": str(row["people"].get("n", ""))}
+        cells = {"category": indent * row["depth"] + row["label"]}
+        if not one_metric:
+            cells["metric"] = row["metric"]
+        cells.update(people=estimate_text(row["people"]), n=str(row["people"].get("n", "")))
         for name in scorers:
             cells[name] = estimate_text(row["models"].get(name))
             cells[f"people − {name}"] = estimate_text(row["differences"].get(name), key="difference")

@@ -103,7 +103,7 @@ def test_rmb_rows_follow_the_category_tree_under_its_own_names(engine):
     cells = family_table(pairwise)
     row = cells[[r["category"] for r in pairwise].index("Helpfulness/Code/Code Generation")]
     assert row["category"] == "\u2003\u2003Code Generation" and row["people"].startswith("100.0%")
-    assert row["n"] == str(code["people"]["n"])
+    assert row["n"] == str(code["people"]["n"]) and "metric" not in row  # one metric in the family: no column
     length = section["models"]["length"]["metrics"]["pairwise"]["Helpfulness/Code/Code Generation"]["value"]
     diff = section["comparison"]["length"]["difference"]["pairwise"]["Helpfulness/Code/Code Generation"]["difference"]
     assert diff == pytest.approx(1.0 - length)
@@ -150,7 +150,7 @@ def test_card_and_html_report_carry_own_metrics_and_ratings(engine, tmp_path):
     assert "## RMB's own metrics" in card and "**Pairwise accuracy**" in card and "**BoN accuracy (best beats every loser)**" in card
     code = family_table(families(section)["Pairwise accuracy"], indent="· ")
     row = next(c for c in code if c["category"].endswith("Code Generation"))
-    assert f"| · · Code Generation | accuracy | {_md(row['people'])} | {row['n']} | {_md(row['length'])} |" in card
+    assert f"| · · Code Generation | {_md(row['people'])} | {row['n']} | {_md(row['length'])} |" in card
     assert "\\[" in _md(row["people"])  # cells are escaped Markdown
     assert "<h2>RMB's own metrics</h2>" in page and f"<td>{html_mod.escape(row['people'])}</td>" in page
     for r in rating_rows(report["ratings"]):
@@ -167,3 +167,13 @@ def test_rmgap_card_has_the_rating_questions_but_no_own_metrics_table(engine, tm
     assert "## Rating questions" in card and "| naturalness | prompt | n/a" in card
     assert "own metrics" not in card
     assert "<h2>Rating questions</h2>" in (tmp_path / "v" / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_family_with_several_metrics_keeps_the_metric_column(engine):
+    bench = _labelled(engine, SAMPLES / "rewardbench2" / "rewardbench2_sample.jsonl")
+    section = build_report(engine=engine, benchmark_id=bench, draws=0)["benchmark_metrics"]
+    (family,) = families(section).values()
+    cells = family_table(family)
+    ties = [c for c in cells if c["category"] == "Ties"]
+    assert [c["metric"] for c in ties] == ["score", "ref_accuracy", "tied_accuracy"]
+    assert cells[-1]["category"] == "Score" and cells[-1]["people"].startswith("n/a (")

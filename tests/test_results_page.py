@@ -180,9 +180,9 @@ def test_another_formats_results_speak_its_own_metrics(engine, db_url, monkeypat
     headers = [h.value for h in at.subheader]
     assert "Pairwise accuracy" in headers and "BoN accuracy (best beats every loser)" in headers
     pairwise = [t.value for t in at.dataframe if "people − length" in t.value.columns][0]
-    assert list(pairwise.columns) == ["category", "metric", "people", "n", "length", "people − length"]
+    assert list(pairwise.columns) == ["category", "people", "n", "length", "people − length"]  # one metric: no column
     code = pairwise[pairwise["category"] == "\u2003\u2003Code Generation"].iloc[0]
-    assert code["people"].startswith("100.0% [") and code["metric"] == "accuracy"
+    assert code["people"].startswith("100.0% [")
     ratings = _table(at, "question", "about", "alpha", "answers", "distribution").value
     assert list(ratings["question"]) == ["clear", "helpful"]
     assert len(at.get("vega_lite_chart")) >= 2  # one bar chart per question
