@@ -379,7 +379,7 @@ def ratings_tab(ratings: dict) -> None:
             if df["answers"].sum():
                 st.altair_chart(alt.Chart(df).mark_bar().encode(
                     x=alt.X("level:N", sort=df["level"].tolist(), title=None, axis=alt.Axis(labelAngle=0, labelLimit=140)),
-                    y=alt.Y("answers:Q", title="answers"), tooltip=["level", "answers"],
+                    y=alt.Y("answers:Q", title="answers"), tooltip=["level", "label", "answers"],
                 ).properties(height=RATING_CHART_HEIGHT), use_container_width=True)
             else:
                 st.caption("No answers yet.")

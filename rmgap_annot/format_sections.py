@@ -167,13 +167,24 @@ def family_table(rows: list[dict[str, Any]], *, indent: str = "\u2003") -> list[
 # --- the rating questions as rows -------------------------------------------------------
 
 
+SHORT_LABEL = 16  # longer level labels (naturalness's sentences) give way to the level's value in tables and charts
+
+
+def _level_names(question: dict) -> dict[str, str]:
+    """Level value -> what a table or chart calls it: the label when every label is short, else the value."""
+    labels = {str(level["value"]): str(level["label"]) for level in question.get("levels") or []}
+    if all(len(label) <= SHORT_LABEL for label in labels.values()):
+        return labels
+    return {v: v for v in labels}
+
+
 def rating_rows(ratings: Optional[dict]) -> list[dict[str, str]]:
     """One display row per question: name, about, alpha with interval, answers, distribution as text."""
     rows = []
     for q in (ratings or {}).get("questions") or []:
         alpha = q.get("alpha")
         ci = q.get("ci")
-        labels = {str(level["value"]): level["label"] for level in q.get("levels") or []}
+        labels = _level_names(q)
         dist = q.get("distribution") or {}
         rows.append({
             "question": q["name"], "text": q.get("text") or "", "about": q.get("about") or "prompt",
@@ -187,11 +198,12 @@ def rating_rows(ratings: Optional[dict]) -> list[dict[str, str]]:
 
 def distribution_frame(question: dict) -> pd.DataFrame:
     """A question's answer counts per level, in scale order (for a bar chart)."""
+    names = _level_names(question)
     labels = {str(level["value"]): str(level["label"]) for level in question.get("levels") or []}
     dist = question.get("distribution") or {}
     order = list(dist) or list(labels)
     return pd.DataFrame({
-        "level": [f"{v} {labels[v]}" if v in labels and labels[v] != v else v for v in order],
+        "level": [names.get(v, v) for v in order],
+        "label": [labels.get(v, v) for v in order],
         "answers": [int(dist.get(v, 0)) for v in order],
-        "order": list(range(len(order))),
     })

@@ -177,3 +177,18 @@ def test_a_family_with_several_metrics_keeps_the_metric_column(engine):
     ties = [c for c in cells if c["category"] == "Ties"]
     assert [c["metric"] for c in ties] == ["score", "ref_accuracy", "tied_accuracy"]
     assert cells[-1]["category"] == "Score" and cells[-1]["people"].startswith("n/a (")
+
+
+def test_rmgap_naturalness_resamples_records_and_names_levels_by_value(engine, benchmark_id):
+    """An RMGAP import leaves Item.group_key empty: the record is the unit, not one group for everything."""
+    from tests.analytics_helpers import add_labels, item_ids
+
+    rows = [{"annotator": f"a{a}", "item_id": iid, "choice": "response1", "naturalness": 1 + (iid * (a + 2)) % 5}
+            for iid in item_ids(engine, benchmark_id).values() for a in range(3)]
+    add_labels(engine, rows)
+    (q,) = build_report(engine=engine, benchmark_id=benchmark_id, draws=100)["ratings"]["questions"]
+    assert q["name"] == "naturalness" and q["n_groups"] == 8  # the eight records
+    assert q["ci"][0] < q["ci"][1]
+    row = rating_rows({"questions": [q]})[0]
+    # Naturalness's level labels are sentences: tables and charts name the levels by value.
+    assert row["distribution"].startswith("1: ") and "No real user" not in row["distribution"]

@@ -72,8 +72,9 @@ def ratings_section(
     if not questions:
         return {"questions": [], "reason": "the study asks no rating question besides the pick"}
     with session_scope(engine) as session:
-        group_of_item = dict(session.execute(
-            select(Item.id, Item.group_key).where(Item.benchmark_id == benchmark_id)).all())
+        # An RMGAP import leaves group_key empty: its resampling unit is the record.
+        group_of_item = {item_id: key or f"record:{record_pk}" for item_id, key, record_pk in session.execute(
+            select(Item.id, Item.group_key, Item.record_pk).where(Item.benchmark_id == benchmark_id)).all()}
     table = ratings_table(labels, questions, group_of_item)
     scales = {q.name: list(q.values) for q in questions}
     # Ordinal levels in scale order: a yes/no question is stored 1/0, sorted for the distance.
