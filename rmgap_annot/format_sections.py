@@ -187,11 +187,12 @@ def rating_rows(ratings: Optional[dict]) -> list[dict[str, str]]:
         labels = _level_names(q)
         dist = q.get("distribution") or {}
         rows.append({
-            "question": q["name"], "text": q.get("text") or "", "about": q.get("about") or "prompt",
+            "question": q["name"], "about": q.get("about") or "prompt",
             "alpha": "n/a" + (f" ({q.get('reason')})" if q.get("reason") else "") if alpha is None
             else f"{alpha:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""),
             "answers": str(sum(dist.values())),
             "distribution": ", ".join(f"{labels.get(v, v)}: {c}" for v, c in dist.items()) or "none yet",
+            "text": q.get("text") or "",  # last: the numbers stay in view on a phone
         })
     return rows
 
