@@ -42,7 +42,7 @@ from rmgap_annot.models import (
     User,
     utcnow,
 )
-from rmgap_annot.studies import default_study, ensure_member
+from rmgap_annot.studies import default_study, ensure_member, label_refusal
 
 LETTERS = ("A", "B", "C", "D", "E", "F", "G", "H")  # up to formats.common.MAX_CANDIDATES
 # A two-candidate item may be answered with a tie; each benchmark maps it to its own rule.
@@ -262,13 +262,11 @@ def submit_label(
         study = _study_for_update(session, item.benchmark_id, study_id)
         if study.benchmark_id != item.benchmark_id:
             raise LabelError(f"item {item_id} is not in study {study.name!r}")
-        user = session.get(User, user_id)
-        if user is None:
-            raise LabelError(f"no user with id {user_id}")
-        if not user.active:
-            # Checked inside the write: a browser that was open when the
-            # account was disabled stores nothing more.
-            raise LabelError("this account is disabled; the label was not stored")
+        # Checked inside the write: a browser that was open when the account
+        # was disabled, or its owner blocked in this study, stores nothing more.
+        refusal = label_refusal(session, study_id=study.id, user_id=user_id)
+        if refusal is not None:
+            raise LabelError(f"{refusal}; the label was not stored")
         keys = set(session.execute(select(Response.key).where(Response.record_pk == item.record_pk)).scalars())
         tie = choice_key in TIES and choice_key not in keys
         if tie and len(keys) != 2:

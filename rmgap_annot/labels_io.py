@@ -362,14 +362,27 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
     return LabelsImportResult(len(parsed), len(existing), new_names)
 
 
-def export_frame(*, engine: Engine, benchmark_id: int) -> pd.DataFrame:
-    """The labels as the export writes them (import's column names plus context)."""
+def export_frame(*, engine: Engine, benchmark_id: int, real_names: bool = False) -> pd.DataFrame:
+    """The labels as the export writes them (import's column names plus context).
+
+    Annotators are named by their pseudonym in the study (``ann-07``;
+    ``STUDY/ann-07`` when the benchmark has several studies), since a labels
+    file leaves the system. ``real_names`` keeps the user names, for a
+    researcher's own backup that ``labels import`` reads back onto the same
+    accounts (imported under pseudonyms, the labels would belong to new
+    accounts named ``ann-07``).
+    """
+    from rmgap_annot.studies import coder_names  # noqa: PLC0415
+
     df = load_labels(engine=engine, benchmark_id=benchmark_id)
+    if not real_names and len(df):
+        names = coder_names(engine=engine, benchmark_id=benchmark_id)
+        df["annotator"] = [names[(s, u)] for s, u in zip(df["study_id"], df["user_id"])]
     df = df.rename(columns={"choice_key": "choice"})
     return df[EXPORT_COLUMNS]
 
 
-def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path) -> int:
+def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path, real_names: bool = False) -> int:
     """Write every label to ``out`` (.csv, .jsonl or .parquet by extension); returns the count.
 
     CSV writes "Can't decide" as an empty choice and lists as JSON text, and
@@ -380,7 +393,7 @@ def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".parquet"):
         raise ValueError(f"unknown export type {suffix!r}: use .csv, .jsonl or .parquet")
-    df = export_frame(engine=engine, benchmark_id=benchmark_id)
+    df = export_frame(engine=engine, benchmark_id=benchmark_id, real_names=real_names)
     out.parent.mkdir(parents=True, exist_ok=True)
     for col in ("shown_at", "first_submitted_at", "submitted_at"):
         df[col] = [None if pd.isna(t) else t.isoformat() for t in df[col]]
