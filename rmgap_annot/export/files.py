@@ -58,15 +58,15 @@ def write_items(path: Path, rows: list[dict[str, Any]]) -> int:
     return len(rows)
 
 
-# Database ids that would link a pseudonym back to an account (or across studies): never published.
-PRIVATE_LABEL_COLUMNS = ("user_id", "label_id", "item_id", "study_id")
+# The account's database id would link a pseudonym back to an account (and across studies): never published.
+PRIVATE_LABEL_COLUMNS = ("user_id",)
 
 
 def write_labels(folder: Path, labels: pd.DataFrame) -> None:
     """Every raw label, Parquet (typed, raw text) and CSV (lists as JSON text, formula-safe cells).
 
     Annotators appear under their pseudonym (``counted_labels`` names them);
-    the account, label, item and study ids stay in the database.
+    the account id stays in the database.
     """
     frame = labels.drop(columns=[c for c in PRIVATE_LABEL_COLUMNS if c in labels.columns])
     for col in ("ranking", "displayed_order"):
