@@ -123,6 +123,7 @@ def researcher_pages() -> dict[str, list[st.Page]]:
         _page("pages/home.py", "Home", ":material/home:", default=True),
         _page("pages/study.py", "Study", ":material/tune:"),
         _page("pages/team.py", "Team", ":material/group:"),
+        _page("pages/quality.py", "Quality", ":material/fact_check:"),
         _page("pages/guidelines.py", "Guidelines", ":material/menu_book:"),
         _page("pages/account.py", "Account", ":material/person:"),
     ]

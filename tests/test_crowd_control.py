@@ -358,3 +358,66 @@ def test_published_files_name_pseudonyms_never_user_names_or_platform_ids(engine
     # A researcher's own backup keeps the names, and imports back onto the same accounts.
     assert cli("labels", "export", "--out", str(tmp_path / "backup.csv"), "--real-names").exit_code == 0
     assert "alice" in (tmp_path / "backup.csv").read_text(encoding="utf-8")
+
+
+# --- the Quality page ------------------------------------------------------------------------------
+
+
+def _quality_page(db_url, monkeypatch, uid, role="researcher"):
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "quality.py"), default_timeout=60)
+    at.session_state["user_id"] = uid
+    at.session_state["user_name"] = "res"
+    at.session_state["role"] = role
+    return at
+
+
+def test_quality_page_shows_everyone_and_blocks_excludes_deletes_with_an_audit_log(engine, benchmark_id, db_url, monkeypatch):
+    from rmgap_annot.accounts import create_user
+
+    p1, p2, lab = _participants(engine, benchmark_id)
+    _timed_labels(engine, benchmark_id, p1, 3, seconds=20)
+    res = create_user(engine=engine, name="res", role="researcher")
+    at = _quality_page(db_url, monkeypatch, res).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table["pseudonym"]) == ["ann-01", "ann-02", "ann-03"]
+    assert list(table["participant id"])[:2] == list(PIDS) and list(table["labels"]) == [3, 0, 0]
+    assert "No block" in " ".join(c.value for c in at.caption)
+
+    at.selectbox(key="quality_person").set_value(next(o for o in at.selectbox(key="quality_person").options if "ann-01" in o))
+    at.button(key="quality_block").click().run()
+    assert not at.exception, at.exception
+    sid = _study(engine, benchmark_id)
+    assert assignment.next_item(engine=engine, user_id=p1, study_id=sid) is None
+    assert at.dataframe[0].value["status"].iloc[0] == "blocked"
+    at.text_input(key="quality_reason").input("straight-lined")
+    at.button(key="quality_exclude").click().run()
+    assert at.dataframe[0].value["excluded"].iloc[0] == "straight-lined"
+    at.button(key="quality_include").click().run()
+    assert at.dataframe[0].value["excluded"].iloc[0] == ""
+
+    at.selectbox(key="quality_person").set_value(next(o for o in at.selectbox(key="quality_person").options if "ann-02" in o))
+    at.run()
+    assert at.button(key="quality_delete").disabled
+    at.checkbox(key="quality_delete_sure").check().run()
+    at.button(key="quality_delete").click().run()
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value["pseudonym"]) == ["ann-01", "ann-03"]
+    assert at.checkbox(key="quality_delete_sure").value is False  # not left ticked for the next person
+    log = at.dataframe[1].value
+    assert list(log["action"]) == ["delete", "include", "exclude", "block"]
+    assert list(log["target"]) == ["ann-02", "ann-01", "ann-01", "ann-01"] and set(log["who"]) == {"res"}
+
+
+def test_quality_page_refuses_annotators(engine, benchmark_id, db_url, monkeypatch):
+    p1, _, _ = _participants(engine, benchmark_id)
+    at = _quality_page(db_url, monkeypatch, p1, role="annotator").run()
+    assert at.error and not at.dataframe
