@@ -20,7 +20,7 @@ from rmgap_annot.models import (
     AuditEvent, CheckItem, CheckLabel, Draft, Label, Lease, StudyItem, StudyMember, User,
 )
 from rmgap_annot.report import build_report
-from rmgap_annot.studies import ensure_member, pseudonyms
+from rmgap_annot.studies import ensure_member, list_studies
 from tests.analytics_helpers import add_labels, item_ids, winners
 from tests.test_report import _seed
 
@@ -421,3 +421,43 @@ def test_quality_page_refuses_annotators(engine, benchmark_id, db_url, monkeypat
     p1, _, _ = _participants(engine, benchmark_id)
     at = _quality_page(db_url, monkeypatch, p1, role="annotator").run()
     assert at.error and not at.dataframe
+
+
+def test_study_page_lists_studies_edits_the_chosen_one_and_creates_another(engine, benchmark_id, db_url, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from rmgap_annot.accounts import create_user
+
+    first, main = _two_studies(engine, benchmark_id)
+    res = create_user(engine=engine, name="res", role="researcher")
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "study.py"), default_timeout=60)
+    at.session_state["user_id"] = res
+    at.session_state["user_name"] = "res"
+    at.session_state["role"] = "researcher"
+    at.run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    first_name = assignment.get_study(engine=engine, study_id=first).name
+    assert list(table["study"]) == [first_name, "main"] and list(table["labels"]) == [3 * 96, 96]
+    # The latest study is chosen; edit its crowd settings only.
+    at.text_input[0].input("DONE-7")  # completion code
+    at.text_area[0].input("# Consent\nYou may stop at any time.")
+    at.checkbox[1].check()  # public link
+    next(b for b in at.button if b.label == "Save settings").click().run()
+    assert not at.exception, at.exception
+    m = assignment.get_study(engine=engine, study_id=main)
+    assert (m.completion_code, m.public_link, m.consent_md.startswith("# Consent")) == ("DONE-7", True, True)
+    assert m.link_token and assignment.get_study(engine=engine, study_id=first).completion_code is None
+    (event,) = [e for e in _audit(engine) if e.action == "settings"]
+    assert event.study_id == main and event.actor == "res"
+    assert set(event.target.split(", ")) == {"completion_code", "consent_md", "public_link", "link_token"}
+    # A new study, copying the chosen one's settings.
+    at.text_input(key="new_study_name").input("domain-chat")
+    next(b for b in at.button if b.label == "Create study").click().run()
+    assert not at.exception, at.exception
+    made = next(s for s in list_studies(engine=engine) if s.name == "domain-chat")
+    assert assignment.get_study(engine=engine, study_id=made.id).completion_code is None  # codes are per study
+    assert assignment.get_study(engine=engine, study_id=made.id).consent_md.startswith("# Consent")
