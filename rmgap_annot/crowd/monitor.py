@@ -98,7 +98,7 @@ def _qualification(study: Study, results: list[bool], member: StudyMember) -> st
     return qualification_state(results=results, n_items=study.qualification_items, pass_share=share)
 
 
-def _competence(engine: Engine, study: Study, names: dict[int, str]) -> tuple[dict[str, dict], dict[str, str]]:
+def _competence(engine: Engine, study: Study) -> tuple[dict[str, dict], dict[str, str]]:
     """Per user id: each method's cached competence (None when not fitted); and the methods' status."""
     from rmgap_annot.exclusions import counted_labels
     from rmgap_annot.stats import truth
@@ -152,7 +152,7 @@ def study_quality(*, engine: Engine, study_id: int, now: Optional[datetime] = No
     names = pseudonyms(engine=engine, study_ids=[study_id])
     excluded = {e.user_id: e.reason for e in active_exclusions(engine=engine)}
     loo = q.leave_one_out((uid, item, choice) for uid, item, choice, *_ in labels)
-    competence, truth_status = _competence(engine, study, {m.user_id: n for m, n in members})
+    competence, truth_status = _competence(engine, study)
 
     rows = []
     for member, name in members:
