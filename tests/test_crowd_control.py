@@ -461,3 +461,32 @@ def test_study_page_lists_studies_edits_the_chosen_one_and_creates_another(engin
     made = next(s for s in list_studies(engine=engine) if s.name == "domain-chat")
     assert assignment.get_study(engine=engine, study_id=made.id).completion_code is None  # codes are per study
     assert assignment.get_study(engine=engine, study_id=made.id).consent_md.startswith("# Consent")
+
+
+def test_block_delete_and_report_on_both_backends(backend_url, small_file):
+    """Foreign keys are enforced at once on PostgreSQL: the deletion's order and the counter triggers hold there too."""
+    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.db import get_engine, init_db
+
+    init_db(backend_url)
+    engine = get_engine(backend_url)
+    bid = import_benchmark(engine=engine, path=small_file, name="small").benchmark_id
+    p1, p2, _ = _participants(engine, bid)
+    sid = _study(engine, bid)
+    done = []
+    for uid in (p1, p2):
+        item = assignment.next_item(engine=engine, user_id=uid, study_id=sid)
+        submit_label(engine=engine, user_id=uid, item_id=item, choice_key="response1", naturalness=3, study_id=sid)
+        done.append(item)
+    _check(engine, sid, p1)
+    assert set_blocked(engine=engine, study_id=sid, name=f"prolific:{PIDS[1]}", blocked=True, actor="res")
+    assert assignment.next_item(engine=engine, user_id=p2, study_id=sid) is None
+    removed = delete_annotator(engine=engine, name=f"prolific:{PIDS[0]}", actor="res")
+    assert removed["label"] == 1 and removed["checklabel"] == 1 and removed["studymember"] == 1
+    with session_scope(engine) as s:
+        counts = dict(s.execute(select(StudyItem.item_id, StudyItem.n_labels).where(StudyItem.study_id == sid,
+                                                                                    StudyItem.item_id.in_(done))).all())
+    assert counts[done[0]] == (1 if done[0] == done[1] else 0) and counts[done[1]] >= 1
+    rows = monitor.study_quality(engine=engine, study_id=sid).annotators
+    assert [(r.pseudonym, r.status) for r in rows] == [("ann-02", "blocked"), ("ann-03", "active")]
+    assert [e.action for e in _audit(engine)] == ["block", "delete"]
