@@ -160,6 +160,10 @@ def test_annotators_arriving_together_after_an_import_share_one_study_row(pg_eng
     from rmgap_annot.models import Study
 
     bid = import_benchmark(engine=pg_engine, path=small_file, name="s").benchmark_id
+    # Imports now create the study; a benchmark without one (written by a script) still must not race.
+    with session_scope(pg_engine, write=True) as s:
+        s.execute(text("DELETE FROM studyitem"))
+        s.execute(text("DELETE FROM study"))
     outcome: list[object] = []
     with session_scope(pg_engine, write=True) as first:
         _study_for_update(first, bid)  # the first annotator's transaction made the row, not yet committed
@@ -178,3 +182,52 @@ def test_annotators_arriving_together_after_an_import_share_one_study_row(pg_eng
     assert len(outcome) == 1 and isinstance(outcome[0], int), outcome
     with session_scope(pg_engine) as s:
         assert s.execute(select(func.count()).select_from(Study)).scalar_one() == 1
+
+
+def test_a_database_filled_by_the_previous_release_upgrades_on_postgres(pg_url, tmp_path):
+    """The release-0005 database (tests/data), copied row by row into PostgreSQL at revision
+    0005, upgrades to head with every label kept and the counters per study."""
+    import gzip
+
+    from sqlalchemy import Boolean, MetaData, create_engine
+
+    old = tmp_path / "old.sqlite"
+    old.write_bytes(gzip.decompress((Path(__file__).parent / "data" / "release-0005.sqlite.gz").read_bytes()))
+    init_db(pg_url, revision="0005")
+    pg = get_engine(pg_url)
+    src = create_engine(f"sqlite:///{old}")
+    src_meta, dst_meta = MetaData(), MetaData()
+    src_meta.reflect(src)
+    dst_meta.reflect(pg)
+    with src.connect() as s_conn, pg.begin() as d_conn:
+        for table in dst_meta.sorted_tables:
+            if table.name == "alembic_version":
+                continue
+            rows = [dict(r._mapping) for r in s_conn.execute(src_meta.tables[table.name].select())]
+            for row in rows:
+                for col in table.columns:
+                    if isinstance(col.type, Boolean) and row.get(col.name) is not None:
+                        row[col.name] = bool(row[col.name])
+            if rows:
+                d_conn.execute(table.insert(), rows)
+                if "id" in table.columns:
+                    d_conn.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                                        f"(SELECT max(id) FROM \"{table.name}\"))"))
+    with pg.connect() as conn:
+        labels_before = conn.execute(text("SELECT user_id, item_id, choice_key FROM label ORDER BY id")).all()
+    assert len(labels_before) == 217
+    assert init_db(pg_url) == head_revision()
+    with pg.connect() as conn:
+        assert conn.execute(text("SELECT user_id, item_id, choice_key FROM label ORDER BY id")).all() == labels_before
+        assert conn.execute(text("SELECT sum(n_labels) FROM studyitem")).scalar_one() == 217
+        assert conn.execute(text("SELECT count(*) FROM draft WHERE study_id IS NOT NULL")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM studymember")).scalar_one() == 4
+    from rmgap_annot.annotation import submit_label
+    from rmgap_annot.assignment import create_study
+
+    user_id, item_id, choice = labels_before[0]
+    second = create_study(engine=pg, name="main-run", benchmark_id=1)
+    submit_label(engine=pg, user_id=user_id, item_id=item_id, choice_key=choice, naturalness=4, study_id=second.id)
+    with pg.connect() as conn:
+        per_study = dict(conn.execute(text("SELECT study_id, n_labels FROM studyitem WHERE item_id = :i"), {"i": item_id}).all())
+    assert per_study[second.id] == 1
