@@ -25,7 +25,8 @@ if st.session_state.get("role") == "researcher":
     with st.form("guidelines"):
         new = st.text_area("Guidelines (markdown)", value=text, height=360)
         if st.form_submit_button("Save guidelines", type="primary"):
-            assignment.update_study(engine=eng, benchmark_id=bid, guidelines_md=new)
+            assignment.update_study(engine=eng, benchmark_id=bid, guidelines_md=new,
+                                    actor=st.session_state.get("user_name") or "researcher")
             st.success("Saved. Annotators see the new guidelines on their next page load.")
             text = new
     st.subheader("Preview (as annotators read it)")

@@ -58,7 +58,13 @@ def _audit(session, *, actor: str, study_id: int | None, action: str, user_id: i
     """The audit log's row, in the exclusion's own transaction (the log never claims a change that failed)."""
     from rmgap_annot import audit  # noqa: PLC0415
     from rmgap_annot.crowd.control import target_name  # noqa: PLC0415
+    from rmgap_annot.models import StudyMember  # noqa: PLC0415
 
+    if study_id is None:  # filed under the study the person joined last (an exclusion itself is global)
+        study_id = session.execute(
+            select(StudyMember.study_id).where(StudyMember.user_id == user_id)
+            .order_by(StudyMember.joined_at.desc(), StudyMember.id.desc()).limit(1)
+        ).scalar_one_or_none()
     audit.record(session, actor=actor, study_id=study_id, action=action,
                  target=target_name(session, study_id=study_id, user_id=user_id), detail=detail)
 

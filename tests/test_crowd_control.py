@@ -490,3 +490,13 @@ def test_block_delete_and_report_on_both_backends(backend_url, small_file):
     rows = monitor.study_quality(engine=engine, study_id=sid).annotators
     assert [(r.pseudonym, r.status) for r in rows] == [("ann-02", "blocked"), ("ann-03", "active")]
     assert [e.action for e in _audit(engine)] == ["block", "delete"]
+
+
+def test_an_exclusion_without_a_study_is_filed_under_the_persons_latest_study(engine, benchmark_id):
+    _participants(engine, benchmark_id)
+    main = assignment.create_study(engine=engine, name="main", benchmark_id=benchmark_id).id
+    with session_scope(engine, write=True) as s:
+        ensure_member(s, study_id=main, user_id=_uid(engine, "alice"))
+    exclude_annotator(engine=engine, name="alice", reason="pilot only", actor="res")  # as the Results page does
+    (event,) = _audit(engine)
+    assert (event.study_id, event.target, event.actor) == (main, "ann-01", "res")
