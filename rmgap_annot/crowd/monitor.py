@@ -154,16 +154,22 @@ def study_quality(*, engine: Engine, study_id: int, now: Optional[datetime] = No
     loo = q.leave_one_out((uid, item, choice) for uid, item, choice, *_ in labels)
     competence, truth_status = _competence(engine, study)
 
+    labels_of: dict[int, list] = {}
+    for r in labels:
+        labels_of.setdefault(r.user_id, []).append(r)
+    checks_of: dict[int, list] = {}
+    for c in checks:
+        checks_of.setdefault(c.user_id, []).append(c)
     rows = []
     for member, name in members:
         uid = member.user_id
-        mine = [r for r in labels if r.user_id == uid]
+        mine = labels_of.get(uid, [])
         events: list[q.Event] = []
         for r in mine:
             events.append((_aware(r.shown_at), _aware(r.first_submitted_at)))
             if r.revisions:
                 events.append((None, _aware(r.submitted_at)))  # a revision is work too
-        my_checks = [c for c in checks if c.user_id == uid]
+        my_checks = checks_of.get(uid, [])
         events += [(_aware(c.shown_at), _aware(c.submitted_at)) for c in my_checks]
         check_results = [bool(c.correct) for c in my_checks if c.kind == "check" and c.correct is not None]
         qual_results = [bool(c.correct) for c in my_checks if c.kind == "qualification" and c.correct is not None]
