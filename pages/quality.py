@@ -50,7 +50,7 @@ def live_table() -> None:
         "platform": r.platform or "", "platform study": r.platform_study_id or "",
         "platform session": r.platform_session_id or "",
     } for r in q.annotators]
-    st.dataframe(pd.DataFrame(rows).style.format(precision=2, na_rep="n/a"), hide_index=True, key="quality_table")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="quality_table", placeholder="n/a")  # undefined: n/a
     notes = [f"{m}: {state}" for m, state in q.truth_status.items() if state != "fitted"]
     st.caption("n/a: not defined yet (no timed label, no shared item, no fit). "
                "alpha change: the study's alpha with them minus without them (negative: they lower agreement). "

@@ -391,6 +391,7 @@ def test_quality_page_shows_everyone_and_blocks_excludes_deletes_with_an_audit_l
     assert list(table["pseudonym"]) == ["ann-01", "ann-02", "ann-03"]
     assert list(table["participant id"])[:2] == list(PIDS) and list(table["labels"]) == [3, 0, 0]
     assert "No block" in " ".join(c.value for c in at.caption)
+    assert at.dataframe[0].proto.placeholder == "n/a"  # undefined figures read n/a, never None or blank
 
     at.selectbox(key="quality_person").set_value(next(o for o in at.selectbox(key="quality_person").options if "ann-01" in o))
     at.button(key="quality_block").click().run()
