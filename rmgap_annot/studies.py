@@ -202,9 +202,14 @@ def coder_names(*, engine: Engine, benchmark_id: int, study_ids: list[int] | Non
             .order_by(Label.study_id, Label.user_id)
         ).all()
     if missing:
-        with session_scope(engine, write=True) as session:
-            for sid, uid in missing:
-                ensure_member(session, study_id=sid, user_id=uid)
+        from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
+
+        try:
+            with session_scope(engine, write=True) as session:
+                for sid, uid in missing:
+                    ensure_member(session, study_id=sid, user_id=uid)
+        except IntegrityError:
+            pass  # a concurrent report numbered them first: read theirs
     names = pseudonyms(engine=engine, study_ids=list(studies))
     if len(studies) > 1:
         return {(sid, uid): f"{studies[sid]}/{n}" for (sid, uid), n in names.items()}
