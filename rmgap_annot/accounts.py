@@ -429,18 +429,32 @@ def change_own_password(*, engine: Engine, user_id: int, current: str, new: str,
     set_password(engine=engine, user_id=user_id, password=new, keep_session=keep_session)
 
 
-def set_active(*, engine: Engine, user_id: int, active: bool) -> None:
+def set_active(*, engine: Engine, user_id: int, active: bool, actor: str = "cli") -> None:
     """Enable or disable an account; disabling also revokes its invite links
     and ends its sessions, so an open browser cannot label one more item.
 
     Labels stay: a disabled annotator's past work still counts in the study.
+    A change is written to the audit log (under the person's pseudonym in
+    the study they joined last), like a block in one study.
     """
+    from rmgap_annot import audit  # noqa: PLC0415
+    from rmgap_annot.crowd.control import target_name  # noqa: PLC0415
+    from rmgap_annot.models import StudyMember  # noqa: PLC0415
+
     with session_scope(engine, write=True) as session:
         user = session.get(User, user_id)
         if user is None:
             raise AccountError(f"no user with id {user_id}")
+        changed = bool(user.active) != bool(active)
         user.active = active
         session.add(user)
+        if changed:
+            study_id = session.execute(
+                select(StudyMember.study_id).where(StudyMember.user_id == user_id)
+                .order_by(StudyMember.joined_at.desc(), StudyMember.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            audit.record(session, actor=actor, study_id=study_id, action="enable" if active else "disable",
+                         target=target_name(session, study_id=study_id, user_id=user_id))
     if not active:
         revoke_invites(engine=engine, user_id=user_id)
         end_user_sessions(engine=engine, user_id=user_id)

@@ -1,4 +1,4 @@
-"""The audit log: who blocked, excluded, deleted or changed what, and when.
+"""The audit log: who blocked, disabled, excluded, deleted or changed what, and when.
 
 A paid study is a record of decisions about people (who was screened out,
 whose labels were left out, who withdrew). Each such decision writes one
@@ -22,7 +22,7 @@ from sqlmodel import Session
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import AuditEvent, Study
 
-ACTIONS = ("block", "unblock", "exclude", "include", "delete", "settings")
+ACTIONS = ("block", "unblock", "disable", "enable", "exclude", "include", "delete", "settings")
 
 
 @dataclass(frozen=True)

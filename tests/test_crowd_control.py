@@ -123,8 +123,12 @@ def test_a_disabled_account_gets_no_item_either(engine, benchmark_id):
     from rmgap_annot.accounts import set_active
 
     p1, _, _ = _participants(engine, benchmark_id)
-    set_active(engine=engine, user_id=p1, active=False)
+    set_active(engine=engine, user_id=p1, active=False, actor="res")
     assert assignment.next_item(engine=engine, user_id=p1, benchmark_id=benchmark_id) is None
+    set_active(engine=engine, user_id=p1, active=False, actor="res")  # no change: no second event
+    set_active(engine=engine, user_id=p1, active=True, actor="res")
+    assert assignment.next_item(engine=engine, user_id=p1, benchmark_id=benchmark_id) is not None
+    assert [(e.action, e.target, e.actor) for e in _audit(engine)] == [("disable", "ann-01", "res"), ("enable", "ann-01", "res")]
 
 
 def test_block_cli_and_its_errors(engine, benchmark_id, cli):
