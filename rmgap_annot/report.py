@@ -484,8 +484,7 @@ def _annotators(labels: pd.DataFrame, agreement: dict, fast_seconds: float) -> l
         a = loo.get(str(name))
         a = _f(a)
         row = {
-            "annotator": str(name),
-            "user_id": int(g["user_id"].iloc[0]),
+            "annotator": str(name),  # the pseudonym; no account id, which would link studies' pseudonyms
             "n_labels": int(len(g)),
             "n_cant_decide": int(g["choice_key"].isna().sum()),
             "accuracy": float(g["_match"].mean()),

@@ -357,6 +357,7 @@ def test_published_files_name_pseudonyms_never_user_names_or_platform_ids(engine
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "| ann-03 | lab pilot only |" in card
     assert {"ann-01", "ann-02"} <= {a["annotator"] for a in json.loads(report)["annotators"]}
+    assert not any("user_id" in a for a in json.loads(report)["annotators"])  # no account id beside a pseudonym
     assert "ann-01" in (out / "labels.csv").read_text(encoding="utf-8")
     assert "ann-01" in (tmp_path / "labels.csv").read_text(encoding="utf-8")
     # A researcher's own backup keeps the names, and imports back onto the same accounts.
