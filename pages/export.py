@@ -15,15 +15,14 @@ from rmgap_annot.export import (
     Rule,
     apply_rule,
     format_fraction,
-    item_stats,
     labels_version,
     record_verdicts,
     summarize,
     write_export,
 )
 from rmgap_annot.exclusions import counted_labels, exclusions_key
-from rmgap_annot.labels_frame import load_items
-from rmgap_annot.stats.truth import AGGREGATES, aggregated_picks, override_picks
+from rmgap_annot.export.files import effective_rule, verdict_stats
+from rmgap_annot.stats.truth import AGGREGATES
 from rmgap_annot.settings import DOMAINS, get_settings
 
 require_researcher()
@@ -41,11 +40,11 @@ def _stats(benchmark_id: int, version: tuple, exclusions: tuple, aggregate: str)
     """Tallies per item, recomputed only when the labels, the exclusions or the aggregation change."""
     eng = engine()
     labels = counted_labels(engine=eng, benchmark_id=benchmark_id).labels
-    stats = item_stats(labels=labels, items=load_items(engine=eng, benchmark_id=benchmark_id))
-    if aggregate != "plurality":
-        fitted = aggregated_picks(engine=eng, benchmark_id=benchmark_id, labels=labels, method=aggregate, fit_if_missing=True)
-        stats = override_picks(stats, fitted["picks"])
-    return stats
+    return verdict_stats(engine=eng, benchmark_id=benchmark_id, labels=labels, aggregate=aggregate, fmt=_format(benchmark_id))
+
+
+def _format(benchmark_id: int) -> str:
+    return next(b.format for b in list_benchmarks(engine=engine()) if b.id == benchmark_id)
 
 
 # Every share a handful of annotators can produce, so 2/3 is exactly 2/3.
@@ -67,7 +66,8 @@ aggregate = st.radio(
     "Each item's answer", list(AGGREGATES), horizontal=True, key="export_aggregate",
     help="plurality vote, or crowd-kit's one-coin Dawid-Skene / MACE (fitted once per set of labels, then cached).",
 )
-rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=round(min_naturalness, 1))
+rule = effective_rule(engine=engine(), benchmark_id=benchmark_id, fmt=_format(benchmark_id),
+                      rule=Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=round(min_naturalness, 1)))
 with st.spinner("Fitting the aggregation..." if aggregate != "plurality" else "Tallying..."):
     tallies = _stats(benchmark_id, labels_version(engine=engine(), benchmark_id=benchmark_id), exclusions_key(engine=engine()), aggregate)
 verdicts = apply_rule(tallies, rule)
@@ -80,10 +80,11 @@ st.markdown(
 st.dataframe(
     pd.DataFrame(
         [
-            {"domain": d, "records kept": summary[d]["records_kept"], "records": summary[d]["records"],
+            {"domain": d or "(none)", "records kept": summary[d]["records_kept"], "records": summary[d]["records"],
              "items kept": summary[d]["items_kept"], "items": summary[d]["items"],
              **{f"dropped: {r}": summary[d]["items_dropped"][r] for r in REASONS}}
-            for d in (*DOMAINS, "All")
+            for d in summary
+            if d in DOMAINS or d == "All" or summary[d]["items"]
         ]
     ),
     hide_index=True,

@@ -24,7 +24,7 @@ for b in rows:
         st.subheader(escape(b.name) + ("  (annotators label this one)" if b.id == latest else ""))
         st.caption(f"sha256 {b.file_hash[:12]} · imported {b.imported_at:%Y-%m-%d %H:%M} UTC · from {escape(b.source_path or 'n/a')}")
         counts = pd.DataFrame(
-            [{"domain": d, "records": b.counts[d]["records"], "items": b.counts[d]["items"]} for d in DOMAINS]
+            [{"domain": d or "(none)", "records": c["records"], "items": c["items"]} for d, c in b.counts.items()]
             + [{"domain": "total", "records": b.n_records, "items": b.n_items}]
         )
         st.dataframe(counts, hide_index=True)

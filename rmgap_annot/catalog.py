@@ -21,6 +21,7 @@ class BenchmarkInfo:
     source_path: str
     imported_at: datetime
     counts: dict[str, dict[str, int]]  # domain -> {"records": n, "items": n}
+    format: str = "rmgap"  # rmgap_annot.formats.FORMAT_NAMES
 
     @property
     def n_records(self) -> int:
@@ -29,6 +30,13 @@ class BenchmarkInfo:
     @property
     def n_items(self) -> int:
         return sum(c["items"] for c in self.counts.values())
+
+
+def _domains(bench: Benchmark, item_n: dict[tuple[int, str], int]) -> list[str]:
+    """RMGAP's four domains (always listed, zeros included); another format's top-level categories, as found."""
+    if bench.format == "rmgap":
+        return list(DOMAINS)
+    return sorted(d for b, d in item_n if b == bench.id)
 
 
 def list_benchmarks(*, engine: Engine) -> list[BenchmarkInfo]:
@@ -41,7 +49,8 @@ def list_benchmarks(*, engine: Engine) -> list[BenchmarkInfo]:
     return [
         BenchmarkInfo(
             b.id, b.name, b.file_hash, b.source_path, b.imported_at,
-            {d: {"records": rec_n.get((b.id, d), 0), "items": item_n.get((b.id, d), 0)} for d in DOMAINS},
+            {d: {"records": rec_n.get((b.id, d), 0), "items": item_n.get((b.id, d), 0)} for d in _domains(b, item_n)},
+            b.format,
         )
         for b in benches
     ]

@@ -18,7 +18,7 @@ from rmgap_annot.settings import DOMAINS, resolve_db_url
 
 app = typer.Typer(
     name="rmgap-annot",
-    help="Human validation of the RMGAP reward-model benchmark.",
+    help="Human validation of reward-model benchmarks (RMGAP, RMB, Personalized RewardBench, RewardBench 1/2, preference pairs).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -35,7 +35,7 @@ annotators_app = typer.Typer(help="Exclude annotators from every number (reversi
 app.add_typer(annotators_app, name="annotators")
 crowd_app = typer.Typer(help="Crowd studies: the per-participant quality report and the payment CSV.", no_args_is_help=True)
 app.add_typer(crowd_app, name="crowd")
-formats_app = typer.Typer(help="Check files of other benchmark formats (RMB, RewardBench 1/2, ...); importing them is not available yet.", no_args_is_help=True)
+formats_app = typer.Typer(help="Check files of any benchmark format (RMB, RewardBench 1/2, ...) without a database; import-benchmark imports them.", no_args_is_help=True)
 app.add_typer(formats_app, name="formats")
 
 
@@ -101,7 +101,7 @@ def chosen_study(engine, name: Optional[str], benchmark: Optional[str] = None, *
     bench = chosen_benchmark(engine, benchmark)
     if name == ALL:
         if not allow_all:
-            fail("--study all is only for report and export-verified; name one study", 2)
+            fail("--study all is only for report, export-verified and labels export; name one study", 2)
         from rmgap_annot.assignment import get_study
 
         get_study(engine=engine, benchmark_id=bench.id)  # a benchmark always has at least its first study
@@ -134,14 +134,17 @@ def main_callback(
 
 
 def _print_counts(counts: dict[str, dict[str, int]]) -> None:
+    """Per domain (RMGAP's four; another format's top-level categories), then the total."""
     total_r = total_i = 0
-    typer.echo(f"  {'domain':<10} {'records':>8} {'items':>8}")
-    for domain in DOMAINS:
+    domains = list(DOMAINS) if set(counts) == set(DOMAINS) else sorted(counts)
+    width = max([10, *(len(d or "(none)") for d in domains)])
+    typer.echo(f"  {'domain':<{width}} {'records':>8} {'items':>8}")
+    for domain in domains:
         c = counts.get(domain, {"records": 0, "items": 0})
         total_r += c["records"]
         total_i += c["items"]
-        typer.echo(f"  {domain:<10} {c['records']:>8} {c['items']:>8}")
-    typer.echo(f"  {'total':<10} {total_r:>8} {total_i:>8}")
+        typer.echo(f"  {domain or '(none)':<{width}} {c['records']:>8} {c['items']:>8}")
+    typer.echo(f"  {'total':<{width}} {total_r:>8} {total_i:>8}")
 
 
 # --- foundation ------------------------------------------------------------
@@ -159,15 +162,21 @@ def init_cmd(ctx: typer.Context) -> None:
 @app.command("import-benchmark")
 def import_benchmark_cmd(
     ctx: typer.Context,
-    file: str = typer.Argument(..., help="RMGAP JSONL file (.jsonl or .jsonl.gz)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Benchmark name (default: the file name)."),
+    file: str = typer.Argument(..., help="A benchmark file (.jsonl, .jsonl.gz, .json, .parquet) or folder (RMB_dataset, or a folder of JSONL/Parquet files)."),
+    format_name: Optional[str] = typer.Option(
+        None, "--format", help="rmgap, rmb, prb, rewardbench, rewardbench2 or pairs (default: detected from the content)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Benchmark name (default: the file or folder name)."),
 ) -> None:
-    """Validate an RMGAP JSONL file and import it atomically (all or nothing)."""
-    from rmgap_annot.benchmark import BenchmarkFileError, format_errors, import_benchmark
+    """Validate a benchmark in any supported format and import it atomically (all or nothing)."""
+    from rmgap_annot.benchmark import BenchmarkFileError, format_errors
+    from rmgap_annot.formats import FORMAT_NAMES
+    from rmgap_annot.formats.store import import_any
 
+    if format_name is not None and format_name not in FORMAT_NAMES:
+        fail(f"--format must be one of {', '.join(FORMAT_NAMES)}, not {format_name!r}", 2)
     engine = ready_engine(ctx)
     try:
-        result = import_benchmark(engine=engine, path=file, name=name)
+        result = import_any(engine=engine, path=file, format=format_name, name=name)
     except BenchmarkFileError as exc:
         typer.echo(format_errors(exc.errors), err=True)
         typer.echo(f"Nothing was imported: {len(exc.errors)} error(s).", err=True)
@@ -570,12 +579,15 @@ def export_verified_cmd(
                               aggregate=aggregate, study_ids=study_ids)
     except ExportError as exc:
         fail(str(exc), 2)
-    unit = "records" if result.level == "record" else "items"
-    typer.echo(f"Wrote {result.n_written} verified {unit} of {bench.name!r} to {result.out_dir}:")
-    typer.echo(f"  {'domain':<10} {'records':>13} {'items':>13}")
-    for domain in (*DOMAINS, "All"):
-        s = result.summary[domain]
-        typer.echo(f"  {domain:<10} {s['records_kept']:>6}/{s['records']:<6} {s['items_kept']:>6}/{s['items']:<6}")
+    unit = ("records" if bench.format == "rmgap" else "entries") if result.level == "record" else "items"
+    where = "" if bench.format == "rmgap" or result.level != "record" else " (benchmark/, in its own format)"
+    typer.echo(f"Wrote {result.n_written} verified {unit} of {bench.name!r} to {result.out_dir}{where}:")
+    width = max([10, *(len(d or "(none)") for d in result.summary)])
+    typer.echo(f"  {'domain':<{width}} {'records':>13} {'items':>13}")
+    for domain, s in result.summary.items():
+        if bench.format != "rmgap" and domain != "All" and not s["items"]:
+            continue  # RMGAP's domains, empty in another format's benchmark
+        typer.echo(f"  {domain or '(none)':<{width}} {s['records_kept']:>6}/{s['records']:<6} {s['items_kept']:>6}/{s['items']:<6}")
     if result.analytics_note:
         typer.echo(f"Note: agreement {result.analytics_note}", err=True)
     if hf:
@@ -636,18 +648,19 @@ def paper_cmd(
 @labels_app.command("import")
 def labels_import_cmd(
     ctx: typer.Context,
-    file: str = typer.Argument(..., help="CSV or JSONL: record_id, group, prompt_index, annotator, choice, naturalness (+ optional ranking, reason, comment, seconds, displayed_order)."),
+    file: str = typer.Argument(..., help="CSV or JSONL: RMGAP record_id, group, prompt_index, annotator, choice, naturalness; other formats the entry id (pair_uid, bon_uid, id or entry_id; item_index), annotator, choice (+ optional ranking, reason, comment, seconds, displayed_order, ratings)."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    study: Optional[str] = typer.Option(None, "--study", help="The study the labels belong to (default: the benchmark's only study)."),
     replace: bool = typer.Option(False, "--replace", help="Replace an annotator's existing label on the same item instead of refusing."),
 ) -> None:
-    """Import labels gathered elsewhere, atomically (all or nothing); unknown annotators are created without a password."""
+    """Import labels gathered elsewhere into a study, atomically (all or nothing); unknown annotators are created without a password."""
     from rmgap_annot.benchmark import format_errors
     from rmgap_annot.labels_io import LabelsFileError, import_labels
 
     engine = ready_engine(ctx)
-    bench = chosen_benchmark(engine, benchmark)
+    (study_id,), bench = chosen_study(engine, study, benchmark)
     try:
-        result = import_labels(engine=engine, path=file, benchmark_id=bench.id, replace=replace)
+        result = import_labels(engine=engine, path=file, benchmark_id=bench.id, replace=replace, study_id=study_id)
     except LabelsFileError as exc:
         typer.echo(format_errors(exc.errors), err=True)
         typer.echo(f"Nothing was imported: {len(exc.errors)} error(s).", err=True)
@@ -662,15 +675,16 @@ def labels_export_cmd(
     ctx: typer.Context,
     out: str = typer.Option(..., "--out", help="Output file: .csv, .jsonl or .parquet."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Only this study's labels ('all': every study of the benchmark; default: its only study)."),
     real_names: bool = typer.Option(False, "--real-names", help="User names instead of pseudonyms: a backup for `labels import` onto the same accounts (never publish it)."),
 ) -> None:
-    """Write every label (one row each, with record id, group, prompt index and domain); annotators as pseudonyms."""
+    """Write every label (one row each, addressed as labels import reads them: RMGAP record/group/prompt, else the entry id); annotators as pseudonyms."""
     from rmgap_annot.labels_io import export_labels
 
     engine = ready_engine(ctx)
-    bench = chosen_benchmark(engine, benchmark)
+    study_ids, bench = chosen_study(engine, study, benchmark, allow_all=True)
     try:
-        n = export_labels(engine=engine, benchmark_id=bench.id, out=out, real_names=real_names)
+        n = export_labels(engine=engine, benchmark_id=bench.id, out=out, study_ids=study_ids, real_names=real_names)
     except ValueError as exc:
         fail(str(exc), 2)
     typer.echo(f"Wrote {n} labels of {bench.name!r} to {out}.")
@@ -1063,7 +1077,7 @@ def score_cmd(
 @scores_app.command("import")
 def scores_import_cmd(
     ctx: typer.Context,
-    file: str = typer.Argument(..., help='JSONL rows {"record_id", "group", "prompt_index", "scores": {response_key: value}}.'),
+    file: str = typer.Argument(..., help='JSONL rows {"record_id", "group", "prompt_index", "scores": {response_key: value}} (RMGAP); other formats name the entry by its id column (pair_uid, bon_uid, id or entry_id) and item_index.'),
     name: Optional[str] = typer.Option(None, "--name", help="Scorer name (default: the file name)."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
     replace: bool = typer.Option(False, "--replace", help="Replace the scores of an existing scorer of that name."),
@@ -1103,7 +1117,7 @@ def scores_export_cmd(
     typer.echo(f"Wrote {n} items scored by {scorer!r} to {out}.")
 
 
-# --- other benchmark formats (preview) ---------------------------------------
+# --- other benchmark formats -------------------------------------------------
 
 
 @formats_app.command("check")

@@ -29,12 +29,11 @@ from rmgap_annot.export import (
     _benchmark,
     _item_rows,
     apply_rule,
-    item_stats,
     record_verdicts,
 )
+from rmgap_annot.export.files import effective_rule, verdict_stats
 from rmgap_annot.exclusions import counted_labels
-from rmgap_annot.labels_frame import load_items
-from rmgap_annot.stats.truth import PLURALITY, aggregated_picks, override_picks
+from rmgap_annot.stats.truth import PLURALITY
 from rmgap_annot.tempfiles import clean_stale, temp_path
 
 MARKER = ".rmgap-annot-hf.json"
@@ -234,10 +233,9 @@ def write_hf_dataset(
         warnings.append("no --license given: the card says 'unknown'; set the source benchmark's licence before publishing")
     bench = _benchmark(engine, benchmark_id)
     labels = counted_labels(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids).labels
-    stats = item_stats(labels=labels, items=load_items(engine=engine, benchmark_id=benchmark_id))
-    if aggregate != PLURALITY:
-        fitted = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=aggregate, fit_if_missing=True)
-        stats = override_picks(stats, fitted["picks"])
+    # The same judgement as export-verified: designated winners, naturalness only where a study asks it.
+    rule = effective_rule(engine=engine, benchmark_id=benchmark_id, rule=rule, fmt=bench.format)
+    stats = verdict_stats(engine=engine, benchmark_id=benchmark_id, labels=labels, aggregate=aggregate, fmt=bench.format)
     verdicts = apply_rule(stats, rule)
     if level == "record":
         records = record_verdicts(verdicts)

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import math
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,17 +30,28 @@ from rmgap_annot.csv_cells import restore, write_csv
 from rmgap_annot.db import session_scope
 from rmgap_annot.labels_frame import load_labels
 from rmgap_annot.limits import MAX_CSV_FIELD_CHARS, MAX_JSON_DEPTH, MAX_TEXT_CHARS, json_depth_exceeds
-from rmgap_annot.models import Item, Label, Record, Response, User
+from rmgap_annot.formats.common import TIE_CHOICES
+from rmgap_annot.formats.store import ITEM_INDEX
+from rmgap_annot.item_refs import ItemIndex, item_index
+from rmgap_annot.models import Label, User
+from rmgap_annot.questions import check_answers, questions_for
 from rmgap_annot.studies import ensure_members
 
 REQUIRED_COLUMNS = ("record_id", "group", "prompt_index", "annotator", "choice", "naturalness")
-OPTIONAL_COLUMNS = ("ranking", "reason", "comment", "seconds", "displayed_order")
+# The other formats: the entry's id column (see rmgap_annot.item_refs) besides these; naturalness is optional.
+ENTRY_REQUIRED_COLUMNS = ("annotator", "choice")
+OPTIONAL_COLUMNS = ("ranking", "reason", "comment", "seconds", "displayed_order", "ratings", "item_index")
 CANT_DECIDE = {"", "cant_decide", "can't decide", "cant decide", "can’t decide"}
 REASONS = ("none_fits", "several_fit", "prompt_unclear")
 EXPORT_COLUMNS = [
     "label_id", "annotator", "record_id", "domain", "group", "prompt_index", "role", "winner_key", "choice",
     "ranking", "displayed_order", "naturalness", "reason", "comment", "seconds", "source", "shown_at",
     "first_submitted_at", "submitted_at", "revisions",
+]
+# After the entry id column(s) and item_index, for the formats other than RMGAP.
+ENTRY_EXPORT_COLUMNS = [
+    "domain", "winner_key", "choice", "ranking", "displayed_order", "naturalness", "ratings", "reason", "comment",
+    "seconds", "source", "shown_at", "first_submitted_at", "submitted_at", "revisions",
 ]
 
 
@@ -54,7 +66,11 @@ class LabelsImportResult:
     new_annotators: list[str]
 
 
-def _csv_rows(name: str, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _required(index: ItemIndex) -> tuple[str, ...]:
+    return REQUIRED_COLUMNS if index.is_rmgap else ENTRY_REQUIRED_COLUMNS
+
+
+def _csv_rows(name: str, text: str, index: ItemIndex) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows of a labels CSV, strictly: a broken quote or a wrong field count is a line error.
 
     A lenient reader turns an unterminated quote into one field holding the
@@ -66,7 +82,9 @@ def _csv_rows(name: str, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         header = next(reader, None) or []
     except csv.Error as exc:
         raise LabelsFileError([LineError(name, 1, "(header)", f"unreadable CSV: {exc}")]) from exc
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    missing = [c for c in _required(index) if c not in header]
+    if not index.has_address(set(header)) and not index.is_rmgap:
+        missing.insert(0, index.address_hint())
     if missing:
         raise LabelsFileError([LineError(name, 1, "(header)", f"missing column(s): {', '.join(missing)}")])
     start = reader.line_num + 1
@@ -104,7 +122,7 @@ def _csv_rows(name: str, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         yield line, {col: restore(value) for col, value in zip(header, fields)}
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _rows(path: Path, index: ItemIndex) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) for a .csv or .jsonl file; raises LabelsFileError on unreadable input."""
     name = str(path)
     text, _digest = read_text(path, error=LabelsFileError)
@@ -112,13 +130,13 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if suffix == ".gz":
         suffix = Path(path.stem).suffix.lower()
     if suffix == ".csv":
-        yield from _csv_rows(name, text)
+        yield from _csv_rows(name, text, index)
     elif suffix in (".jsonl", ".ndjson"):
         for line_no, _raw, obj, problem in json_lines(text):
             if problem:
                 yield line_no, {"__error__": problem}
                 continue
-            missing = [c for c in REQUIRED_COLUMNS if c not in obj]
+            missing = [c for c in _required(index) if c not in obj]
             if missing:
                 yield line_no, {"__error__": f"missing field(s): {', '.join(missing)}", "__field__": missing[0]}
                 continue
@@ -172,27 +190,20 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
     name = str(path)
     if not path.is_file():
         raise LabelsFileError([LineError(name, 0, "(file)", "no such file")])
-    with session_scope(engine) as session:
-        item_rows = session.execute(
-            select(Item.id, Record.record_id, Item.group, Item.prompt_index, Item.record_pk)
-            .join(Record, Record.id == Item.record_pk)
-            .where(Item.benchmark_id == benchmark_id)
-        ).all()
-        key_rows = session.execute(
-            select(Response.record_pk, Response.key).join(Record, Record.id == Response.record_pk).where(Record.benchmark_id == benchmark_id)
-        ).all()
-        users = dict(session.execute(select(User.name, User.id)).all())
-    items = {(rid, grp, pi): (iid, pk) for iid, rid, grp, pi, pk in item_rows}
-    records = {rid for _, rid, _, _, _ in item_rows}
-    groups = {(rid, grp) for _, rid, grp, _, _ in item_rows}
-    keys: dict[int, set[str]] = {}
-    for pk, key in key_rows:
-        keys.setdefault(pk, set()).add(key)
+    index = item_index(engine=engine, benchmark_id=benchmark_id)
+    from rmgap_annot.assignment import get_study
+
+    study = get_study(engine=engine, benchmark_id=benchmark_id, study_id=study_id)
+    if study.benchmark_id != benchmark_id:
+        raise LabelsFileError([LineError(name, 0, "--study", f"study {study.name!r} is over another benchmark")])
+    study_id = study.id
+    optional_questions = tuple(dataclasses.replace(q, required=False) for q in questions_for(study.questions_json, index.format)
+                               if q.name != "naturalness")
 
     errors: list[LineError] = []
     parsed: list[dict[str, Any]] = []
     seen: dict[tuple[str, int], int] = {}
-    for line, row in _rows(path):
+    for line, row in _rows(path, index):
         if "__error__" in row:
             errors.append(LineError(name, line, row.get("__field__", "(line)"), row["__error__"]))
             continue
@@ -201,49 +212,29 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
         def err(field: str, message: str) -> None:
             row_errors.append(LineError(name, line, field, message))
 
-        rid = row.get("record_id")
-        rid = "" if _blank(rid) else str(rid).strip()
+        target = index.resolve(row, err)
+        rid = next((str(row[c]).strip() for c in ("record_id", *index.id_columns, "entry_id") if not _blank(row.get(c))), "")
         annotator = row.get("annotator")
         annotator = "" if _blank(annotator) else str(annotator).strip()
-        if not rid:
-            err("record_id", "must not be empty")
-        elif rid not in records:
-            err("record_id", f"no record {rid!r} in this benchmark")
         if not annotator:
             err("annotator", "must not be empty")
         elif len(annotator) > MAX_ID_CHARS:
             err("annotator", f"longer than {MAX_ID_CHARS} characters")
             annotator = ""
-        try:
-            group = _as_int(row.get("group"))
-        except (TypeError, ValueError):
-            err("group", f"must be an integer (the group's `group` field), not {row.get('group')!r}")
-            group = None
-        try:
-            prompt_index = _as_int(row.get("prompt_index"))
-        except (TypeError, ValueError):
-            err("prompt_index", f"must be an integer 0..2, not {row.get('prompt_index')!r}")
-            prompt_index = None
-        target = None
-        if rid in records and group is not None and prompt_index is not None:
-            if (rid, group) not in groups:
-                err("group", f"record {rid!r} has no group {group}")
-            elif (rid, group, prompt_index) not in items:
-                err("prompt_index", f"group {group} of record {rid!r} has no prompt {prompt_index} (0-based)")
-            else:
-                target = items[(rid, group, prompt_index)]
-        record_keys = keys.get(target[1], set()) if target else set()
+        record_keys = index.keys.get(target[1], set()) if target else set()
+        allowed = index.choices(target[1]) if target else set()
 
         raw_choice = row.get("choice")
         choice: str | None
-        if not _blank(raw_choice) and str(raw_choice).strip() in record_keys:
+        if not _blank(raw_choice) and str(raw_choice).strip() in allowed:
             choice = str(raw_choice).strip()
         elif _blank(raw_choice) or str(raw_choice).strip().lower() in CANT_DECIDE:
             choice = None
         else:
             choice = None
             if target:
-                err("choice", f"{raw_choice!r} is not a response key of record {rid!r} (keys: {', '.join(sorted(record_keys))}); leave it empty or write cant_decide for Can't decide")
+                ties = f" or {' / '.join(TIE_CHOICES)}" if allowed - record_keys else ""
+                err("choice", f"{raw_choice!r} is not a response key of record {rid!r} (keys: {', '.join(sorted(record_keys))}){ties}; leave it empty or write cant_decide for Can't decide")
 
         naturalness = None
         raw_nat = row.get("naturalness")
@@ -265,8 +256,8 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
             if ranking is not None and target:
                 if sorted(ranking) != sorted(record_keys):
                     err("ranking", f"must order each response key of record {rid!r} exactly once ({', '.join(sorted(record_keys))})")
-                elif choice is None:
-                    err("ranking", "a ranking needs a choice (its first key), not Can't decide")
+                elif choice is None or choice in TIE_CHOICES:
+                    err("ranking", "a ranking needs a choice (its first key), not Can't decide or a tie")
                 elif choice != ranking[0]:
                     err("choice", f"{choice!r} is not the ranking's first key {ranking[0]!r}")
 
@@ -278,6 +269,26 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
                 err("displayed_order", "must be a JSON list of response keys or 'key,key,key,key'")
             if displayed is not None and target and sorted(displayed) != sorted(record_keys):
                 err("displayed_order", f"must list each response key of record {rid!r} exactly once, in slots A..D")
+
+        ratings = None
+        if not _blank(row.get("ratings")):
+            ratings = row["ratings"]
+            if isinstance(ratings, str):
+                try:
+                    ratings = json.loads(ratings) if not json_depth_exceeds(ratings) else None
+                except json.JSONDecodeError:
+                    ratings = None
+            if not isinstance(ratings, dict) or not ratings:
+                err("ratings", "must be a JSON object of rating answers {question: value} (as the export writes it)")
+                ratings = None
+            elif target:
+                try:  # on the study's scales; a question left out is fine (the file may hold part of the answers)
+                    _, ratings_text = check_answers(optional_questions, naturalness=None, ratings=ratings, keys=record_keys)
+                except ValueError as exc:
+                    err("ratings", str(exc))
+                    ratings = None
+                else:
+                    ratings = json.loads(ratings_text) if ratings_text else None
 
         reason = None if _blank(row.get("reason")) else str(row["reason"]).strip()
         if reason is not None and reason not in REASONS:
@@ -308,6 +319,7 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
                 "ranking_json": json.dumps(ranking) if ranking else None,
                 "displayed_order_json": json.dumps(displayed) if displayed else None,
                 "naturalness": naturalness, "comment": comment, "seconds": seconds,
+                "ratings_json": json.dumps(ratings, ensure_ascii=False, sort_keys=True) if ratings else None,
             }
         )
     if not errors and not parsed:
@@ -317,9 +329,6 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
 
     from rmgap_annot.models import utcnow
 
-    from rmgap_annot.assignment import get_study
-
-    study_id = study_id if study_id is not None else get_study(engine=engine, benchmark_id=benchmark_id).id
     with session_scope(engine, write=True) as session:
         users = dict(session.execute(select(User.name, User.id)).all())
         new_names = sorted({p["annotator"] for p in parsed} - set(users))
@@ -354,7 +363,7 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
                     "study_id": study_id, "user_id": users[p["annotator"]], "item_id": p["item_id"], "choice_key": p["choice_key"],
                     "reason": p["reason"], "ranking_json": p["ranking_json"], "displayed_order_json": p["displayed_order_json"],
                     "naturalness": p["naturalness"], "comment": p["comment"], "seconds": p["seconds"], "source": "import",
-                    "first_submitted_at": now, "submitted_at": now, "revisions": 0,
+                    "first_submitted_at": now, "submitted_at": now, "revisions": 0, "ratings_json": p["ratings_json"],
                 }
                 for p in parsed
             ],
@@ -362,27 +371,43 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
     return LabelsImportResult(len(parsed), len(existing), new_names)
 
 
-def export_frame(*, engine: Engine, benchmark_id: int, real_names: bool = False) -> pd.DataFrame:
+def export_frame(*, engine: Engine, benchmark_id: int, study_ids: list[int] | None = None,
+                 real_names: bool = False) -> pd.DataFrame:
     """The labels as the export writes them (import's column names plus context).
 
+    RMGAP: ``record_id, group, prompt_index``; the other formats: the entry's
+    id under the benchmark's own column (RMB ``pair_uid`` or ``bon_uid``, else
+    ``id``) and ``item_index``, with the rating answers as ``ratings``.
+
     Annotators are named by their pseudonym in the study (``ann-07``;
-    ``STUDY/ann-07`` when the benchmark has several studies), since a labels
-    file leaves the system. ``real_names`` keeps the user names, for a
+    ``STUDY/ann-07`` when several studies are exported), since a labels file
+    leaves the system. ``real_names`` keeps the user names, for a
     researcher's own backup that ``labels import`` reads back onto the same
     accounts (imported under pseudonyms, the labels would belong to new
     accounts named ``ann-07``).
     """
     from rmgap_annot.studies import coder_names  # noqa: PLC0415
 
-    df = load_labels(engine=engine, benchmark_id=benchmark_id)
+    df = load_labels(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
     if not real_names and len(df):
-        names = coder_names(engine=engine, benchmark_id=benchmark_id)
+        names = coder_names(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
         df["annotator"] = [names[(s, u)] for s, u in zip(df["study_id"], df["user_id"])]
     df = df.rename(columns={"choice_key": "choice"})
-    return df[EXPORT_COLUMNS]
+    index = item_index(engine=engine, benchmark_id=benchmark_id)
+    if index.is_rmgap:
+        return df[EXPORT_COLUMNS]
+    out = pd.DataFrame({"label_id": df["label_id"], "annotator": df["annotator"]})
+    for column in index.id_columns:
+        out[column] = [rid if index.id_column_of.get(int(iid)) == column else None
+                       for rid, iid in zip(df["record_id"], df["item_id"])]
+    out[ITEM_INDEX] = df["prompt_index"]
+    for column in ENTRY_EXPORT_COLUMNS:
+        out[column] = df[column] if column != "ratings" else [json.loads(r) if r else None for r in df["ratings_json"]]
+    return out
 
 
-def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path, real_names: bool = False) -> int:
+def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path, study_ids: list[int] | None = None,
+                  real_names: bool = False) -> int:
     """Write every label to ``out`` (.csv, .jsonl or .parquet by extension); returns the count.
 
     CSV writes "Can't decide" as an empty choice and lists as JSON text, and
@@ -393,14 +418,15 @@ def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path, real_na
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".parquet"):
         raise ValueError(f"unknown export type {suffix!r}: use .csv, .jsonl or .parquet")
-    df = export_frame(engine=engine, benchmark_id=benchmark_id, real_names=real_names)
+    df = export_frame(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids, real_names=real_names)
     out.parent.mkdir(parents=True, exist_ok=True)
     for col in ("shown_at", "first_submitted_at", "submitted_at"):
         df[col] = [None if pd.isna(t) else t.isoformat() for t in df[col]]
     if suffix == ".csv":
         csv_df = df.copy()
-        for col in ("ranking", "displayed_order"):
-            csv_df[col] = csv_df[col].map(lambda v: json.dumps(v) if isinstance(v, list) else "")
+        for col in ("ranking", "displayed_order", "ratings"):
+            if col in csv_df:
+                csv_df[col] = csv_df[col].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else "")
         write_csv(csv_df, out)
     elif suffix == ".jsonl":
         with open(out, "w", encoding="utf-8", newline="\n") as fh:
@@ -409,5 +435,7 @@ def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path, real_na
                 fh.write(json.dumps(clean, ensure_ascii=False, default=str) + "\n")
     else:
         df["naturalness"] = df["naturalness"].astype("Int64")
+        if "ratings" in df:  # Parquet cannot hold free-form objects: JSON text, as the import reads it
+            df["ratings"] = df["ratings"].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else None)
         df.to_parquet(out, index=False)
     return len(df)

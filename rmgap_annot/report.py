@@ -450,7 +450,7 @@ def _position_bias(labels: pd.DataFrame) -> dict:
     if not labels.empty:
         for d, order, choice in zip(labels["domain"].tolist(), labels["displayed_order"].tolist(), labels["choice_key"].tolist()):
             if isinstance(order, list) and choice in order and order.index(choice) < len(SLOTS):
-                slots_by_domain[d].append(order.index(choice))
+                slots_by_domain.setdefault(d, []).append(order.index(choice))  # another format: its own categories
     out = _slot_test([s for d in DOMAINS for s in slots_by_domain[d]])
     out["by_domain"] = {d: _slot_test(slots_by_domain[d]) for d in DOMAINS}
     return out

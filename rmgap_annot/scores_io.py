@@ -1,7 +1,9 @@
 """Scores computed elsewhere (a vLLM cluster, another lab) in and out.
 
 One JSON object per line, the same shape both ways:
-``{"record_id": str, "group": int, "prompt_index": int, "scores": {response_key: number|null}}``
+``{"record_id": str, "group": int, "prompt_index": int, "scores": {response_key: number|null}}`` for RMGAP;
+another format names the entry by its own id column (RMB ``pair_uid`` / ``bon_uid``, else ``id``; or the
+generic ``entry_id``) and ``item_index``: ``{"pair_uid": str, "item_index": 0, "scores": {"chosen": .., "reject": ..}}``
 (null is a NaN score: skipped by the metrics, as RMGAP skips it).
 Import is all or nothing: every line is checked first and every problem is
 reported as ``FILE:LINE: field: message``, like a benchmark import.
@@ -12,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -22,6 +23,8 @@ from sqlalchemy.engine import Engine
 
 from rmgap_annot.benchmark import BenchmarkFileError, LineError, json_lines, read_text
 from rmgap_annot.db import session_scope
+from rmgap_annot.formats.store import ENTRY_ID, ITEM_INDEX
+from rmgap_annot.item_refs import item_index
 from rmgap_annot.models import Item, Record, Response, Score, Scorer
 from rmgap_annot.tempfiles import clean_stale, temp_path
 
@@ -55,20 +58,8 @@ def import_scores(*, engine: Engine, benchmark_id: int, path: str | Path, name: 
         raise BenchmarkFileError([LineError(file, 0, "(file)", "no such file")])
     text, digest = read_text(path)
     name = name or path.name.removesuffix(".gz").removesuffix(".jsonl")
-    with session_scope(engine) as session:
-        items = {
-            (rid, grp, pi): (iid, pk)
-            for iid, pk, rid, grp, pi in session.execute(
-                select(Item.id, Item.record_pk, Record.record_id, Item.group, Item.prompt_index)
-                .join(Record, Record.id == Item.record_pk)
-                .where(Item.benchmark_id == benchmark_id)
-            ).all()
-        }
-        keys: dict[int, set[str]] = defaultdict(set)
-        for pk, key in session.execute(
-            select(Response.record_pk, Response.key).join(Record, Record.id == Response.record_pk).where(Record.benchmark_id == benchmark_id)
-        ).all():
-            keys[pk].add(key)
+    index = item_index(engine=engine, benchmark_id=benchmark_id)
+    keys = index.keys
     errors: list[LineError] = []
     rows: list[dict] = []
     seen: dict[int, int] = {}
@@ -76,34 +67,45 @@ def import_scores(*, engine: Engine, benchmark_id: int, path: str | Path, name: 
         if problem:
             errors.append(LineError(file, line_no, "(line)", problem))
             continue
-        missing = [f for f in ("record_id", "group", "prompt_index", "scores") if f not in data]
+        if index.is_rmgap:
+            missing = [f for f in ("record_id", "group", "prompt_index", "scores") if f not in data]
+        else:
+            missing = [f for f in ("scores",) if f not in data]
         if missing:
             errors.extend(LineError(file, line_no, f, "required field missing") for f in missing)
             continue
         bad = False
-        for f in ("group", "prompt_index"):
-            if isinstance(data[f], bool) or not isinstance(data[f], int):
-                errors.append(LineError(file, line_no, f, "must be an integer"))
+        if index.is_rmgap:
+            for f in ("group", "prompt_index"):
+                if isinstance(data[f], bool) or not isinstance(data[f], int):
+                    errors.append(LineError(file, line_no, f, "must be an integer"))
+                    bad = True
+            if not isinstance(data["record_id"], str):
+                errors.append(LineError(file, line_no, "record_id", "must be a string"))
                 bad = True
-        if not isinstance(data["record_id"], str):
-            errors.append(LineError(file, line_no, "record_id", "must be a string"))
-            bad = True
         if not isinstance(data["scores"], dict):
             errors.append(LineError(file, line_no, "scores", "must be an object {response_key: number}"))
             bad = True
         if bad:
             continue
-        found = items.get((data["record_id"], data["group"], data["prompt_index"]))
-        if found is None:
-            errors.append(LineError(file, line_no, "record_id", (
-                f"no item ({data['record_id']!r}, group {data['group']}, prompt_index {data['prompt_index']}) in this benchmark")))
-            continue
+        if index.is_rmgap:
+            found = index.items.get((data["record_id"], data["group"], data["prompt_index"]))
+            if found is None:
+                errors.append(LineError(file, line_no, "record_id", (
+                    f"no item ({data['record_id']!r}, group {data['group']}, prompt_index {data['prompt_index']}) in this benchmark")))
+                continue
+        else:
+            line_errors: list[LineError] = []
+            found = index.resolve(data, lambda f, m: line_errors.append(LineError(file, line_no, f, m)))
+            if found is None:
+                errors.extend(line_errors)
+                continue
         item_id, pk = found
         if item_id in seen:
             errors.append(LineError(file, line_no, "(line)", f"duplicate item (first on line {seen[item_id]})"))
             continue
         seen[item_id] = line_no
-        expected = keys[pk]
+        expected = keys.get(pk, set())
         given = set(data["scores"])
         if given != expected:
             parts = []
@@ -145,23 +147,33 @@ def import_scores(*, engine: Engine, benchmark_id: int, path: str | Path, name: 
 
 
 def score_rows(*, engine: Engine, benchmark_id: int, scorer_name: str) -> list[dict]:
-    """The export rows of one scorer, in file order (record line, group, prompt)."""
+    """The export rows of one scorer, in file order (record line, group, prompt).
+
+    Addressed as the import reads them: RMGAP ``record_id, group,
+    prompt_index``; another format its entry id column and ``item_index``.
+    """
+    index = item_index(engine=engine, benchmark_id=benchmark_id)
     with session_scope(engine) as session:
         scorer_id = session.execute(select(Scorer.id).where(Scorer.name == scorer_name)).scalar_one_or_none()
         if scorer_id is None:
             raise LookupError(f"no scorer named {scorer_name!r}")
         rows = session.execute(
-            select(Record.record_id, Item.group, Item.prompt_index, Score.response_key, Score.value, Response.position)
+            select(Item.id, Record.record_id, Item.group, Item.prompt_index, Score.response_key, Score.value, Response.position)
             .join(Item, Item.id == Score.item_id)
             .join(Record, Record.id == Item.record_pk)
             .join(Response, (Response.record_pk == Item.record_pk) & (Response.key == Score.response_key))
             .where(Score.scorer_id == scorer_id, Item.benchmark_id == benchmark_id)
-            .order_by(Record.line_no, Item.group_index, Item.prompt_index, Response.position)
+            .order_by(Record.file_path, Record.line_no, Item.group_index, Item.prompt_index, Response.position)
         ).all()
     out: list[dict] = []
-    for rid, grp, pi, key, value, _ in rows:
-        if not out or (out[-1]["record_id"], out[-1]["group"], out[-1]["prompt_index"]) != (rid, grp, pi):
-            out.append({"record_id": rid, "group": grp, "prompt_index": pi, "scores": {}})
+    last = None
+    for iid, rid, grp, pi, key, value, _ in rows:
+        if iid != last:
+            last = iid
+            if index.is_rmgap:
+                out.append({"record_id": rid, "group": grp, "prompt_index": pi, "scores": {}})
+            else:
+                out.append({index.id_column_of.get(iid, ENTRY_ID): rid, ITEM_INDEX: pi, "scores": {}})
         out[-1]["scores"][key] = value
     return out
 

@@ -257,3 +257,53 @@ def test_bad_specs_say_what_to_type():
             build_scorer(spec)
     with pytest.raises(ScoringError, match="does not exist"):
         build_scorer("scalar:/no/such/model").units([])
+
+
+def test_conversations_are_scored_on_the_whole_conversation(engine, tiny):
+    """A conversational item (pairs, RMB) is scored on every turn before the response, not its last turn alone."""
+    from pathlib import Path
+
+    from transformers import AutoModelForSequenceClassification
+
+    from rmgap_annot.formats.store import import_any
+
+    tok, paths = tiny
+    samples = Path(__file__).resolve().parents[1] / "rmgap_annot" / "data" / "samples"
+    bench = import_any(engine=engine, path=samples / "pairs" / "conversational.jsonl").benchmark_id
+    run_scoring(engine=engine, benchmark_id=bench, spec=f"scalar:{paths['cls']}", name="conv", options=OPTS)
+    got = stored(engine, "conv")
+    model = AutoModelForSequenceClassification.from_pretrained(paths["cls"]).eval()
+    items = all_inputs(engine, bench)
+    first = items[0]
+    assert first.context is not None and [r for r, _ in first.context] == ["system", "user"]
+    assert first.prompt == first.context[-1][1]
+    for item in items:
+        messages = [{"role": r, "content": c} for r, c in item.context]
+        for key, text in item.responses:
+            ids = ids_of(tok, tok.apply_chat_template(messages + [{"role": "assistant", "content": text}], tokenize=False))
+            with torch.inference_mode():
+                want = model(input_ids=torch.tensor([ids])).logits[0, 0].item()
+            assert got[(item.item_id, key)] == pytest.approx(want, abs=1e-5)
+    # The system turn is in the scored sequence: scoring the last turn alone gives another number.
+    key, text = first.responses[0]
+    alone = ids_of(tok, chat(tok, first.prompt, text))
+    with torch.inference_mode():
+        last_only = model(input_ids=torch.tensor([alone])).logits[0, 0].item()
+    assert got[(first.item_id, key)] != pytest.approx(last_only, abs=1e-6)
+
+
+def test_judges_read_the_whole_conversation_and_listwise_refuses_other_sizes():
+    from rmgap_annot.scoring import ItemInput
+    from rmgap_annot.scoring.judge import _message_units, query_of
+
+    conv = ItemInput(1, "c/0/0", "And in Python?", (("chosen", "def f(): ..."), ("rejected", "No.")),
+                     (("user", "How do I reverse a list in Go?"), ("assistant", "Use a loop."), ("user", "And in Python?")))
+    single = ItemInput(2, "s/0/0", "Hi?", (("a", "x"), ("b", "y"), ("c", "z"), ("d", "w")), (("user", "Hi?"),))
+    assert query_of(single) == "Hi?"
+    query = query_of(conv)
+    assert "How do I reverse a list in Go?" in query and query.endswith("And in Python?")
+    (units,) = _message_units([conv], "verifier", 0)
+    assert "reverse a list in Go" in units[0].payload[0][1]["content"]
+    assert len(_message_units([single], "listwise", 0)[0]) == 1
+    with pytest.raises(ScoringError, match="ranks exactly 4 responses.*items with 2"):
+        _message_units([conv, single], "listwise", 0)

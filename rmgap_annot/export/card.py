@@ -60,9 +60,10 @@ def verdict_block(analytics: Mapping | None, why_not: str | None, *, html_out: b
 
 def dataset_card(
     *, bench: Benchmark, rule: Rule, level: str, summary: dict, alphas: dict[str, str], files: Mapping[str, str],
-    n_labels: int, created_at: datetime, verdict: str = "",
+    n_labels: int, created_at: datetime, verdict: str = "", entries_note: str | None = None,
 ) -> str:
     """README.md of the export: exactly how the subset was chosen, and from what (the verdict first, when given)."""
+    rmgap = entries_note is None
     lines = [
         f"# Human-verified subset of {bench.name}",
         "",
@@ -78,7 +79,8 @@ def dataset_card(
         "## The rule",
         "",
         "An item is verified when it passes all four checks below; the first check it fails is",
-        "the reason it was dropped. A record is kept (in `test.jsonl`) when all 12 of its items are verified.",
+        "the reason it was dropped. " + ("A record is kept (in `test.jsonl`) when all 12 of its items are verified."
+                                         if rmgap else "An entry is kept when all its items are verified."),
         "",
     ]
     for reason, text in zip(REASONS, rule.describe()):
@@ -93,10 +95,10 @@ def dataset_card(
         "| domain | records kept | records | items kept | items | " + " | ".join(f"dropped: {r}" for r in REASONS) + " |",
         "|---|---:|---:|---:|---:|" + "---:|" * len(REASONS),
     ]
-    for domain in (*DOMAINS, "All"):
+    for domain in summary:
         s = summary[domain]
         lines.append(
-            f"| {domain} | {s['records_kept']} | {s['records']} | {s['items_kept']} | {s['items']} | "
+            f"| {domain or '(none)'} | {s['records_kept']} | {s['records']} | {s['items_kept']} | {s['items']} | "
             + " | ".join(str(s["items_dropped"][r]) for r in REASONS) + " |"
         )
     lines += [
@@ -106,14 +108,15 @@ def dataset_card(
         "| domain | alpha |",
         "|---|---|",
     ]
-    lines += [f"| {d} | {alphas[d]} |" for d in (*DOMAINS, "All")]
+    lines += [f"| {d or '(none)'} | {alphas.get(d, 'n/a')} |" for d in summary]
     lines += ["", "## Files", "", "| file | sha256 |", "|---|---|"]
     lines += [f"| `{name}` | `{digest}` |" for name, digest in files.items()]
     lines += [
         "",
-        "`test.jsonl` (record level) holds each kept record's original line, byte for byte and in the",
-        "original order, so RMGAP's evaluator reads it unchanged. `items.jsonl` (item level) holds one",
-        "verified item per line with its votes, agreement share, mean naturalness and every scorer's scores.",
+        *(["`test.jsonl` (record level) holds each kept record's original line, byte for byte and in the",
+           "original order, so RMGAP's evaluator reads it unchanged."] if rmgap else [entries_note]),
+        "`items.jsonl` (item level) holds one verified item per line with its votes, agreement share,",
+        "mean naturalness and every scorer's scores.",
         "",
     ]
     return "\n".join(lines)

@@ -15,7 +15,8 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,14 @@ from rmgap_annot.export.errors import ExportError
 from rmgap_annot.export.html_report import write_report_html
 from rmgap_annot.export.rule import Rule, apply_rule, item_stats, record_verdicts, summarize
 from rmgap_annot.export.sources import _benchmark, _item_rows, _record_lines, load_analytics
+from rmgap_annot.formats.store import write_benchmark_entries
 from rmgap_annot.labels_frame import load_items
 from rmgap_annot.stats.truth import AGGREGATES, PLURALITY, aggregated_picks, override_picks
 from rmgap_annot.tempfiles import clean_stale, temp_path
 
 LEVELS = ("record", "item")
+# Where a benchmark of another format than RMGAP gets its kept entries, in its own files and tree.
+BENCHMARK_DIR = "benchmark"
 EXPORT_FILES = ("test.jsonl", "items.jsonl", "labels.parquet", "labels.csv", "README.md", "report.html")
 # Written last into every export: the files it holds and their sha256. Only a
 # folder whose files all match it is one this tool wrote (and may replace).
@@ -103,14 +107,11 @@ def write_export(
     out_dir = Path(out_dir)
     _check_target(out_dir, force=force)
     bench = _benchmark(engine, benchmark_id)
+    rule = effective_rule(engine=engine, benchmark_id=benchmark_id, rule=rule, fmt=bench.format)
     # Excluded annotators' labels count nowhere, the export included (see rmgap_annot.exclusions).
     counted = counted_labels(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
     labels = counted.labels
-    items = load_items(engine=engine, benchmark_id=benchmark_id)
-    stats = item_stats(labels=labels, items=items)
-    if aggregate != PLURALITY:
-        fitted = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=aggregate, fit_if_missing=True)
-        stats = override_picks(stats, fitted["picks"])
+    stats = verdict_stats(engine=engine, benchmark_id=benchmark_id, labels=labels, aggregate=aggregate, fmt=bench.format)
     verdicts = apply_rule(stats, rule)
     records = record_verdicts(verdicts)
     summary = summarize(verdicts, records)
@@ -124,7 +125,15 @@ def write_export(
     tmp.mkdir()
     try:
         files: dict[str, str] = {}
-        if level == "record":
+        if level == "record" and bench.format != "rmgap":
+            kept = set(records.loc[records["verified"], "record_id"])
+            (tmp / BENCHMARK_DIR).mkdir()
+            n_out = write_benchmark_entries(engine=engine, benchmark_id=benchmark_id, fmt=bench.format, record_ids=kept,
+                                            out=tmp / BENCHMARK_DIR)
+            for written in sorted((tmp / BENCHMARK_DIR).rglob("*")):
+                if written.is_file():
+                    files[written.relative_to(tmp).as_posix()] = _sha256(written)
+        elif level == "record":
             kept = set(records.loc[records["verified"], "record_id"])
             n_out = write_records(tmp / "test.jsonl", _record_lines(engine, benchmark_id, kept))
         else:
@@ -136,6 +145,10 @@ def write_export(
         card = dataset_card(
             bench=bench, rule=rule, level=level, summary=summary, alphas=alpha_lines(report, why_not), files=files,
             n_labels=len(labels), created_at=created_at, verdict=verdict_block(report, why_not),
+            entries_note=None if bench.format == "rmgap" else (
+                f"`{BENCHMARK_DIR}/` (record level) holds the kept entries in the benchmark's own form ({bench.format}): "
+                "the same file names and folder tree, JSONL lines byte for byte, JSON arrays entry for entry, "
+                "Parquet with the same schema, so its own evaluator reads them unchanged."),
         )
         card += card_extras(aggregate=aggregate, exclusions=counted.section())
         card += card_referee(report, why_not)
@@ -152,8 +165,55 @@ def write_export(
         raise
     return ExportResult(
         out_dir=out_dir, level=level, rule=rule, summary=summary, n_written=n_out,
-        files=[out_dir / name for name in EXPORT_FILES if (out_dir / name).exists()], analytics_note=why_not,
+        files=[out_dir / name for name in (*EXPORT_FILES, BENCHMARK_DIR) if (out_dir / name).exists()],
+        analytics_note=why_not,
     )
+
+
+def verdict_stats(*, engine: Engine, benchmark_id: int, labels: pd.DataFrame, aggregate: str = PLURALITY,
+                  fmt: str = "rmgap") -> pd.DataFrame:
+    """Per item, the tallies the rule reads (``rule.item_stats``), with each item's designated winners for another
+    format than RMGAP and the picks of ``aggregate``: what the export and the Export page's preview both judge."""
+    stats = item_stats(labels=labels, items=load_items(engine=engine, benchmark_id=benchmark_id))
+    if fmt != "rmgap":
+        stats["correct_keys"] = stats["item_id"].map(_correct_keys(engine, benchmark_id))
+    if aggregate != PLURALITY:
+        fitted = aggregated_picks(engine=engine, benchmark_id=benchmark_id, labels=labels, method=aggregate, fit_if_missing=True)
+        stats = override_picks(stats, fitted["picks"])
+    return stats
+
+
+def effective_rule(*, engine: Engine, benchmark_id: int, rule: Rule, fmt: str) -> Rule:
+    """The rule with its naturalness check switched off when no study of the benchmark asks naturalness.
+
+    Only RMGAP asks it by default; requiring a mean naturalness nobody was
+    asked for would drop every item as "unnatural".
+    """
+    if rule.min_naturalness == 0:
+        return rule
+    from sqlalchemy import select
+
+    from rmgap_annot.db import session_scope
+    from rmgap_annot.models import Study
+    from rmgap_annot.questions import questions_for
+
+    with session_scope(engine) as session:
+        settings = session.execute(select(Study.questions_json).where(Study.benchmark_id == benchmark_id)).scalars().all()
+    asked = any(q.name == "naturalness" for text in (settings or [None]) for q in questions_for(text, fmt))
+    return rule if asked else replace(rule, min_naturalness=Fraction(0))
+
+
+def _correct_keys(engine: Engine, benchmark_id: int) -> dict[int, tuple[str, ...]]:
+    """item id -> every designated winner (RewardBench 2's ties have several)."""
+    from sqlalchemy import select
+
+    from rmgap_annot.db import session_scope
+    from rmgap_annot.models import Item
+
+    with session_scope(engine) as session:
+        rows = session.execute(select(Item.id, Item.winner_key, Item.correct_keys_json)
+                               .where(Item.benchmark_id == benchmark_id)).all()
+    return {iid: tuple(json.loads(ck)) if ck else (winner,) for iid, winner, ck in rows}
 
 
 @dataclass
@@ -168,7 +228,8 @@ class ExportResult:
 
 
 def _write_manifest(folder: Path, *, created_at: datetime) -> None:
-    files = {child.name: _sha256(child) for child in sorted(folder.iterdir()) if child.is_file()}
+    # Relative POSIX paths: the benchmark's own files sit in a tree under BENCHMARK_DIR.
+    files = {child.relative_to(folder).as_posix(): _sha256(child) for child in sorted(folder.rglob("*")) if child.is_file()}
     manifest = {"tool": "rmgap-annot", "version": __version__, "created_at": created_at.isoformat(), "files": files}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8", newline="\n")
 
@@ -186,13 +247,19 @@ def foreign_files(path: Path) -> list[str]:
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return sorted(child.name for child in path.iterdir())
     foreign = []
-    for child in sorted(path.iterdir()):
-        if child.name == MANIFEST:
+    for child in sorted(path.rglob("*")):
+        name = child.relative_to(path).as_posix()
+        if name == MANIFEST:
             continue
-        if child.name not in listed or not child.is_file() or child.is_symlink():
-            foreign.append(child.name)
-        elif _sha256(child) != listed[child.name]:
-            foreign.append(f"{child.name} (changed since the export)")
+        if child.is_dir() and not child.is_symlink():
+            # A folder of the export's tree is fine; one holding nothing the manifest lists is not the export's.
+            if not any(n == name or n.startswith(name + "/") for n in listed):
+                foreign.append(name)
+            continue
+        if name not in listed or not child.is_file() or child.is_symlink():
+            foreign.append(name)
+        elif _sha256(child) != listed[name]:
+            foreign.append(f"{name} (changed since the export)")
     return foreign
 
 

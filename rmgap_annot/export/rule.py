@@ -182,6 +182,10 @@ def apply_rule(stats: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     disagree = out["tie"].to_numpy(dtype=bool) | (top * ag_den < ag_num * n) | (n == 0)
     # A missing pick compares unequal, so "no pick" reads as not the winner.
     wrong = ~(out["pick"].astype(object) == out["winner_key"].astype(object)).to_numpy(dtype=bool)
+    if "correct_keys" in out:
+        # Several designated winners (RewardBench 2's ties subset): the pick is right when it is any of them.
+        wrong = np.array([pick not in keys if isinstance(keys, (list, tuple)) else w
+                          for pick, keys, w in zip(out["pick"], out["correct_keys"], wrong)], dtype=bool)
     if rule.min_naturalness == 0:
         unnatural = np.zeros(len(out), dtype=bool)
     else:
@@ -240,7 +244,9 @@ def summarize(verdicts: pd.DataFrame, records: pd.DataFrame | None = None) -> di
     """Counts kept and dropped per domain (and ``All``), items by reason, for card and page."""
     records = record_verdicts(verdicts) if records is None else records
     out: dict[str, dict[str, Any]] = {}
-    for domain in (*DOMAINS, "All"):
+    # RMGAP's four domains always (pages and cards index them); another format's top-level categories after them.
+    extra = sorted({str(d) for d in verdicts["domain"]} - set(DOMAINS)) if len(verdicts) else []
+    for domain in (*DOMAINS, *extra, "All"):
         v = verdicts if domain == "All" else verdicts[verdicts["domain"] == domain]
         r = records if domain == "All" else records[records["domain"] == domain]
         reasons = v["reason"].value_counts() if len(v) else pd.Series(dtype=int)

@@ -48,8 +48,22 @@ class ItemInput:
 
     item_id: int
     uid: str  # "record_id/group/prompt_index"
-    prompt: str
+    prompt: str  # the prompt, or a conversation's last user turn
     responses: tuple[tuple[str, str], ...]  # (response key, text), in file order
+    # A conversation before the answer ((role, content), the last turn the user's): RMB, pairs in
+    # conversational form. None: a single-turn prompt.
+    context: tuple[tuple[str, str], ...] | None = None
+
+
+def prompt_messages(item: ItemInput) -> list[dict[str, str]]:
+    """The chat a response answers: the whole conversation where there is one, else [user: prompt].
+
+    Scoring a conversational benchmark on its last turn alone would judge
+    an answer without the question it answers.
+    """
+    if item.context:
+        return [{"role": role, "content": content} for role, content in item.context]
+    return [{"role": "user", "content": item.prompt}]
 
 
 @dataclass

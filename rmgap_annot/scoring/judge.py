@@ -123,24 +123,39 @@ def ranking_scores(order: Sequence[str], permutation: Sequence[int]) -> list[flo
     return scores
 
 
+def query_of(item: ItemInput) -> str:
+    """The judge's 'Query': the prompt, or for a conversation every turn before the response, as a transcript.
+
+    A judge shown only the last user turn of a conversation would grade an
+    answer without the question it answers ("And in Python?").
+    """
+    if not item.context or len(item.context) == 1:
+        return item.prompt
+    return "\n\n".join(f"[{role}]\n{content}" for role, content in item.context)
+
+
 def _verifier_messages(item: ItemInput, response: str):  # noqa: ANN202
-    prompt = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": verifier_prompt(item.prompt, response)}]
+    prompt = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": verifier_prompt(query_of(item), response)}]
     return prompt, prompt + [{"role": "assistant", "content": "YES"}]
 
 
 def _pointwise_messages(item: ItemInput, response: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": pointwise_prompt(item.prompt, response)}]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": pointwise_prompt(query_of(item), response)}]
 
 
 def _listwise_messages(item: ItemInput, seed: int) -> tuple[list[dict[str, str]], list[int]]:
     perm = permutation_for(item, seed)
     shown = [item.responses[i][1] for i in perm]
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": listwise_prompt(item.prompt, shown)}], perm
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": listwise_prompt(query_of(item), shown)}], perm
 
 
 def _message_units(items: Sequence[ItemInput], mode: str, seed: int) -> list[list[Unit]]:
     """Units holding chat messages (the endpoint's and generation's input)."""
     out = []
+    if mode == "listwise" and any(len(item.responses) != len(LETTERS) for item in items):
+        sizes = sorted({len(item.responses) for item in items if len(item.responses) != len(LETTERS)})
+        raise ScoringError(f"the listwise judge ranks exactly {len(LETTERS)} responses (RMGAP's A>B>C>D); "
+                           f"this benchmark has items with {', '.join(map(str, sizes))}: use verifier or pointwise")
     for item in items:
         if mode == "listwise":
             msgs, perm = _listwise_messages(item, seed)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from rmgap_annot.scoring import BaseScorer, ItemInput, ScoringOptions, Unit, aggregate
+from rmgap_annot.scoring import BaseScorer, ItemInput, ScoringOptions, Unit, aggregate, prompt_messages
 from rmgap_annot.scoring import hf
 
 
 def chat_messages(item: ItemInput, response: str):  # noqa: ANN201
-    prompt = [{"role": "user", "content": item.prompt}]
+    prompt = prompt_messages(item)
     return prompt, prompt + [{"role": "assistant", "content": response}]
 
 

@@ -109,7 +109,7 @@ def load_inputs(*, engine: Engine, ids: list[int]) -> list[ItemInput]:
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
             rows = session.execute(
-                select(Item.id, Item.record_pk, Item.group, Item.prompt_index, Item.text, Record.record_id)
+                select(Item.id, Item.record_pk, Item.group, Item.prompt_index, Item.text, Record.record_id, Item.context_json)
                 .join(Record, Record.id == Item.record_pk)
                 .where(Item.id.in_(chunk))
             ).all()
@@ -121,7 +121,8 @@ def load_inputs(*, engine: Engine, ids: list[int]) -> list[ItemInput]:
                 responses[pk].append((pos, key, text))
             for r in rows:
                 resp = tuple((k, t) for _, k, t in sorted(responses[r.record_pk]))
-                out[r.id] = ItemInput(r.id, f"{r.record_id}/{r.group}/{r.prompt_index}", r.text, resp)
+                context = tuple((m["role"], m["content"]) for m in json.loads(r.context_json)) if r.context_json else None
+                out[r.id] = ItemInput(r.id, f"{r.record_id}/{r.group}/{r.prompt_index}", r.text, resp, context)
     return [out[i] for i in ids]
 
 

@@ -1,6 +1,7 @@
 """Sequence-classification reward models (RMGAP's ``scalar`` family).
 
-Input: the model's chat template over [user: prompt, assistant: response];
+Input: the model's chat template over [user: prompt, assistant: response] (the whole
+conversation before the response, for a conversational item);
 score: the head's output at ``--output-index`` (0 for single-output heads).
 """
 
@@ -8,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from rmgap_annot.scoring import BaseScorer, ItemInput, ScoringError, ScoringOptions, Unit
+from rmgap_annot.scoring import BaseScorer, ItemInput, ScoringError, ScoringOptions, Unit, prompt_messages
 from rmgap_annot.scoring import hf
 
 
 def _messages(item: ItemInput, response: str):  # noqa: ANN202
-    msgs = [{"role": "user", "content": item.prompt}, {"role": "assistant", "content": response}]
-    return msgs[:1], msgs
+    prompt = prompt_messages(item)
+    return prompt, prompt + [{"role": "assistant", "content": response}]
 
 
 class ScalarScorer(BaseScorer):

@@ -1,0 +1,119 @@
+"""A benchmark's own metrics from the database: people and each reward model, for any format but RMGAP.
+
+The rules and intervals live in ``formats.benchmark_metrics``; this module
+only reads what they need back out of the tables: the items as
+``formats.Item`` objects (the same ones the reader built at import), the
+people's plurality pick per item from the labels that count (excluded
+annotators left out, as everywhere), and each scorer's scores. The report
+plugs the result in under the benchmark's own names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from rmgap_annot.db import session_scope
+from rmgap_annot.exclusions import active_exclusions, without
+from rmgap_annot.formats.benchmark_metrics import RULES, benchmark_comparison, benchmark_metrics
+from rmgap_annot.formats.common import Candidate, Item, plurality_picks
+from rmgap_annot.labels_frame import load_labels
+from rmgap_annot.models import Benchmark, Item as ItemRow, Record, Response, Score, Scorer
+from rmgap_annot.stats.bootstrap import DRAWS, SEED
+
+
+def load_format_items(*, engine: Engine, benchmark_id: int) -> tuple[str, list[Item], dict[int, tuple[str, int]]]:
+    """(format, the items as ``formats.Item`` in file order, item id -> ref (entry id, item index))."""
+    with session_scope(engine) as session:
+        fmt = session.execute(select(Benchmark.format).where(Benchmark.id == benchmark_id)).scalar_one()
+        rows = session.execute(
+            select(ItemRow, Record.record_id)
+            .join(Record, Record.id == ItemRow.record_pk)
+            .where(ItemRow.benchmark_id == benchmark_id)
+            .order_by(Record.file_path, Record.line_no, ItemRow.prompt_index)
+        ).all()
+        candidates: dict[int, list[Candidate]] = {}
+        for pk, key, text in session.execute(
+            select(Response.record_pk, Response.key, Response.text)
+            .join(Record, Record.id == Response.record_pk)
+            .where(Record.benchmark_id == benchmark_id)
+            .order_by(Response.record_pk, Response.position)
+        ).all():
+            candidates.setdefault(pk, []).append(Candidate(key, text))
+        items, refs = [], {}
+        for row, rid in rows:
+            conversation = json.loads(row.context_json) if row.context_json else None
+            items.append(Item(
+                format=fmt, entry_id=rid, item_index=row.prompt_index, candidates=candidates.get(row.record_pk, []),
+                correct_keys=tuple(json.loads(row.correct_keys_json)) if row.correct_keys_json else (row.winner_key,),
+                category_path=tuple(row.category_path.split("/")) if row.category_path else (),
+                group_id=row.group_key or f"{rid}", prompt=None if conversation else row.text,
+                conversation=conversation, profile=json.loads(row.profile_json) if row.profile_json else None,
+                hidden=json.loads(row.hidden_json) if row.hidden_json else {},
+            ))
+            refs[row.id] = (rid, row.prompt_index)
+    return fmt, items, refs
+
+
+def _scores(*, engine: Engine, refs: dict[int, tuple[str, int]], items: Sequence[Item]) -> tuple[dict, dict]:
+    """scorer name -> {ref: {key: score}} over items scored on every candidate; and per scorer the items left out."""
+    keys = {item.ref: set(item.keys) for item in items}
+    by_scorer: dict[str, dict[tuple[str, int], dict[str, float | None]]] = {}
+    with session_scope(engine) as session:
+        ids = list(refs)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for item_id, name, key, value in session.execute(
+                select(Score.item_id, Scorer.name, Score.response_key, Score.value)
+                .join(Scorer, Scorer.id == Score.scorer_id).where(Score.item_id.in_(chunk))
+            ).all():
+                by_scorer.setdefault(name, {}).setdefault(refs[item_id], {})[key] = value
+    complete: dict[str, dict] = {}
+    left_out: dict[str, int] = {}
+    for name, per_item in sorted(by_scorer.items()):
+        ok = {
+            ref: {k: float(v) for k, v in s.items()} for ref, s in per_item.items()
+            if set(s) == keys.get(ref) and all(v is not None and not math.isnan(float(v)) for v in s.values())
+        }
+        complete[name] = ok
+        left_out[name] = len(per_item) - len(ok)
+    return complete, left_out
+
+
+def format_report(*, engine: Engine, benchmark_id: int, study_ids: list[int] | None = None,
+                  seed: int = SEED, n_boot: int = DRAWS) -> dict[str, Any]:
+    """The benchmark's own metrics for people (plurality pick), each scorer, and people vs each scorer.
+
+    ``study_ids``: whose labels count (None: every study of the benchmark).
+    An RMGAP benchmark gets ``{"format": "rmgap", "reason": ...}``: its
+    metrics are the main report's.
+    """
+    fmt, items, refs = load_format_items(engine=engine, benchmark_id=benchmark_id)
+    if fmt not in RULES:
+        return {"format": fmt, "reason": f"{fmt} has no per-format metrics here (RMGAP's are the main report's)"}
+    labels = load_labels(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
+    labels = without(labels, {e.annotator for e in active_exclusions(engine=engine)})
+    picks = plurality_picks(
+        ((rid, int(pi)), None if choice is None or (isinstance(choice, float) and math.isnan(choice)) else choice)
+        for rid, pi, choice in zip(labels["record_id"], labels["prompt_index"], labels["choice_key"])
+    )
+    scores, left_out = _scores(engine=engine, refs=refs, items=items)
+    out: dict[str, Any] = {
+        "format": fmt,
+        "n_items": len(items),
+        "n_labels": int(len(labels)),
+        "study_ids": study_ids,
+        "human": benchmark_metrics(fmt, items, picks=picks, seed=seed, n_boot=n_boot),
+        "models": {},
+        "comparison": {},
+    }
+    for name, s in scores.items():
+        model = benchmark_metrics(fmt, items, scores=s, seed=seed, n_boot=n_boot)
+        model["n_incomplete"] = left_out[name]  # items with a missing or NaN score: left out
+        out["models"][name] = model
+        out["comparison"][name] = benchmark_comparison(fmt, items, scores=s, picks=picks, seed=seed, n_boot=n_boot)
+    return out
