@@ -137,6 +137,13 @@ def validate_name(name: str) -> str:
         raise AccountError("user name must not be empty")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
         raise AccountError("user name must not contain control or invisible characters")
+    from rmgap_annot.crowd.links import is_participant_name  # links imports this module
+
+    if is_participant_name(name):
+        # Only the study link creates these (crowd.arrival): an ordinary
+        # account named "prolific:..." could stand for a participant.
+        raise AccountError(f"user name {name!r} lies in the crowd participants' namespace (prolific:, mturk:, generic:);"
+                           " choose another name")
     return name
 
 
