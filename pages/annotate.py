@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from pages.common import engine, require_login
+from pages.crowd_gate import crowd_gate, crowd_next_item, crowd_progress
 from pages.workbench import CSS, keyboard, pending_keys, widget_key
 from rmgap_annot import annotation as ann
 from rmgap_annot import assignment
@@ -32,16 +33,19 @@ LONG_TEXT = 500  # characters; shorter responses take their natural height
 
 uid = require_login()
 eng = engine()
+# A crowd participant (arrived through a study link) meets consent, feedback and the codes
+# first; None for a lab account. Their items come from the crowd stream (checks mixed in).
+crowd_sid = crowd_gate(eng, uid)
 bid = st.session_state.get("benchmark_id") or assignment.default_benchmark_id(engine=eng)
 if bid is None:
     st.info("There is nothing to label yet. Your researcher has not imported a benchmark.")
     st.stop()
-study = assignment.get_study(engine=eng, benchmark_id=bid)
+study = assignment.get_study(engine=eng, benchmark_id=bid, study_id=crowd_sid)
 guidelines = ann.guidelines_text(study.guidelines_md, mode=study.mode)
 st.markdown(CSS, unsafe_allow_html=True)  # the page's own static CSS, no benchmark text
 
 # --- the guidelines gate ------------------------------------------------------------
-if not ann.guidelines_confirmed(engine=eng, user_id=uid, benchmark_id=bid):
+if not ann.guidelines_confirmed(engine=eng, user_id=uid, benchmark_id=bid, study_id=crowd_sid):
     st.title("Before you start: the guidelines")
     with st.container(border=True):
         st.markdown(guidelines)
@@ -74,6 +78,8 @@ def resolve_item() -> int | None:
         # It stays open until answered, skipped or flagged, even if its lease lapsed.
         assignment.hold_item(engine=eng, user_id=uid, item_id=ws["item"])
         return ws["item"]
+    if crowd_sid is not None:
+        return crowd_next_item(eng, uid, crowd_sid)
     return assignment.next_item(engine=eng, user_id=uid, benchmark_id=bid)
 
 
@@ -134,11 +140,14 @@ def submit(view: ann.AnnotatorItem) -> None:
             engine=eng, user_id=uid, item_id=view.item_id, choice_key=choice, naturalness=draft.naturalness,
             reason=draft.reason if cant else None, ranking=ranking, comment=draft.comment,
             displayed_order=list(view.keys), shown_at=datetime.fromtimestamp(ws["shown_at"], tz=timezone.utc),
+            study_id=crowd_sid,
         )
     except ann.LabelError as exc:
         ws["error"] = str(exc)
         return
     leave("Correction saved." if st.session_state.get("back_item") is not None else "Saved.")
+    if crowd_sid is not None:
+        st.rerun()  # the crowd gate decides what comes next: feedback, a reminder, a code, or the next item
 
 
 def act(action: str | None, view: ann.AnnotatorItem | None) -> bool:
@@ -206,6 +215,8 @@ for event in pending_keys():
 
 back_item = st.session_state.get("back_item")
 prog = assignment.progress(engine=eng, user_id=uid, benchmark_id=bid)
+if crowd_sid is not None:
+    prog = crowd_progress(eng, uid, crowd_sid) or prog
 previous = ann.previous_label(engine=eng, user_id=uid, benchmark_id=bid, before_item_id=back_item)
 
 
