@@ -312,14 +312,18 @@ def check_view(*, engine: Engine, user_id: int, entry: int) -> AnnotatorItem:
     """The blinded view of a check: built exactly as ``annotation.item_for_annotator`` builds a real item's."""
     with session_scope(engine) as session:
         _, ci = _owned(session, user_id, entry)
-        study = session.get(Study, ci.study_id)
-        texts = dict(tuple(r) for r in json.loads(ci.responses_json))
-        prompt, conversation, profile = ci.prompt, conversation_of(ci.context_json), profile_of(ci.profile_json)
+        return view_of_check(ci, session.get(Study, ci.study_id), user_id=user_id)
+
+
+def view_of_check(ci: CheckItem, study: Study, *, user_id: int) -> AnnotatorItem:
+    """A CheckItem as ``user_id`` sees it (also the researcher's preview, which stores nothing)."""
+    entry = -ci.id
+    texts = dict(tuple(r) for r in json.loads(ci.responses_json))
     order = displayed_order(user_id=user_id, item_id=entry, keys=list(texts))
     return AnnotatorItem(
-        item_id=entry, prompt=prompt, responses=tuple((LETTERS[i], texts[k]) for i, k in enumerate(order)),
-        keys=tuple(order), mode=study.mode if len(order) > 2 else "pick", conversation=conversation,
-        profile=profile, study_id=study.id,
+        item_id=entry, prompt=ci.prompt, responses=tuple((LETTERS[i], texts[k]) for i, k in enumerate(order)),
+        keys=tuple(order), mode=study.mode if len(order) > 2 else "pick", conversation=conversation_of(ci.context_json),
+        profile=profile_of(ci.profile_json), study_id=study.id,
     )
 
 
