@@ -407,8 +407,11 @@ def opaque_key(*, secret: bytes, parts: tuple[object, ...]) -> str:
 
 def save_draft(*, engine: Engine, user_id: int, item_id: int, state: dict, study_id: int | None = None) -> None:
     """Keep this annotator's half-made answer on the server (one row per study, annotator and item)."""
-    if (item_id or 0) < 0:
-        return  # drafts are per real item; a check's answer lives in the session until submitted
+    if (item_id or 0) < 0:  # a check's draft is kept as a real item's is (a difference would tell it apart)
+        from rmgap_annot.crowd.stream import save_check_draft
+
+        save_check_draft(engine=engine, user_id=user_id, entry=item_id, state=state)
+        return
     text = json.dumps(state, sort_keys=True)
     with session_scope(engine, write=True) as session:
         sid = _item_study_id(session, item_id, study_id)
@@ -424,7 +427,9 @@ def save_draft(*, engine: Engine, user_id: int, item_id: int, state: dict, study
 def load_draft(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> dict | None:
     """The annotator's own draft of an item, or None."""
     if (item_id or 0) < 0:
-        return None
+        from rmgap_annot.crowd.stream import load_check_draft
+
+        return load_check_draft(engine=engine, user_id=user_id, entry=item_id)
     with session_scope(engine) as session:
         sid = _item_study_id(session, item_id, study_id)
         text = session.execute(

@@ -364,3 +364,60 @@ def test_a_hundred_wrong_check_labels_change_no_statistic(cli, db_url, tmp_path)
     assert after["report"] == before["report"]
     assert before["labels"].count(b"\n") == 49  # header + the 48 real labels: the snapshot sees labels
     assert "agreement" in json.dumps(before["report"])
+
+
+def test_a_checks_draft_survives_like_a_real_items_and_the_answer_replaces_it(engine, study):
+    sid, token = study
+    uid = participant(engine, token, "p1")
+    stream.give_consent(engine=engine, user_id=uid, study_id=sid)
+    while not stream.is_check_entry(entry := stream.next_entry(engine=engine, user_id=uid, study_id=sid)):
+        answer(engine, uid, entry)
+    ann.save_draft(engine=engine, user_id=uid, item_id=entry, state={"pick": "B", "comment": "half"})
+    assert ann.load_draft(engine=engine, user_id=uid, item_id=entry) == {"pick": "B", "comment": "half"}
+    answer(engine, uid, entry, right=True)
+    assert ann.load_draft(engine=engine, user_id=uid, item_id=entry) is None
+    with session_scope(engine) as s:
+        assert json.loads(s.execute(select(CheckLabel.ratings_json)).scalar_one()) == {"naturalness": 4}
+
+
+def test_skipping_a_check_does_not_move_the_counter_as_skipping_an_item_does_not(engine, study):
+    sid, token = study
+    uid = participant(engine, token, "p1")
+    stream.give_consent(engine=engine, user_id=uid, study_id=sid)
+    while not stream.is_check_entry(entry := stream.next_entry(engine=engine, user_id=uid, study_id=sid)):
+        answer(engine, uid, entry)
+    before = stream.stream_progress(stream.crowd_state(engine=engine, user_id=uid, study_id=sid))
+    ann.skip_item(engine=engine, user_id=uid, item_id=entry)
+    after = stream.stream_progress(stream.crowd_state(engine=engine, user_id=uid, study_id=sid))
+    assert (after.done, after.target) == (before.done, before.target)
+
+
+def test_a_due_check_requested_twice_at_once_is_shown_once(backend_url, tmp_path):
+    """Two tabs asking together: the Study row's lock (PostgreSQL) or the write lock (SQLite) makes one CheckLabel."""
+    import threading
+
+    init_db(backend_url)
+    engine = get_engine(backend_url)
+    path = write_jsonl(tmp_path / "b.jsonl", make_records({"Chat": 2}, seed=4, long_text=False))
+    bid = import_benchmark(engine=engine, path=path, name="b").benchmark_id
+    sid, token = crowd_study(engine, bid, quota_per_annotator=4, check_rate=0.5)  # one check per real item, from slot 0
+    import_checks(engine=engine, study_id=sid, path=write_checks(tmp_path / "c.jsonl", check_rows(4)))
+    uid = participant(engine, token, "p1")
+    stream.give_consent(engine=engine, user_id=uid, study_id=sid)
+    got, errors = [], []
+    barrier = threading.Barrier(4)
+
+    def ask() -> None:
+        try:
+            barrier.wait()
+            got.append(stream.next_entry(engine=engine, user_id=uid, study_id=sid))
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(got)) == 1 and stream.is_check_entry(got[0])
+    assert counts(engine) == (0, 1)

@@ -46,6 +46,7 @@ from rmgap_annot.models import CheckItem, CheckLabel, Label, Study, StudyItem, S
 SCREENED_QUALIFICATION = "failed the qualification"
 SCREENED_CHECKS = "failed attention checks"
 SCREENED_DECLINED = "declined consent"
+DRAFT = "draft"  # CheckLabel.ratings_json holds {"draft": ...} until the answer is stored
 
 
 def is_check_entry(item_id: Optional[int]) -> bool:
@@ -179,7 +180,8 @@ def _state(session, study: Study, user_id: int) -> CrowdState:  # noqa: ANN001
                              SCREENED_DECLINED if declined else None),
         completed_at=member.completed_at if member else None, real_done=real_done,
         quota=study.quota_per_annotator, qualification=qualification, qualification_done=len(quals),
-        qualification_n=n_qual, checks_passed=passed, checks_failed=failed, checks_answered=len(checks),
+        # A skipped check (neither passed nor failed) does not move the counter, as a skipped item does not.
+        qualification_n=n_qual, checks_passed=passed, checks_failed=failed, checks_answered=passed + failed,
         checks_planned=planned, completion_code=study.completion_code, screenout_code=study.screenout_code,
         check_action=study.check_action, check_fail_limit=study.check_fail_limit, last_feedback=feedback,
     )
@@ -375,6 +377,30 @@ def submit_check(
                                               else SCREENED_CHECKS)
             session.add(member)
         return label.id
+
+
+def save_check_draft(*, engine: Engine, user_id: int, entry: int, state: dict) -> None:
+    """The half-made answer to a check, kept on the server like a real item's draft.
+
+    A refresh that kept a real item's answer but lost a check's would tell
+    the two apart. Kept in the CheckLabel row until the answer replaces it.
+    """
+    with session_scope(engine, write=True) as session:
+        label, _ = _owned(session, user_id, entry)
+        if label.submitted_at is None:
+            label.ratings_json = json.dumps({DRAFT: state}, sort_keys=True)
+            session.add(label)
+
+
+def load_check_draft(*, engine: Engine, user_id: int, entry: int) -> Optional[dict]:
+    with session_scope(engine) as session:
+        try:
+            label, _ = _owned(session, user_id, entry)
+        except LabelError:
+            return None
+        if label.submitted_at is not None or not label.ratings_json:
+            return None
+        return json.loads(label.ratings_json).get(DRAFT)
 
 
 def check_counts(*, engine: Engine, study_ids: Optional[list[int]] = None) -> dict[tuple[int, int], tuple[int, int]]:
