@@ -12,7 +12,7 @@ import streamlit as st
 from rmgap_annot import accounts, assignment
 from rmgap_annot.crowd import preview as pv
 from rmgap_annot.crowd.links import PLATFORMS, LinkError, new_study_token, study_link
-from rmgap_annot.safe_markdown import without_remote_images
+from rmgap_annot.safe_markdown import escape, without_remote_images
 from rmgap_annot.studies import list_studies
 
 
@@ -33,7 +33,7 @@ def draw_preview(p: pv.Preview) -> None:
                 st.markdown(without_remote_images(text))
     if view.conversation and len(view.conversation) > 1:
         for role, content in view.conversation[:-1]:
-            st.markdown(f"**{role}**")
+            st.markdown(f"**{escape(role)}**")
             st.markdown(without_remote_images(content))
     st.markdown("**The user's request**")
     with st.container(border=True):
