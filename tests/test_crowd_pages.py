@@ -82,3 +82,25 @@ def test_the_study_page_saves_consent_shows_the_link_and_previews_a_check_storin
     assert any("yes (0)" in m.value for m in at.markdown)  # the check's text, as annotators read it
     assert any("Expected answer (researchers only)" in i.value for i in at.info)
     assert rows(engine) == (0, 0, 0)
+
+
+def test_with_the_warn_action_a_failed_check_brings_the_guidelines_back_once(app_env, benchmark_id, tmp_path):
+    engine = app_env
+    sid, token = crowd_study(engine, benchmark_id, quota_per_annotator=6, check_rate=0.25, check_fail_limit=1)
+    from rmgap_annot.assignment import update_study
+    from tests.test_crowd_stream import answer
+
+    update_study(engine=engine, study_id=sid, check_action="warn")
+    import_checks(engine=engine, study_id=sid, path=write_checks(tmp_path / "c.jsonl", check_rows(4)))
+    uid = participant(engine, token, "p1")
+    stream.give_consent(engine=engine, user_id=uid, study_id=sid)
+    while True:
+        entry = stream.next_entry(engine=engine, user_id=uid, study_id=sid)
+        answer(engine, uid, entry, right=False)
+        if stream.is_check_entry(entry):
+            break
+    at = page("pages/annotate.py", uid, "annotator").run()
+    assert not at.exception and [t.value for t in at.title] == ["A reminder of the guidelines"]
+    next(b for b in at.button if b.label == "Continue").click().run()
+    assert not at.exception and any("The user's request" in m.value for m in at.markdown)
+    assert stream.crowd_state(engine=engine, user_id=uid, study_id=sid).status == "active"

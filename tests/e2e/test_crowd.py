@@ -162,6 +162,9 @@ def test_a_participant_who_fails_the_qualification_sees_feedback_then_the_screen
     # Opening the link again: still screened out, no new item.
     page.goto(link(server, "pilot", pid))
     page.get_by_text("OUT9999").wait_for(timeout=WAIT_MS)
+    data = received()
+    # Even after the feedback: the expected answer went as a letter, never as a key, and no check id went at all.
+    assert b"CHECKKEYSENTINEL" not in data and b"CHECKIDSENTINEL" not in data
     page.close()
 
 
