@@ -104,3 +104,27 @@ def test_with_the_warn_action_a_failed_check_brings_the_guidelines_back_once(app
     next(b for b in at.button if b.label == "Continue").click().run()
     assert not at.exception and any("The user's request" in m.value for m in at.markdown)
     assert stream.crowd_state(engine=engine, user_id=uid, study_id=sid).status == "active"
+
+
+def test_arriving_when_the_study_is_full_says_so_and_gives_the_completion_code(app_env, benchmark_id):
+    engine = app_env
+    sid, token = crowd_study(engine, benchmark_id, quota_per_annotator=5)
+    from rmgap_annot.assignment import update_study
+
+    from rmgap_annot import annotation as ann
+    from rmgap_annot.assignment import next_item
+
+    update_study(engine=engine, study_id=sid, records_per_domain=1, labels_per_item=1, quota_per_annotator=0,
+                 one_item_per_record=False)
+    lab = create_user(engine=engine, name="lab", role="annotator")
+    while (item := next_item(engine=engine, user_id=lab, study_id=sid)) is not None:  # a lab annotator fills the study
+        view = ann.item_for_annotator(engine=engine, user_id=lab, item_id=item)
+        ann.submit_label(engine=engine, user_id=lab, item_id=item, choice_key=view.keys[0], naturalness=3, study_id=sid)
+    update_study(engine=engine, study_id=sid, quota_per_annotator=5)
+    late = participant(engine, token, "p2")
+    at = page("pages/annotate.py", late, "annotator").run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    assert not at.exception
+    assert any("no more items for you" in i.value and "before your quota" in i.value for i in at.info)
+    assert any(c.value == "DONE123" for c in at.code)
+    assert stream.crowd_state(engine=engine, user_id=late, study_id=sid).real_done == 0
