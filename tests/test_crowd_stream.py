@@ -421,3 +421,30 @@ def test_a_due_check_requested_twice_at_once_is_shown_once(backend_url, tmp_path
         t.join()
     assert not errors and len(set(got)) == 1 and stream.is_check_entry(got[0])
     assert counts(engine) == (0, 1)
+
+
+def test_a_tie_is_an_answer_to_a_two_response_check_as_to_a_real_pair(engine, tmp_path):
+    from rmgap_annot.crowd.checks_store import StudyShape
+
+    path = write_jsonl(tmp_path / "b.jsonl", make_records({"Chat": 1}, seed=6, long_text=False))
+    bid = import_benchmark(engine=engine, path=path, name="b").benchmark_id
+    sid, token = crowd_study(engine, bid, quota_per_annotator=2, check_rate=0.5)
+    rows = [{"id": "t1", "prompt": "Say yes.", "responses": [{"key": "a", "text": "yes"}, {"key": "b", "text": "no"}],
+             "expected": "a"}]
+    path = write_checks(tmp_path / "c.jsonl", rows)
+    from rmgap_annot.crowd.checks import read_checks
+
+    # RMGAP items have four responses, so a pair is refused here; store the pair through the reader's own shape.
+    assert study_shape(engine=engine, study_id=sid) == StudyShape(4, "prompt")
+    spec = read_checks(path, n_candidates=2, context="prompt").checks[0]
+    from rmgap_annot.crowd.checks_store import _row_fields
+
+    with session_scope(engine, write=True) as s:
+        s.add(CheckItem(study_id=sid, kind="check", check_id=spec.id, position=0, **_row_fields(spec)))
+    uid = participant(engine, token, "p1")
+    stream.give_consent(engine=engine, user_id=uid, study_id=sid)
+    entry = stream.next_entry(engine=engine, user_id=uid, study_id=sid)
+    assert stream.is_check_entry(entry) and ann.item_for_annotator(engine=engine, user_id=uid, item_id=entry).ties_allowed
+    ann.submit_label(engine=engine, user_id=uid, item_id=entry, choice_key="tie_good", naturalness=3)
+    with session_scope(engine) as s:
+        assert s.execute(select(CheckLabel.correct)).scalar_one() is False

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 
 from rmgap_annot.annotation import (  # annotation hands check entries here with a lazy import: no cycle
     LETTERS,
+    TIES,
     AnnotatorItem,
     LabelError,
     conversation_of,
@@ -345,7 +346,8 @@ def submit_check(
         if label.submitted_at is not None:
             raise LabelError("This answer is stored and cannot be changed.")
         keys = [k for k, _ in json.loads(ci.responses_json)]
-        if choice_key is not None and choice_key not in keys:
+        tie = choice_key in TIES and choice_key not in keys and len(keys) == 2  # as a real two-response item allows
+        if choice_key is not None and not tie and choice_key not in keys:
             raise LabelError(f"unknown response key {choice_key!r}")
         if ranking is not None and sorted(ranking) != sorted(keys):
             raise LabelError(f"A ranking must order all {len(keys)} responses, each once.")
