@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from pages.common import engine, require_login
-from pages.crowd_gate import crowd_gate, crowd_next_item, crowd_progress
+from pages.crowd_gate import crowd_after_submit, crowd_gate, crowd_next_item, crowd_progress
 from pages.workbench import CSS, keyboard, pending_keys, widget_key
 from rmgap_annot import annotation as ann
 from rmgap_annot import assignment
@@ -147,7 +147,7 @@ def submit(view: ann.AnnotatorItem) -> None:
         return
     leave("Correction saved." if st.session_state.get("back_item") is not None else "Saved.")
     if crowd_sid is not None:
-        st.rerun()  # the crowd gate decides what comes next: feedback, a reminder, a code, or the next item
+        crowd_after_submit(eng, uid, crowd_sid)  # feedback, a reminder or a code now: the gate draws it
 
 
 def act(action: str | None, view: ann.AnnotatorItem | None) -> bool:

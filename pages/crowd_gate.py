@@ -119,6 +119,24 @@ def _reminder(eng, state: stream.CrowdState) -> None:  # noqa: ANN001
     st.stop()
 
 
+def _screen(state: stream.CrowdState) -> str | None:
+    """Which screen stands before the items, if any (the order is the order of precedence)."""
+    if state.status == "blocked":
+        return "blocked"
+    if state.needs_consent:
+        return "consent"
+    if state.status == "screened out":
+        return "screened out"
+    fb = state.last_feedback
+    if fb is not None and ("feedback", fb.label_id) not in _seen() and state.real_done == 0:
+        return "feedback"
+    if state.status == "completed" or state.completed_at is not None:
+        return "completed"
+    if state.warned and ("warned", state.checks_failed) not in _seen():
+        return "reminder"
+    return None
+
+
 def crowd_gate(eng, uid: int) -> int | None:  # noqa: ANN001
     """None for a lab account; else the participant's study id, once no screen stands before the items."""
     sid = stream.crowd_study_of(engine=eng, user_id=uid)
@@ -127,21 +145,31 @@ def crowd_gate(eng, uid: int) -> int | None:  # noqa: ANN001
     study = assignment.get_study(engine=eng, study_id=sid)
     st.session_state["benchmark_id"] = study.benchmark_id
     state = stream.crowd_state(engine=eng, user_id=uid, study_id=sid)
-    if state.status == "blocked":
+    screen = _screen(state)
+    if screen == "blocked":
         st.info("This study has no more items for you.")
         st.stop()
-    if state.needs_consent:
+    elif screen == "consent":
         _consent(eng, uid, sid)
-    if state.status == "screened out":
+    elif screen == "screened out":
         _screened_out(state)
-    fb = state.last_feedback
-    if fb is not None and ("feedback", fb.label_id) not in _seen() and state.real_done == 0:
-        _feedback(fb, state)
-    if state.status == "completed" or state.completed_at is not None:
+    elif screen == "feedback":
+        _feedback(state.last_feedback, state)
+    elif screen == "completed":
         _completed(eng, uid, state)
-    if state.warned and ("warned", state.checks_failed) not in _seen():
+    elif screen == "reminder":
         _reminder(eng, state)
     return sid
+
+
+def crowd_after_submit(eng, uid: int, sid: int) -> None:  # noqa: ANN001
+    """After a stored answer: rerun into the gate when a screen now stands (feedback, a reminder, a code).
+
+    Otherwise the page goes on to the next item in the same run, as for a
+    lab account (and keys typed meanwhile are kept).
+    """
+    if _screen(stream.crowd_state(engine=eng, user_id=uid, study_id=sid)) is not None:
+        st.rerun()
 
 
 def crowd_next_item(eng, uid: int, sid: int) -> int | None:  # noqa: ANN001
