@@ -243,3 +243,12 @@ def test_simultaneous_arrivals_of_one_participant_make_one_annotator(backend_url
         t.join()
     assert not errors and len(set(results)) == 1
     assert len(members(engine)) == 1
+
+
+def test_the_arrival_limits_come_from_the_environment(monkeypatch):
+    from rmgap_annot.settings import arrivals_per_minute
+
+    assert arrivals_per_minute() == (120, 20)
+    monkeypatch.setenv("RMGAP_ANNOT_ARRIVALS_PER_MINUTE", "500")
+    monkeypatch.setenv("RMGAP_ANNOT_ARRIVALS_PER_IP", "0")  # not positive: the default stands
+    assert arrivals_per_minute() == (500, 20)

@@ -11,7 +11,8 @@ and would refuse MTurk's ``A1B2`` next to ``ALB2``.
 
 Account creation is rate-limited in the process (``ArrivalLimiter``): at
 most ``PER_TOKEN_PER_MINUTE`` new participants per study link and
-``PER_IP_PER_MINUTE`` per client address in any 60 seconds. Returning
+``PER_IP_PER_MINUTE`` per client address in any 60 seconds (120 and 20;
+``settings.arrivals_per_minute`` reads overrides from the environment). Returning
 participants are never limited. The limit lives in memory: it is meant to
 blunt a script creating accounts, not to count across restarts or servers
 (behind several app servers each one applies it).
@@ -32,10 +33,10 @@ from sqlalchemy.exc import IntegrityError
 from rmgap_annot.crowd.links import LinkError, new_study_token, parse_arrival
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Study, StudyMember, User, utcnow
+from rmgap_annot.settings import arrivals_per_minute
 from rmgap_annot.studies import ensure_member
 
-PER_TOKEN_PER_MINUTE = 60
-PER_IP_PER_MINUTE = 10
+PER_TOKEN_PER_MINUTE, PER_IP_PER_MINUTE = arrivals_per_minute()  # 120 and 20 unless the environment says otherwise
 WINDOW_SECONDS = 60.0
 
 # Why an arrival was refused, as a short word the login page turns into a
