@@ -25,6 +25,7 @@ over https (directly or through a reverse proxy's ``X-Forwarded-Proto``).
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qs, urlencode
 
 import streamlit as st
@@ -42,6 +43,7 @@ from rmgap_annot.db_guard import DatabaseUnavailable, ensure_ready, require_exis
 from rmgap_annot.settings import resolve_db_url
 
 sessions.ROUTES_MOUNTED = True
+LOG = logging.getLogger("rmgap_annot.server")
 
 
 def _engine():  # noqa: ANN202
@@ -159,6 +161,7 @@ def _arrive(params: dict, client: str | None, cookie: str | None) -> tuple[str |
         arrived = arrival.arrive(engine=engine, params=params, client=client,
                                  current_user_id=who.user_id if who is not None else None)
     except arrival.ArrivalRefused as exc:
+        LOG.info("study link refused (%s): %s", exc.code, exc.detail)  # the researcher's clue; the page says less
         return None, exc.code
     if cookie and who is not None and who.user_id == arrived.user_id:
         return cookie, None  # the same participant again in this browser: keep the session
