@@ -128,3 +128,35 @@ def test_arriving_when_the_study_is_full_says_so_and_gives_the_completion_code(a
     assert any("no more items for you" in i.value and "before your quota" in i.value for i in at.info)
     assert any(c.value == "DONE123" for c in at.code)
     assert stream.crowd_state(engine=engine, user_id=late, study_id=sid).real_done == 0
+
+
+def test_a_participant_of_a_second_study_labels_that_study_with_back_and_leases_in_it(app_env, benchmark_id):
+    """A pilot and the main run over one benchmark: the main run's participant works in the main run only."""
+    from rmgap_annot.assignment import create_study, update_study
+    from rmgap_annot.crowd.links import new_study_token
+    from tests.test_pages import button, radio
+
+    engine = app_env
+    first = get_study(engine=engine, benchmark_id=benchmark_id).id
+    main = create_study(engine=engine, name="main", benchmark_id=benchmark_id).id
+    token = new_study_token()
+    update_study(engine=engine, study_id=main, public_link=True, link_token=token, quota_per_annotator=2,
+                 completion_code="DONE123", screenout_code="OUT456", mode="ranking")
+    update_study(engine=engine, study_id=first, mode="pick")
+    uid = participant(engine, token, "p1")
+    at = page("pages/annotate.py", uid, "annotator").run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    assert not at.exception
+    assert any("Order all 4 responses" in m.value for m in at.markdown)  # the main run's mode, not the pilot's
+    with session_scope(engine) as s:
+        assert {lease.study_id for lease in s.execute(select(Lease)).scalars()} == {main}
+    for letter in "BAD":  # the last place fills itself
+        button(at, letter).click().run()
+    radio(at, "How natural").set_value(4).run()
+    button(at, "Submit").click().run()
+    assert not at.exception
+    with session_scope(engine) as s:
+        assert [lab.study_id for lab in s.execute(select(Label)).scalars()] == [main]
+        assert {lease.study_id for lease in s.execute(select(Lease)).scalars()} <= {main}
+    button(at, "Back").click().run()
+    assert any("You are correcting a label" in i.value for i in at.info)  # Back finds the main run's label
