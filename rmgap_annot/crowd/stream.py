@@ -403,22 +403,3 @@ def load_check_draft(*, engine: Engine, user_id: int, entry: int) -> Optional[di
         if label.submitted_at is not None or not label.ratings_json:
             return None
         return json.loads(label.ratings_json).get(DRAFT)
-
-
-def check_counts(*, engine: Engine, study_ids: Optional[list[int]] = None) -> dict[tuple[int, int], tuple[int, int]]:
-    """(study, user) -> (checks passed, checks failed): attention checks only, for a researcher's view."""
-    with session_scope(engine) as session:
-        stmt = (select(CheckLabel.study_id, CheckLabel.user_id, CheckLabel.correct, func.count())
-                .join(CheckItem, CheckItem.id == CheckLabel.check_item_id)
-                .where(CheckItem.kind == "check", CheckLabel.submitted_at.is_not(None))
-                .group_by(CheckLabel.study_id, CheckLabel.user_id, CheckLabel.correct))
-        if study_ids is not None:
-            stmt = stmt.where(CheckLabel.study_id.in_(study_ids))
-        out: dict[tuple[int, int], list[int]] = {}
-        for sid, uid, correct, n in session.execute(stmt).all():
-            row = out.setdefault((sid, uid), [0, 0])
-            if correct is True:
-                row[0] += n
-            elif correct is False:
-                row[1] += n
-    return {k: (v[0], v[1]) for k, v in out.items()}
