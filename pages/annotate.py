@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from pages.common import engine, require_login
+from pages.crowd_gate import crowd_after_submit, crowd_gate, crowd_next_item, crowd_progress
 from pages.workbench import CSS, keyboard, pending_keys, widget_key
 from rmgap_annot import annotation as ann
 from rmgap_annot import assignment
@@ -32,21 +33,24 @@ LONG_TEXT = 500  # characters; shorter responses take their natural height
 
 uid = require_login()
 eng = engine()
+# A crowd participant (arrived through a study link) meets consent, feedback and the codes
+# first; None for a lab account. Their items come from the crowd stream (checks mixed in).
+crowd_sid = crowd_gate(eng, uid)
 bid = st.session_state.get("benchmark_id") or assignment.default_benchmark_id(engine=eng)
 if bid is None:
     st.info("There is nothing to label yet. Your researcher has not imported a benchmark.")
     st.stop()
-study = assignment.get_study(engine=eng, benchmark_id=bid)
+study = assignment.get_study(engine=eng, benchmark_id=bid, study_id=crowd_sid)
 guidelines = ann.guidelines_text(study.guidelines_md, mode=study.mode)
 st.markdown(CSS, unsafe_allow_html=True)  # the page's own static CSS, no benchmark text
 
 # --- the guidelines gate ------------------------------------------------------------
-if not ann.guidelines_confirmed(engine=eng, user_id=uid, benchmark_id=bid):
+if not ann.guidelines_confirmed(engine=eng, user_id=uid, benchmark_id=bid, study_id=crowd_sid):
     st.title("Before you start: the guidelines")
     with st.container(border=True):
         st.markdown(guidelines)
     if st.button("I have read the guidelines: start", type="primary"):
-        ann.confirm_guidelines(engine=eng, user_id=uid, benchmark_id=bid)
+        ann.confirm_guidelines(engine=eng, user_id=uid, benchmark_id=bid, study_id=crowd_sid)
         st.rerun()
     st.stop()
 
@@ -70,10 +74,12 @@ def resolve_item() -> int | None:
     back = st.session_state.get("back_item")
     if back is not None:
         return back
-    if ws.get("item") is not None and ann.label_for(engine=eng, user_id=uid, item_id=ws["item"]) is None:
+    if ws.get("item") is not None and ann.label_for(engine=eng, user_id=uid, item_id=ws["item"], study_id=crowd_sid) is None:
         # It stays open until answered, skipped or flagged, even if its lease lapsed.
-        assignment.hold_item(engine=eng, user_id=uid, item_id=ws["item"])
+        assignment.hold_item(engine=eng, user_id=uid, item_id=ws["item"], study_id=crowd_sid)
         return ws["item"]
+    if crowd_sid is not None:
+        return crowd_next_item(eng, uid, crowd_sid)
     return assignment.next_item(engine=eng, user_id=uid, benchmark_id=bid)
 
 
@@ -87,12 +93,13 @@ def open_item(item: int | None) -> None:
               view=widget_key("view", item, time.time()))  # opaque; tells the keyboard a new item is up
     if item is None:
         return
-    saved = ann.load_draft(engine=eng, user_id=uid, item_id=item)
+    saved = ann.load_draft(engine=eng, user_id=uid, item_id=item, study_id=crowd_sid)
     if saved is not None:
         ws["draft"] = km.Draft.from_json(saved)
         return
-    existing = ann.label_for(engine=eng, user_id=uid, item_id=item)
-    ws["draft"] = draft_from_label(existing, ann.item_for_annotator(engine=eng, user_id=uid, item_id=item)) \
+    existing = ann.label_for(engine=eng, user_id=uid, item_id=item, study_id=crowd_sid)
+    ws["draft"] = draft_from_label(existing, ann.item_for_annotator(engine=eng, user_id=uid, item_id=item,
+                                                                     study_id=crowd_sid)) \
         if existing else km.Draft()
 
 
@@ -110,7 +117,7 @@ def save(draft: km.Draft, item: int) -> None:
     """Every change of the answer goes to the server at once."""
     if draft != ws.get("draft"):
         ws["draft"] = draft
-        ann.save_draft(engine=eng, user_id=uid, item_id=item, state=draft.to_json())
+        ann.save_draft(engine=eng, user_id=uid, item_id=item, state=draft.to_json(), study_id=crowd_sid)
 
 
 def leave(note: str) -> None:
@@ -134,11 +141,14 @@ def submit(view: ann.AnnotatorItem) -> None:
             engine=eng, user_id=uid, item_id=view.item_id, choice_key=choice, naturalness=draft.naturalness,
             reason=draft.reason if cant else None, ranking=ranking, comment=draft.comment,
             displayed_order=list(view.keys), shown_at=datetime.fromtimestamp(ws["shown_at"], tz=timezone.utc),
+            study_id=crowd_sid,
         )
     except ann.LabelError as exc:
         ws["error"] = str(exc)
         return
     leave("Correction saved." if st.session_state.get("back_item") is not None else "Saved.")
+    if crowd_sid is not None:
+        crowd_after_submit(eng, uid, crowd_sid)  # feedback, a reminder or a code now: the gate draws it
 
 
 def act(action: str | None, view: ann.AnnotatorItem | None) -> bool:
@@ -150,7 +160,7 @@ def act(action: str | None, view: ann.AnnotatorItem | None) -> bool:
         return False
     ws.pop("pending", None)
     if action == "back":
-        previous = ann.previous_label(engine=eng, user_id=uid, benchmark_id=bid,
+        previous = ann.previous_label(engine=eng, user_id=uid, benchmark_id=bid, study_id=crowd_sid,
                                       before_item_id=st.session_state.get("back_item"))
         if previous is None:
             return False
@@ -162,7 +172,7 @@ def act(action: str | None, view: ann.AnnotatorItem | None) -> bool:
     if action == "submit":
         submit(view)
     elif action == "skip":
-        ann.skip_item(engine=eng, user_id=uid, item_id=view.item_id)
+        ann.skip_item(engine=eng, user_id=uid, item_id=view.item_id, study_id=crowd_sid)
         leave("Skipped: the item went back to the pool.")
     elif action.startswith("flag:"):
         ann.flag_item(engine=eng, user_id=uid, item_id=view.item_id, reason=action.split(":", 1)[1])
@@ -183,7 +193,8 @@ open_item(item_id)
 # Keys pressed since the last run, applied before anything is drawn: Enter stores the
 # label and the next item is drawn in this same run (the component itself is drawn last).
 ws.pop("error", None)
-view = ann.item_for_annotator(engine=eng, user_id=uid, item_id=item_id) if item_id is not None else None
+view = ann.item_for_annotator(engine=eng, user_id=uid, item_id=item_id, study_id=crowd_sid) \
+    if item_id is not None else None
 for event in pending_keys():
     if event.get("k") == "viewport":
         st.session_state["narrow"] = bool(event.get("narrow"))
@@ -200,13 +211,17 @@ for event in pending_keys():
         error = ws.get("error")
         item_id = resolve_item()
         open_item(item_id)
-        view = ann.item_for_annotator(engine=eng, user_id=uid, item_id=item_id) if item_id is not None else None
+        view = ann.item_for_annotator(engine=eng, user_id=uid, item_id=item_id, study_id=crowd_sid) \
+            if item_id is not None else None
         if error:
             ws["error"] = error
 
 back_item = st.session_state.get("back_item")
-prog = assignment.progress(engine=eng, user_id=uid, benchmark_id=bid)
-previous = ann.previous_label(engine=eng, user_id=uid, benchmark_id=bid, before_item_id=back_item)
+prog = assignment.progress(engine=eng, user_id=uid, benchmark_id=bid, study_id=crowd_sid)
+if crowd_sid is not None:
+    prog = crowd_progress(eng, uid, crowd_sid) or prog
+previous = ann.previous_label(engine=eng, user_id=uid, benchmark_id=bid, before_item_id=back_item,
+                             study_id=crowd_sid)
 
 
 def draw_keyboard() -> None:
@@ -225,7 +240,7 @@ if item_id is None:
 
 n = len(view.responses)
 letters = [letter for letter, _ in view.responses]
-existing = ann.label_for(engine=eng, user_id=uid, item_id=item_id)
+existing = ann.label_for(engine=eng, user_id=uid, item_id=item_id, study_id=crowd_sid)
 
 # A study switched between pick and ranking while the item was open: say so, keep the pick.
 if ws.get("mode") != view.mode:
@@ -416,7 +431,7 @@ with right, st.container(key="rmgap-answer", border=True):
 def _keep_lease() -> None:
     """While the annotator reads, the item stays theirs (no rerun of the page)."""
     if ws.get("item") == item_id and back_item is None:
-        assignment.hold_item(engine=eng, user_id=uid, item_id=item_id)
+        assignment.hold_item(engine=eng, user_id=uid, item_id=item_id, study_id=crowd_sid)
 
 
 _keep_lease()

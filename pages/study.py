@@ -149,3 +149,8 @@ else:
     )
     st.caption(f"{plan['labels_per_item']} labels per item (the setting above); {plan['method']}. "
                "Set 'Records per domain' to at least the records needed.")
+
+# Consent text, the public link and a preview of what annotators see (issue #14).
+from pages.crowd_study import crowd_section  # noqa: E402
+
+crowd_section(eng, bid, st.session_state["user_id"])

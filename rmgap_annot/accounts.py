@@ -151,6 +151,13 @@ def validate_password(password: str) -> str:
 
 def add_user(*, session: Session, name: str, role: str, password: str | None = None) -> User:
     name = validate_name(name)
+    from rmgap_annot.crowd.links import is_participant_name  # links imports this module
+
+    if is_participant_name(name):
+        # Only the study link creates these (crowd.arrival): an ordinary
+        # account named "prolific:..." could stand for a participant.
+        raise AccountError(f"user name {name!r} lies in the crowd participants' namespace (prolific:, mturk:, generic:);"
+                           " choose another name")
     validate_role(role)
     if password is not None:
         validate_password(password)

@@ -178,6 +178,10 @@ def profile_of(profile_json: str | None) -> tuple[str, ...] | None:
 
 
 def item_for_annotator(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> AnnotatorItem:
+    if (item_id or 0) < 0:  # a crowd study's check or qualification item, drawn exactly like a real one
+        from rmgap_annot.crowd.stream import check_view
+
+        return check_view(engine=engine, user_id=user_id, entry=item_id)
     with session_scope(engine) as session:
         item = session.get(Item, item_id)
         if item is None:
@@ -231,6 +235,11 @@ def submit_label(
     when None); the study's rating questions decide what ``naturalness``
     and ``ratings`` must hold (``rmgap_annot.questions``).
     """
+    if (item_id or 0) < 0:  # a check's answer goes to CheckLabel, never to Label
+        from rmgap_annot.crowd.stream import submit_check
+
+        return submit_check(engine=engine, user_id=user_id, entry=item_id, choice_key=choice_key,
+                            naturalness=naturalness, ranking=ranking, ratings=ratings, displayed_order=displayed_order)
     from rmgap_annot.questions import check_answers, questions_for
 
     if naturalness is not None and (isinstance(naturalness, bool) or not isinstance(naturalness, int)
@@ -340,6 +349,8 @@ def _bench_study_id(session, benchmark_id: int | None, study_id: int | None) -> 
 
 def label_for(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> LabelView | None:
     """This annotator's own label on an item in a study (never anyone else's)."""
+    if (item_id or 0) < 0:
+        return None  # a check's answer is never revised
     with session_scope(engine) as session:
         sid = _item_study_id(session, item_id, study_id)
         label = session.execute(select(Label).where(
@@ -394,6 +405,11 @@ def opaque_key(*, secret: bytes, parts: tuple[object, ...]) -> str:
 
 def save_draft(*, engine: Engine, user_id: int, item_id: int, state: dict, study_id: int | None = None) -> None:
     """Keep this annotator's half-made answer on the server (one row per study, annotator and item)."""
+    if (item_id or 0) < 0:  # a check's draft is kept as a real item's is (a difference would tell it apart)
+        from rmgap_annot.crowd.stream import save_check_draft
+
+        save_check_draft(engine=engine, user_id=user_id, entry=item_id, state=state)
+        return
     text = json.dumps(state, sort_keys=True)
     with session_scope(engine, write=True) as session:
         sid = _item_study_id(session, item_id, study_id)
@@ -408,6 +424,10 @@ def save_draft(*, engine: Engine, user_id: int, item_id: int, state: dict, study
 
 def load_draft(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> dict | None:
     """The annotator's own draft of an item, or None."""
+    if (item_id or 0) < 0:
+        from rmgap_annot.crowd.stream import load_check_draft
+
+        return load_check_draft(engine=engine, user_id=user_id, entry=item_id)
     with session_scope(engine) as session:
         sid = _item_study_id(session, item_id, study_id)
         text = session.execute(
@@ -422,6 +442,11 @@ def load_draft(*, engine: Engine, user_id: int, item_id: int, study_id: int | No
 def skip_item(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> None:
     """Pass an item over: its lease goes back to the pool and assignment offers it to this
     annotator again only when nothing else is left. The draft is kept for that day."""
+    if (item_id or 0) < 0:  # a skipped check is met, neither passed nor failed
+        from rmgap_annot.crowd.stream import submit_check
+
+        submit_check(engine=engine, user_id=user_id, entry=item_id, choice_key=None, skipped=True)
+        return
     with session_scope(engine, write=True) as session:
         sid = _item_study_id(session, item_id, study_id)
         exists = session.execute(select(Skip.id).where(
@@ -435,6 +460,11 @@ def flag_item(*, engine: Engine, user_id: int, item_id: int, reason: str) -> Non
     """Report an item as unfit to label; it leaves this annotator's queue for good."""
     if reason not in FLAG_REASONS:
         raise LabelError(f"a flag's reason is one of {', '.join(FLAG_REASONS)}, not {reason!r}")
+    if (item_id or 0) < 0:  # a flagged check counts as a skipped one
+        from rmgap_annot.crowd.stream import submit_check
+
+        submit_check(engine=engine, user_id=user_id, entry=item_id, choice_key=None, skipped=True)
+        return
     with session_scope(engine, write=True) as session:
         row = session.execute(select(Flag).where(Flag.user_id == user_id, Flag.item_id == item_id)).scalars().first()
         if row is None:

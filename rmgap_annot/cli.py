@@ -33,8 +33,10 @@ study_app = typer.Typer(help="Create, list, show or change studies (labelling ru
 app.add_typer(study_app, name="study")
 annotators_app = typer.Typer(help="Exclude annotators from every number (reversibly), include them again, block them in a study, or delete a participant who withdraws.", no_args_is_help=True)
 app.add_typer(annotators_app, name="annotators")
-crowd_app = typer.Typer(help="Crowd studies: the per-participant quality report and the payment CSV.", no_args_is_help=True)
+crowd_app = typer.Typer(help="Run a crowd study: the public study link, the per-participant quality report and the payment CSV.", no_args_is_help=True)
 app.add_typer(crowd_app, name="crowd")
+checks_app = typer.Typer(help="Attention-check and qualification items of a crowd study.", no_args_is_help=True)
+app.add_typer(checks_app, name="checks")
 formats_app = typer.Typer(help="Check files of any benchmark format (RMB, RewardBench 1/2, ...) without a database; import-benchmark imports them.", no_args_is_help=True)
 app.add_typer(formats_app, name="formats")
 
@@ -1145,6 +1147,65 @@ def formats_check_cmd(
     width = max(len(c) for c in summary.categories)
     for category, count in summary.categories.items():
         typer.echo(f"    {category:<{width}} {count:>6}")
+
+
+# --- crowd studies ---------------------------------------------------------
+
+
+@crowd_app.command("link")
+def crowd_link_cmd(
+    ctx: typer.Context,
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the only study)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the latest)."),
+    platform: str = typer.Option("prolific", "--platform", help="prolific, mturk or generic."),
+    url: str = typer.Option("http://localhost:8501/", "--url", help="The app's public address (its root)."),
+    rotate: bool = typer.Option(False, "--rotate", help="Replace the link's token: the old link stops working."),
+) -> None:
+    """Print the study's public link to paste into the recruitment platform (the public link must be on)."""
+    from rmgap_annot.assignment import get_study
+    from rmgap_annot.crowd.arrival import rotate_link
+    from rmgap_annot.crowd.links import LinkError, study_link
+
+    engine = ready_engine(ctx)
+    (sid,), _ = chosen_study(engine, study, benchmark)
+    current = get_study(engine=engine, study_id=sid)
+    if not current.public_link or not current.link_token:
+        fail(f"the public link of study {current.name!r} is off: switch it on with "
+             f"rmgap-annot study set --study {current.name} --public-link on", 2)
+    token = rotate_link(engine=engine, study_id=sid) if rotate else current.link_token
+    try:
+        typer.echo(study_link(base_url=url, token=token, platform=platform))
+    except LinkError as exc:
+        fail(str(exc), 2)
+    if rotate:
+        typer.echo("The old link no longer works; participants who arrived keep their place.", err=True)
+
+
+@checks_app.command("import")
+def checks_import_cmd(
+    ctx: typer.Context,
+    path: str = typer.Argument(..., help="A JSONL file of check items (id, prompt, responses, expected, explanation)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the only study)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the latest)."),
+    kind: str = typer.Option("check", "--kind", help="check (attention checks) or qualification."),
+) -> None:
+    """Load attention-check or qualification items, validated against the study's item shape (all or nothing)."""
+    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.crowd.checks import CheckFileError
+    from rmgap_annot.crowd.checks_store import CheckImportError, import_checks
+
+    engine = ready_engine(ctx)
+    (sid,), _ = chosen_study(engine, study, benchmark)
+    try:
+        result = import_checks(engine=engine, study_id=sid, path=path, kind=kind)
+    except CheckFileError as exc:
+        typer.echo(format_errors(exc.errors), err=True)
+        typer.echo(f"Nothing was imported: {len(exc.errors)} error(s).", err=True)
+        raise typer.Exit(2) from None
+    except CheckImportError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"{result.kind} items: {result.added} added, {result.changed} changed, {result.unchanged} unchanged;"
+               f" {result.total} in the study.")
 
 
 def main() -> None:

@@ -29,6 +29,13 @@ from rmgap_annot.db import session_scope
 from rmgap_annot.models import CheckItem, CheckLabel, Label, Study, StudyMember, User
 from rmgap_annot.studies import pseudonyms
 
+
+def crowd_state_in(session, study: Study, user_id: int):  # noqa: ANN001, ANN201
+    """``crowd.stream``'s state of one participant (imported here: stream pulls in the annotate flow)."""
+    from rmgap_annot.crowd.stream import _state  # noqa: PLC0415
+
+    return _state(session, study, user_id)
+
 EXCLUDED = "excluded from analysis: their labels are not in the fit"
 
 
@@ -87,17 +94,6 @@ def _aware(t: Optional[datetime]) -> Optional[datetime]:
     return t
 
 
-def _qualification(study: Study, results: list[bool], member: StudyMember) -> str:
-    from rmgap_annot.crowd.schedule import qualification_state
-
-    if not study.qualification_items:
-        return "passed"
-    if member.qualified_at is not None:
-        return "passed"
-    share = study.qualification_pass if study.qualification_pass is not None else 1.0
-    return qualification_state(results=results, n_items=study.qualification_items, pass_share=share)
-
-
 def _competence(engine: Engine, study: Study) -> tuple[dict[str, dict], dict[str, str]]:
     """Per user id: each method's cached competence (None when not fitted); and the methods' status."""
     from rmgap_annot.exclusions import counted_labels
@@ -149,6 +145,8 @@ def study_quality(*, engine: Engine, study_id: int, now: Optional[datetime] = No
             .join(CheckItem, CheckItem.id == CheckLabel.check_item_id)
             .where(CheckLabel.study_id == study_id).order_by(CheckLabel.id)
         ).all()
+        # Status, qualification and check counts exactly as the participant's own page decides them.
+        states = {m.user_id: crowd_state_in(session, study, m.user_id) for m, _ in members}
     names = pseudonyms(engine=engine, study_ids=[study_id])
     excluded = {e.user_id: e.reason for e in active_exclusions(engine=engine)}
     loo = q.leave_one_out((uid, item, choice) for uid, item, choice, *_ in labels)
@@ -172,15 +170,9 @@ def study_quality(*, engine: Engine, study_id: int, now: Optional[datetime] = No
         my_checks = checks_of.get(uid, [])
         events += [(_aware(c.shown_at), _aware(c.submitted_at)) for c in my_checks]
         check_results = [bool(c.correct) for c in my_checks if c.kind == "check" and c.correct is not None]
-        qual_results = [bool(c.correct) for c in my_checks if c.kind == "qualification" and c.correct is not None]
         figures = q.quality(events=events, labels=len(mine), check_results=check_results)
-        qualification = _qualification(study, qual_results, member)
-        status = q.annotator_status(
-            blocked=member.blocked_at is not None, qualification=qualification,
-            checks_failed=figures.checks_failed, check_fail_limit=study.check_fail_limit,
-            check_action=study.check_action, real_done=len(mine), quota=study.quota_per_annotator,
-            consent_declined=member.declined_at is not None or member.screened_out_at is not None,
-        )
+        state = states[uid]
+        qualification, status = state.qualification, state.status
         if status in ("active", "qualifying") and member.completed_at is not None:
             status = "completed"  # shown the completion code (ran out of items, or the study was full)
         reasons = dict(figures.reasons)
@@ -203,7 +195,7 @@ def study_quality(*, engine: Engine, study_id: int, now: Optional[datetime] = No
                     reasons[method] = "no decided label in the fit"
         rows.append(AnnotatorRow(
             pseudonym=names.get((study_id, uid), ""), name=name, status=status, labels=len(mine),
-            checks_passed=figures.checks_passed, checks_failed=figures.checks_failed, qualification=qualification,
+            checks_passed=state.checks_passed, checks_failed=state.checks_failed, qualification=qualification,
             median_seconds=figures.median_seconds, fast_share=figures.fast_share, minutes_worked=figures.minutes_worked,
             loo_alpha=agree.alpha_without if agree else None, loo_delta=agree.delta if agree else None,
             agreement=agree.agreement if agree else None, competence=comp,
