@@ -49,14 +49,18 @@ def draw_preview(p: pv.Preview) -> None:
                 + (f". {p.explanation}" if p.explanation else ""))
 
 
-def crowd_section(eng, bid: int, researcher_id: int) -> None:  # noqa: ANN001
+def crowd_section(eng, bid: int, researcher_id: int, *, study_id: int | None = None,  # noqa: ANN001
+                  actor: str = "researcher") -> None:
+    """``study_id``: the study chosen at the top of the Study page (else a picker of the benchmark's)."""
     st.subheader("Crowd study")
-    studies = list_studies(engine=eng, benchmark_id=bid)
-    if not studies:
-        return
-    chosen = st.selectbox("Study", studies, format_func=lambda s: s.name, key="crowd_study_pick") if len(studies) > 1 \
-        else studies[0]
-    study = assignment.get_study(engine=eng, study_id=chosen.id)
+    if study_id is None:
+        studies = list_studies(engine=eng, benchmark_id=bid)
+        if not studies:
+            return
+        chosen = st.selectbox("Study", studies, format_func=lambda s: s.name, key="crowd_study_pick") \
+            if len(studies) > 1 else studies[0]
+        study_id = chosen.id
+    study = assignment.get_study(engine=eng, study_id=study_id)
 
     with st.form("crowd_consent"):
         consent = st.text_area("Consent text (Markdown; shown with the guidelines before the first item)",
@@ -66,7 +70,7 @@ def crowd_section(eng, bid: int, researcher_id: int) -> None:  # noqa: ANN001
             settings = {"consent_md": consent, "public_link": public}
             if public and not study.link_token:
                 settings["link_token"] = new_study_token()
-            study = assignment.update_study(engine=eng, study_id=study.id, **settings)
+            study = assignment.update_study(engine=eng, study_id=study.id, actor=actor, **settings)
             st.success("Saved.")
     if study.public_link and study.link_token:
         platform = st.selectbox("Platform", PLATFORMS, key="crowd_platform")

@@ -1,5 +1,5 @@
-"""Studies: each run's progress, its settings (labelling, crowd link, codes, consent, checks,
-qualification), and a new study over a benchmark."""
+"""Studies: each run's progress, the chosen one's settings (labelling, codes, checks,
+qualification; consent, public link and preview in the crowd section), and a new study."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import streamlit as st
 
 from pages.common import choose_study, engine, require_researcher
 from rmgap_annot import assignment
-from rmgap_annot.crowd.links import new_study_token
 from rmgap_annot.crowd.schedule import ScheduleError, parse_share
 from rmgap_annot.report import report_fingerprint
 from rmgap_annot.stats import planning
@@ -50,12 +49,10 @@ with st.form("study"):
                                  help="Someone who read a record's four responses under one prompt would recognise them under the next.")
     lease = st.number_input("Lease (seconds an item stays reserved for an annotator)", min_value=10,
                             value=study.lease_seconds)
-    st.markdown("**Crowd participants**")
-    public_link = st.checkbox("Public study link on (print it with `rmgap-annot crowd link`)", value=study.public_link)
+    st.markdown("**Crowd participants** (the consent text and the public link: *Crowd study* below)")
     c1, c2 = st.columns(2)
     completion_code = c1.text_input("Completion code", value=study.completion_code or "")
     screenout_code = c2.text_input("Screen-out code", value=study.screenout_code or "")
-    consent_md = st.text_area("Consent text (Markdown, shown before the first item)", value=study.consent_md, height=150)
     c3, c4, c5 = st.columns(3)
     check_rate = c3.number_input("Attention-check rate", min_value=0.0, max_value=0.5, step=0.01,
                                  value=float(study.check_rate or 0.0))
@@ -69,15 +66,13 @@ with st.form("study"):
                                        value="" if study.qualification_pass is None else f"{study.qualification_pass:g}")
     if st.form_submit_button("Save settings", type="primary"):
         try:
-            crowd: dict = {"public_link": public_link, "consent_md": consent_md, "check_rate": float(check_rate),
+            crowd: dict = {"check_rate": float(check_rate),
                            "check_fail_limit": int(check_fail_limit), "check_action": check_action,
                            "qualification_items": int(qualification_items),
                            "completion_code": completion_code.strip() or None,
                            "screenout_code": screenout_code.strip() or None}
             if qualification_pass.strip():
                 crowd["qualification_pass"] = float(parse_share(qualification_pass.strip(), flag="qualification pass mark"))
-            if public_link and not study.link_token:
-                crowd["link_token"] = new_study_token()
             study = assignment.update_study(
                 engine=eng, study_id=sid, labels_per_item=int(labels_per_item), mode=mode,
                 records_per_domain=0 if sample_all == "all" else int(records_per_domain), sample_seed=int(sample_seed),
@@ -153,4 +148,4 @@ else:
 # Consent text, the public link and a preview of what annotators see (issue #14).
 from pages.crowd_study import crowd_section  # noqa: E402
 
-crowd_section(eng, bid, st.session_state["user_id"])
+crowd_section(eng, bid, st.session_state["user_id"], study_id=sid, actor=actor)

@@ -448,18 +448,21 @@ def test_study_page_lists_studies_edits_the_chosen_one_and_creates_another(engin
     table = at.dataframe[0].value
     first_name = assignment.get_study(engine=engine, study_id=first).name
     assert list(table["study"]) == [first_name, "main"] and list(table["labels"]) == [3 * 96, 96]
-    # The latest study is chosen; edit its crowd settings only.
+    # The latest study is chosen; edit its crowd settings only (the code above, consent and link in the crowd section).
     at.text_input[0].input("DONE-7")  # completion code
-    at.text_area[0].input("# Consent\nYou may stop at any time.")
-    at.checkbox[1].check()  # public link
     next(b for b in at.button if b.label == "Save settings").click().run()
+    assert not at.exception, at.exception
+    next(t for t in at.text_area if t.label.startswith("Consent text")).input("# Consent\nYou may stop at any time.")
+    next(c for c in at.checkbox if c.label == "Public study link on").check()
+    next(b for b in at.button if b.label == "Save").click().run()
     assert not at.exception, at.exception
     m = assignment.get_study(engine=engine, study_id=main)
     assert (m.completion_code, m.public_link, m.consent_md.startswith("# Consent")) == ("DONE-7", True, True)
     assert m.link_token and assignment.get_study(engine=engine, study_id=first).completion_code is None
-    (event,) = [e for e in _audit(engine) if e.action == "settings"]
-    assert event.study_id == main and event.actor == "res"
-    assert set(event.target.split(", ")) == {"completion_code", "consent_md", "public_link", "link_token"}
+    code, consent = [e for e in _audit(engine) if e.action == "settings"]
+    assert (code.study_id, code.actor, code.target) == (main, "res", "completion_code")
+    assert (consent.study_id, consent.actor) == (main, "res")
+    assert set(consent.target.split(", ")) == {"consent_md", "public_link", "link_token"}
     # A new study, copying the chosen one's settings.
     at.text_input(key="new_study_name").input("domain-chat")
     next(b for b in at.button if b.label == "Create study").click().run()
