@@ -125,6 +125,20 @@ class AnnotatorItem:
     def ties_allowed(self) -> bool:
         return len(self.keys) == 2
 
+    @property
+    def letters(self) -> tuple[str, ...]:
+        return tuple(letter for letter, _ in self.responses)
+
+    @property
+    def transcript(self) -> tuple[tuple[str, str, bool], ...] | None:
+        """The conversation as (role, text, is the final user turn), when there is more than the
+        request itself to show (a one-turn conversation reads as a plain request)."""
+        turns = self.conversation or ()
+        if len(turns) < 2:  # noqa: PLR2004 - one turn is just the request
+            return None
+        last_user = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=len(turns) - 1)
+        return tuple((role, text, i == last_user) for i, (role, text) in enumerate(turns))
+
     def key_for(self, letter: str) -> str:
         return self.keys[LETTERS.index(letter)]
 
@@ -144,6 +158,7 @@ class LabelView:
     naturalness: int | None
     comment: str | None
     revisions: int
+    ratings: dict | None = None  # answers to the study's other questions, by response key
 
 
 def displayed_order(*, user_id: int, item_id: int, keys: list[str] | tuple[str, ...]) -> list[str]:
@@ -198,6 +213,20 @@ def item_for_annotator(*, engine: Engine, user_id: int, item_id: int, study_id: 
         profile=profile,
         study_id=study.id if study is not None else 0,
     )
+
+
+def study_questions(*, engine: Engine, study_id: int):  # noqa: ANN201 - tuple[questions.Question, ...]
+    """The rating questions a study asks: its own, else its benchmark format's default."""
+    from rmgap_annot.questions import questions_for
+
+    with session_scope(engine) as session:
+        row = session.execute(
+            select(Study.questions_json, Benchmark.format).join(Benchmark, Benchmark.id == Study.benchmark_id)
+            .where(Study.id == study_id)
+        ).first()
+    if row is None:
+        raise LabelError(f"no study with id {study_id}")
+    return questions_for(row[0], row[1])
 
 
 def submit_label(
@@ -352,6 +381,7 @@ def label_for(*, engine: Engine, user_id: int, item_id: int, study_id: int | Non
             label.id, label.item_id, label.choice_key, label.reason,
             json.loads(label.ranking_json) if label.ranking_json else None,
             label.naturalness, label.comment, label.revisions,
+            json.loads(label.ratings_json) if label.ratings_json else None,
         )
 
 
