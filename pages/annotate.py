@@ -301,7 +301,9 @@ if note := ws.pop("mode_note", None):
     st.warning(note)
 
 narrow = bool(st.session_state.get("narrow"))
-left, right = (st.container(), st.container()) if narrow else st.columns([3, 1.15], gap="medium")
+# Questions about each response need a wider answer panel (one row of levels per response).
+wide_panel = any(q.about == "response" for q in asks)
+left, right = (st.container(), st.container()) if narrow else st.columns([3, 1.6 if wide_panel else 1.15], gap="medium")
 
 with left:
     if view.profile:
@@ -373,16 +375,16 @@ with right, st.container(key="rmgap-answer", border=True):
     if view.mode == "ranking":
         order = " · ".join(f"{i + 1}. {x}" for i, x in enumerate(draft.ranking)) or "nothing yet"
         st.markdown(f"**Order all {n} responses, best fit first** (letters in order)  \nYour ranking: {order}")
-        cols = st.columns(n)
-        for col, letter in zip(cols, letters):
-            col.button(f"{letter}", key=wk("rank", item_id, rev, letter), on_click=_on_rank, args=(letter,),
-                       disabled=letter in draft.ranking, help=f"Next place: Response {letter} (key {letter})",
-                       width="stretch")
-        b = st.columns(2)
-        b[0].button("Remove last `⌫`", key=wk("unrank", item_id, rev), on_click=_on_key, args=("Backspace",),
-                    disabled=not draft.ranking)
-        b[1].button("Can't decide `X`", key=wk("cant", item_id, rev), on_click=_on_key, args=("X",),
-                    type="primary" if draft.pick == km.CANT_DECIDE else "secondary")
+        # A wrapping row: up to eight letter buttons keep their letter legible in the narrow panel.
+        with st.container(horizontal=True, gap="small"):
+            for letter in letters:
+                st.button(f"{letter}", key=wk("rank", item_id, rev, letter), on_click=_on_rank, args=(letter,),
+                          disabled=letter in draft.ranking, help=f"Next place: Response {letter} (key {letter})")
+        with st.container(horizontal=True, gap="small"):
+            st.button("Remove last `⌫`", key=wk("unrank", item_id, rev), on_click=_on_key, args=("Backspace",),
+                      disabled=not draft.ranking)
+            st.button("Can't decide `X`", key=wk("cant", item_id, rev), on_click=_on_key, args=("X",),
+                      type="primary" if draft.pick == km.CANT_DECIDE else "secondary")
     else:
         pick_key = wk("pick", item_id, rev)
         st.session_state[pick_key] = draft.pick
@@ -428,16 +430,20 @@ with right, st.container(key="rmgap-answer", border=True):
                      format_func=lambda v, p=position, lab=label_of: f"[{p[v]}] {lab[v]}")
             continue
         mark_q = mark if current and current.partition(":")[0] == q.name else ""
-        st.markdown(f"{mark_q}**{q.text}**{optional}{digits} · for each response  \n"
-                    + " · ".join(f"{position[v]} {lab}" for v, lab in q.levels))
+        st.markdown(f"{mark_q}**{q.text}**{optional}{digits} · each response")
+        st.caption(" · ".join(f"{position[v]} {lab}" for v, lab in q.levels))
+        rows = st.container(gap=None)
         for letter in letters:
             slot = f"{q.name}:{letter}"
             q_key = wk("q", slot, item_id, rev)
             st.session_state[q_key] = km.slot_value(draft, slot)
-            with st.container(key=f"rmgap-q-{q.name}-{letter}"):  # question name and letter: nothing hidden
-                st.radio(("▶ " if current == slot else "") + f"Response {letter}", list(q.values), index=None,
-                         key=q_key, on_change=_on_question, args=(q_key, slot), horizontal=True,
-                         format_func=lambda v, p=position: str(p[v]), help=None)
+            # One row per response: its letter, then the scale (the key names a question and a letter: nothing hidden).
+            with rows, st.container(horizontal=True, vertical_alignment="center", gap="small",
+                                    key=f"rmgap-q-{q.name}-{letter}"):
+                st.markdown(("▶ " if current == slot else "") + f"**{letter}**", width="content")
+                st.radio(f"Response {letter}", list(q.values), index=None, key=q_key, on_change=_on_question,
+                         args=(q_key, slot), horizontal=True, label_visibility="collapsed",
+                         format_func=lambda v, p=position: str(p[v]))
     comment_key = wk("comment", item_id, rev)
     st.session_state[comment_key] = draft.comment
     st.text_area("Comment (optional)", key=comment_key, on_change=_on_comment, args=(comment_key,), height=68,
