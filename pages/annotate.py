@@ -48,7 +48,7 @@ if sid is None:  # no study joined and none found: the benchmark this session ch
 study = assignment.get_study(engine=eng, study_id=sid)
 bid = study.benchmark_id
 asks = ann.study_questions(engine=eng, study_id=sid)  # the study's rating questions (naturalness for RMGAP)
-guidelines = ann.guidelines_text(study.guidelines_md, mode=study.mode)
+guidelines = ann.guidelines_text(study.guidelines_md, mode=study.mode, questions=asks)
 st.markdown(CSS, unsafe_allow_html=True)  # the page's own static CSS, no benchmark text
 
 # --- the guidelines gate ------------------------------------------------------------

@@ -68,15 +68,18 @@ MAX_COMMENT_CHARS = 5_000
 DEFAULT_GUIDELINES = """\
 ### What you do
 
-Each item is a **request** a user wrote and **four responses**. Read the
-request carefully: it often asks for a particular style (formal or casual,
-short or detailed, technical or plain, neutral or opinionated, structured or
-free).
+Each item is a **request** a user wrote and **its responses** (four in
+RMGAP; two to eight elsewhere). Read the request carefully: it often asks
+for a particular style (formal or casual, short or detailed, technical or
+plain, neutral or opinionated, structured or free). When the item is a
+conversation, the responses answer the user's **last message**; when the
+user's past posts are shown, judge the fit to *this* user.
 
 1. **Which response fits the user's request best?** Judge the fit to *this*
    user's request, style included, not which response you like best.
    If none fits, several fit equally, or the request is unclear, choose
-   **Can't decide** and say why.
+   **Can't decide** and say why. With two responses, **Both equally good**
+   (`T`) and **Both bad** (`N`) are answers too.
 2. **How natural is the request?** Could a real person have written it?
    1: no real user would write this ... 5: indistinguishable from a real request.
 3. Add a comment if something is off (a broken text, a request that gives
@@ -96,9 +99,26 @@ first place, the next second place, and the last place fills itself.
 """
 
 
-def guidelines_text(guidelines_md: str | None, *, mode: str) -> str:
-    """The study's guidelines as annotators read them; ranking mode adds its own paragraph."""
+NATURALNESS_STEP = """\
+2. **How natural is the request?** Could a real person have written it?
+   1: no real user would write this ... 5: indistinguishable from a real request.
+"""
+
+
+def guidelines_text(guidelines_md: str | None, *, mode: str, questions: tuple | None = None) -> str:
+    """The study's guidelines as annotators read them; ranking mode adds its own paragraph.
+
+    The default text names the study's own rating questions (``questions``,
+    when given): a study that does not ask for naturalness must not tell
+    people to rate it. A researcher's own text is shown as written.
+    """
     text = guidelines_md or DEFAULT_GUIDELINES
+    if not guidelines_md and questions is not None and not any(q.name == "naturalness" for q in questions):
+        asked = "; ".join(f"*{q.text}*" + (" (for each response)" if q.about == "response" else "")
+                          + ("" if q.required else " (optional)") for q in questions)
+        step = (f"2. **Answer the study's questions**: {asked}. A digit answers the marked one.\n" if questions
+                else "2. **Submit** (`Enter`) once you have chosen.\n")
+        text = text.replace(NATURALNESS_STEP, step)
     return text + "\n\n" + RANKING_GUIDELINES if mode == "ranking" else text
 
 

@@ -198,3 +198,25 @@ def test_labels_given_from_a_script_with_a_tie_and_ratings_round_trip(env):
                  ratings={"factuality": {"chosen": 3, "rejected": 1}})
     got = label_for(engine=engine, user_id=uid, item_id=item, study_id=sid)
     assert got.choice_key == "tie_bad" and got.ratings == {"factuality": {"chosen": 3, "rejected": 1}}
+
+
+def test_default_guidelines_name_the_studys_own_questions(env):
+    from rmgap_annot.annotation import DEFAULT_GUIDELINES, guidelines_text
+
+    engine, studies = env
+    rmgap = guidelines_text(None, mode="pick", questions=PRESETS["rmgap"])
+    assert rmgap == DEFAULT_GUIDELINES and "How natural is the request?" in rmgap
+    prb = guidelines_text(None, mode="pick", questions=PRESETS["prb-human-check"])
+    assert "How natural" not in prb and "*Is the response factually correct?* (for each response)" in prb
+    none = guidelines_text(None, mode="pick", questions=())
+    assert "How natural" not in none and "2. **Submit**" in none
+    own = "# Our rules\nRate naturalness too."
+    assert guidelines_text(own, mode="pick", questions=()) == own  # a researcher's text is kept as written
+    _, sid = studies["pairwise"]
+    uid, at = annotate_as(engine, sid, "gia")
+    reader = AppTest.from_file(str(ROOT / "pages/guidelines.py"), default_timeout=TIMEOUT)
+    reader.session_state["user_id"] = uid
+    reader.session_state["role"] = "annotator"
+    reader.run()
+    text = "\n".join(m.value for m in reader.markdown)
+    assert "Both equally good" in text and "How natural" not in text  # the study this annotator labels
