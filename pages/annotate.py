@@ -348,7 +348,9 @@ with left:
             with st.container(border=True):
                 st.markdown(without_remote_images(text))
         elif narrow:
-            for tab, (letter, text) in zip(st.tabs([f"Response {x}" for x in letters]), view.responses):
+            # Beyond four, "Response X" tabs overflow a phone's width: the letter alone names each tab.
+            names = [f"Response {x}" if n <= 4 else x for x in letters]  # noqa: PLR2004 - RMGAP's four fit
+            for tab, (letter, text) in zip(st.tabs(names), view.responses):
                 with tab:
                     st.markdown(heading(letter, text))
                     st.markdown(without_remote_images(text))

@@ -220,3 +220,16 @@ def test_default_guidelines_name_the_studys_own_questions(env):
     reader.run()
     text = "\n".join(m.value for m in reader.markdown)
     assert "Both equally good" in text and "How natural" not in text  # the study this annotator labels
+
+
+def test_on_a_phone_seven_responses_get_letter_tabs(env):
+    engine, studies = env
+    _, sid = studies["bon7"]
+    uid, _ = annotate_as(engine, sid, "phi")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.session_state["user_id"] = uid
+    at.session_state["user_name"] = "phi"
+    at.session_state["role"] = "annotator"
+    at.session_state["narrow"] = True
+    at.run()
+    assert [t.label for t in at.tabs] == list("ABCDEFG")
