@@ -44,7 +44,7 @@ KEY_HELP = (
     ("A-H", "choose that response (ranking: next place)"),
     ("T / N", "two responses: both equally good / both bad"),
     ("X", "Can't decide"),
-    ("1-5", "answer the marked question"),
+    ("1-9", "answer the marked question (the level in the order shown)"),
     ("Enter", "submit (in the comment: Ctrl+Enter)"),
     ("Backspace", "ranking: remove the last place"),
     ("U", "back to your previous label"),
