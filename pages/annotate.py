@@ -440,7 +440,7 @@ with right, st.container(key="rmgap-answer", border=True):
             q_key = wk("q", slot, item_id, rev)
             st.session_state[q_key] = km.slot_value(draft, slot)
             # One row per response: its letter, then the scale (the key names a question and a letter: nothing hidden).
-            with rows, st.container(horizontal=True, vertical_alignment="center", gap="small",
+            with rows, st.container(horizontal=True, vertical_alignment="top", gap="small",
                                     key=f"rmgap-q-{q.name}-{letter}"):
                 st.markdown(("▶ " if current == slot else "") + f"**{letter}**", width="content")
                 st.radio(f"Response {letter}", list(q.values), index=None, key=q_key, on_change=_on_question,

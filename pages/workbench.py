@@ -55,6 +55,7 @@ div[data-testid="stColumn"]:has(.st-key-rmgap-answer) { align-self: stretch; }
 .st-key-rmgap-conversation [data-testid="stMarkdownContainer"], .st-key-rmgap-lastturn [data-testid="stMarkdownContainer"],
 .st-key-rmgap-profile [data-testid="stMarkdownContainer"] { overflow-wrap: anywhere; }
 [class*="st-key-rmgap-q-"] p { margin: 0; }
+[class*="st-key-rmgap-q-"] [data-testid="stMarkdownContainer"] { padding-top: 0.3rem; }
 </style>
 """
 
