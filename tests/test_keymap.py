@@ -70,6 +70,9 @@ def test_two_candidates_t_and_n_are_ties_stored_as_their_own_choice_values():
     assert submission(draft, keys=("rejected", "chosen"), mode="pick")["choice_key"] == "tie_bad"
     draft, _ = press(draft, "B", n=2)
     assert submission(draft, keys=("rejected", "chosen"), mode="pick")["choice_key"] == "chosen"
+    stale = Draft(pick="tie_good", naturalness=3)  # a tie is no answer for four responses
+    assert missing(stale, mode="pick", n_candidates=4) is not None
+    assert missing(stale, mode="pick", n_candidates=2) is None
 
 
 def test_ranking_letters_in_order_last_place_fills_itself_and_backspace():
