@@ -208,7 +208,7 @@ def missing(draft: Draft, *, mode: str, n_candidates: int, asks: tuple[Question,
     elif mode == "ranking":
         if len(draft.ranking) != n_candidates:
             return f"Rank all {n_candidates} responses (letters in order), or press X for Can't decide."
-    elif draft.pick not in LETTERS[:n_candidates]:  # nothing yet, or a stale value (a tie on more than two)
+    elif draft.pick not in tuple(LETTERS[:n_candidates]):  # nothing yet, or a stale value (a tie on more than two)
         return "Choose the response that fits best (a letter), or X for Can't decide."
     for q in asks:
         if not q.required:

@@ -182,3 +182,8 @@ def test_draft_keeps_ratings_through_json_and_from_a_label():
     ranked = LabelView(2, 1, "c", None, ["c", "a", "b"], 3, None, 1)
     back = Draft.from_label(ranked, ("a", "b", "c"))
     assert (back.pick, back.ranking, back.naturalness) == ("C", ("C", "A", "B"), 3)
+
+
+def test_nothing_chosen_is_reported_not_raised():
+    for n in (2, 4, 7):
+        assert missing(Draft(), mode="pick", n_candidates=n).startswith("Choose the response")
