@@ -117,7 +117,7 @@ def guidelines_text(guidelines_md: str | None, *, mode: str, questions: tuple | 
         asked = "; ".join(f"*{q.text}*" + (" (for each response)" if q.about == "response" else "")
                           + ("" if q.required else " (optional)") for q in questions)
         step = (f"2. **Answer the study's questions**: {asked}. A digit answers the marked one.\n" if questions
-                else "2. **Submit** (`Enter`) once you have chosen.\n")
+                else "2. **Submit** (`Enter`) once you have picked (or ranked).\n")
         text = text.replace(NATURALNESS_STEP, step)
     return text + "\n\n" + RANKING_GUIDELINES if mode == "ranking" else text
 

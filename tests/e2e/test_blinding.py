@@ -158,7 +158,8 @@ FORMAT_PASSWORD = "formats-blind-123"
 FORMAT_SENTINELS = ("MODELSENTINEL", "RUBRICSENTINEL", "NARRATIVESENTINEL", "PAIRIDSENTINEL", "BONIDSENTINEL",
                     "CHATIDSENTINEL", "PRBIDSENTINEL", "POSTIDSENTINEL", "Pairwise_set", "BoN_set")
 # Field names and candidate keys: looked for in what the app sends (the websocket frames), not in
-# Streamlit's own JavaScript bundle, where words such as "reject" belong to the library.
+# Streamlit's own JavaScript bundle, where words such as "reject" belong to the library. The app's
+# own wording (guidelines, labels) avoids these words, so that any occurrence is a leak.
 FORMAT_WORDS = ("llm_name", "chosen_model", "rubric_aspects", "narrative", "models", "chosen", "reject",
                 "bon_best", "loser_", "winner", "correct_keys", "hidden_json", "category_path", "group_key")
 
