@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.common import choose_study, engine, require_researcher
-from rmgap_annot import assignment
+from rmgap_annot import annotation, assignment, questions
 from rmgap_annot.crowd.schedule import ScheduleError, parse_share
 from rmgap_annot.report import report_fingerprint
 from rmgap_annot.stats import planning
@@ -43,7 +43,8 @@ with st.form("study"):
                                          value=study.records_per_domain or 25)
     sample_seed = st.number_input("Sample seed", min_value=0, value=study.sample_seed)
     mode = st.radio("Task", list(assignment.MODES), index=list(assignment.MODES).index(study.mode),
-                    format_func={"pick": "Pick the best response", "ranking": "Rank all four"}.get, horizontal=True)
+                    format_func={"pick": "Pick the best response", "ranking": "Rank all responses"}.get,
+                    horizontal=True)
     quota = st.number_input("Quota per annotator (0: none)", min_value=0, value=study.quota_per_annotator or 0)
     one_per_record = st.checkbox("At most one item per record per annotator", value=study.one_item_per_record,
                                  help="Someone who read a record's four responses under one prompt would recognise them under the next.")
@@ -96,6 +97,41 @@ with st.expander("New study over this benchmark (a pilot, the main run, one per 
                 st.success(f"Created {made.name!r}: choose it above to edit it.")
             except (assignment.StudyError, ValueError) as exc:
                 st.error(str(exc))
+
+# The rating questions asked besides the pick (rmgap_annot.questions): a preset, or the study's own JSON.
+st.subheader("Rating questions")
+asked = annotation.study_questions(engine=eng, study_id=study.id)
+CUSTOM = "custom"
+choices = [*questions.PRESETS, CUSTOM]
+# Keyed by what is stored: after a save the widgets start again from the saved questions.
+version = f"{study.id}-{hash(questions.dumps(asked))}"
+if saved := st.session_state.pop("questions_saved", None):
+    st.success(saved)
+with st.form(f"questions-{version}"):
+    preset = st.selectbox(
+        "Questions", choices, index=choices.index(questions.preset_name(asked) or CUSTOM),
+        format_func={"rmgap": "RMGAP: the request's naturalness (1-5)",
+                     "prb-human-check": "Personalized RewardBench human check (4 questions per response)",
+                     "none": "None: the pick (or ranking) only", CUSTOM: "Custom: the JSON below"}.get,
+    )
+    custom = st.text_area(
+        "Questions as JSON (used with Custom)", value=questions.dumps(asked, indent=2), height=220,
+        help='A list of {"name", "text", "levels": [{"value", "label"}, ...] or "yes/no", '
+             '"required": true|false, "about": "prompt"|"response"}.',
+    )
+    if st.form_submit_button("Save questions"):
+        try:
+            chosen = questions.parse_questions(custom if preset == CUSTOM else preset)
+        except questions.QuestionError as exc:
+            st.error(f"Not saved: {exc}")
+        else:
+            assignment.update_study(engine=eng, study_id=study.id, questions_json=questions.dumps(chosen),
+                                    actor=actor)
+            st.session_state["questions_saved"] = (f"Saved: {len(chosen)} question(s)." if chosen
+                                                   else "Saved: no rating questions.")
+            st.rerun()
+st.caption(", ".join(f"{q.name} ({'each response' if q.about == 'response' else 'the request'}"
+                     f"{'' if q.required else ', optional'})" for q in asked) or "No rating questions.")
 
 counts = assignment.study_item_count(engine=eng, study_id=sid)
 ov = assignment.overview(engine=eng, study_id=sid)

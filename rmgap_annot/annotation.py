@@ -68,15 +68,18 @@ MAX_COMMENT_CHARS = 5_000
 DEFAULT_GUIDELINES = """\
 ### What you do
 
-Each item is a **request** a user wrote and **four responses**. Read the
-request carefully: it often asks for a particular style (formal or casual,
-short or detailed, technical or plain, neutral or opinionated, structured or
-free).
+Each item is a **request** a user wrote and **its responses** (four in
+RMGAP; two to eight elsewhere). Read the request carefully: it often asks
+for a particular style (formal or casual, short or detailed, technical or
+plain, neutral or opinionated, structured or free). When the item is a
+conversation, the responses answer the user's **last message**; when the
+user's past posts are shown, judge the fit to *this* user.
 
 1. **Which response fits the user's request best?** Judge the fit to *this*
    user's request, style included, not which response you like best.
    If none fits, several fit equally, or the request is unclear, choose
-   **Can't decide** and say why.
+   **Can't decide** and say why. With two responses, **Both equally good**
+   (`T`) and **Both bad** (`N`) are answers too.
 2. **How natural is the request?** Could a real person have written it?
    1: no real user would write this ... 5: indistinguishable from a real request.
 3. Add a comment if something is off (a broken text, a request that gives
@@ -96,9 +99,26 @@ first place, the next second place, and the last place fills itself.
 """
 
 
-def guidelines_text(guidelines_md: str | None, *, mode: str) -> str:
-    """The study's guidelines as annotators read them; ranking mode adds its own paragraph."""
+NATURALNESS_STEP = """\
+2. **How natural is the request?** Could a real person have written it?
+   1: no real user would write this ... 5: indistinguishable from a real request.
+"""
+
+
+def guidelines_text(guidelines_md: str | None, *, mode: str, questions: tuple | None = None) -> str:
+    """The study's guidelines as annotators read them; ranking mode adds its own paragraph.
+
+    The default text names the study's own rating questions (``questions``,
+    when given): a study that does not ask for naturalness must not tell
+    people to rate it. A researcher's own text is shown as written.
+    """
     text = guidelines_md or DEFAULT_GUIDELINES
+    if not guidelines_md and questions is not None and not any(q.name == "naturalness" for q in questions):
+        asked = "; ".join(f"*{q.text}*" + (" (for each response)" if q.about == "response" else "")
+                          + ("" if q.required else " (optional)") for q in questions)
+        step = (f"2. **Answer the study's questions**: {asked}. A digit answers the marked one.\n" if questions
+                else "2. **Submit** (`Enter`) once you have picked (or ranked).\n")
+        text = text.replace(NATURALNESS_STEP, step)
     return text + "\n\n" + RANKING_GUIDELINES if mode == "ranking" else text
 
 
@@ -125,6 +145,20 @@ class AnnotatorItem:
     def ties_allowed(self) -> bool:
         return len(self.keys) == 2
 
+    @property
+    def letters(self) -> tuple[str, ...]:
+        return tuple(letter for letter, _ in self.responses)
+
+    @property
+    def transcript(self) -> tuple[tuple[str, str, bool], ...] | None:
+        """The conversation as (role, text, is the final user turn), when there is more than the
+        request itself to show (a one-turn conversation reads as a plain request)."""
+        turns = self.conversation or ()
+        if len(turns) < 2:  # noqa: PLR2004 - one turn is just the request
+            return None
+        last_user = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=len(turns) - 1)
+        return tuple((role, text, i == last_user) for i, (role, text) in enumerate(turns))
+
     def key_for(self, letter: str) -> str:
         return self.keys[LETTERS.index(letter)]
 
@@ -144,6 +178,7 @@ class LabelView:
     naturalness: int | None
     comment: str | None
     revisions: int
+    ratings: dict | None = None  # answers to the study's other questions, by response key
 
 
 def displayed_order(*, user_id: int, item_id: int, keys: list[str] | tuple[str, ...]) -> list[str]:
@@ -202,6 +237,20 @@ def item_for_annotator(*, engine: Engine, user_id: int, item_id: int, study_id: 
         profile=profile,
         study_id=study.id if study is not None else 0,
     )
+
+
+def study_questions(*, engine: Engine, study_id: int):  # noqa: ANN201 - tuple[questions.Question, ...]
+    """The rating questions a study asks: its own, else its benchmark format's default."""
+    from rmgap_annot.questions import questions_for
+
+    with session_scope(engine) as session:
+        row = session.execute(
+            select(Study.questions_json, Benchmark.format).join(Benchmark, Benchmark.id == Study.benchmark_id)
+            .where(Study.id == study_id)
+        ).first()
+    if row is None:
+        raise LabelError(f"no study with id {study_id}")
+    return questions_for(row[0], row[1])
 
 
 def submit_label(
@@ -361,6 +410,7 @@ def label_for(*, engine: Engine, user_id: int, item_id: int, study_id: int | Non
             label.id, label.item_id, label.choice_key, label.reason,
             json.loads(label.ranking_json) if label.ranking_json else None,
             label.naturalness, label.comment, label.revisions,
+            json.loads(label.ratings_json) if label.ratings_json else None,
         )
 
 
