@@ -16,6 +16,7 @@ import streamlit as st
 from pages.common import current_user_id, engine, log_in, log_out, run_guarded, session_token
 from rmgap_annot import sessions
 from rmgap_annot.accounts import authenticate
+from rmgap_annot.crowd.arrival import REFUSALS
 from rmgap_annot.sso import sso_enabled, sso_options, user_for_identity
 
 st.set_page_config(page_title="rmgap-annot", layout="wide")
@@ -99,6 +100,9 @@ def login_page() -> None:
     if st.query_params.get("login") == "invite-refused":
         st.error("This invite link is invalid, expired or revoked, or the account is disabled. "
                  "Ask your researcher for a new one.")
+    if (refused := st.query_params.get("crowd")) in REFUSALS:  # a study link the server refused (server.py)
+        st.error(REFUSALS[refused])
+        st.stop()
     if sso_enabled(st.secrets):
         _sso_login()
         st.divider()
@@ -123,6 +127,7 @@ def researcher_pages() -> dict[str, list[st.Page]]:
         _page("pages/home.py", "Home", ":material/home:", default=True),
         _page("pages/study.py", "Study", ":material/tune:"),
         _page("pages/team.py", "Team", ":material/group:"),
+        _page("pages/quality.py", "Quality", ":material/fact_check:"),
         _page("pages/guidelines.py", "Guidelines", ":material/menu_book:"),
         _page("pages/account.py", "Account", ":material/person:"),
     ]

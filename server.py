@@ -13,6 +13,11 @@ The page script cannot set an HttpOnly cookie, so these routes do:
   address bar or the history. Old ``/?invite=TOKEN`` links are sent here
   first (also with a 303).
 - ``GET /auth/logout``: ends the session and clears the cookie.
+- ``GET /?study=TOKEN&PROLIFIC_PID=...`` (a crowd study's public link, any
+  path): finds or creates the participant's annotator
+  (``crowd.arrival.arrive``), starts a session and answers 303 to ``/``, so
+  the participant id is not left in the address bar; a refused arrival goes
+  to ``/?crowd=REASON`` and the login page says what to do.
 
 The cookie is HttpOnly, SameSite=Strict, and Secure when the request came
 over https (directly or through a reverse proxy's ``X-Forwarded-Proto``).
@@ -20,6 +25,7 @@ over https (directly or through a reverse proxy's ``X-Forwarded-Proto``).
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qs, urlencode
 
 import streamlit as st
@@ -31,11 +37,13 @@ from starlette.routing import Route
 
 from rmgap_annot import sessions
 from rmgap_annot.accounts import redeem_invite
+from rmgap_annot.crowd import arrival
 from rmgap_annot.db import get_engine
 from rmgap_annot.db_guard import DatabaseUnavailable, ensure_ready, require_existing_file
 from rmgap_annot.settings import resolve_db_url
 
 sessions.ROUTES_MOUNTED = True
+LOG = logging.getLogger("rmgap_annot.server")
 
 
 def _engine():  # noqa: ANN202
@@ -130,11 +138,75 @@ class InviteLinkRedirect:
         await self.app(scope, receive, send)
 
 
+def _client(scope) -> str | None:  # noqa: ANN001
+    """The client's address for the arrival rate limit: a reverse proxy's X-Forwarded-For first hop, else the peer.
+
+    A forged header only moves a client into another per-address window; the
+    per-link limit still caps account creation.
+    """
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            first = value.decode("latin-1").split(",")[0].strip()
+            if first:
+                return first
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+def _arrive(params: dict, client: str | None, cookie: str | None) -> tuple[str | None, str | None]:
+    """(session token, refusal code) for a study-link arrival."""
+    engine = _engine()
+    who = sessions.resolve_session(engine=engine, token=cookie) if cookie else None
+    try:
+        arrived = arrival.arrive(engine=engine, params=params, client=client,
+                                 current_user_id=who.user_id if who is not None else None)
+    except arrival.ArrivalRefused as exc:
+        LOG.info("study link refused (%s): %s", exc.code, exc.detail)  # the researcher's clue; the page says less
+        return None, exc.code
+    if cookie and who is not None and who.user_id == arrived.user_id:
+        return cookie, None  # the same participant again in this browser: keep the session
+    if cookie:
+        sessions.end_session(engine=engine, token=cookie)  # one browser, one login
+    return sessions.start_session(engine=engine, user_id=arrived.user_id, via="study-link"), None
+
+
+class StudyLinkArrival:
+    """Turns ``/?study=TOKEN&<participant id>`` into a session cookie and a clean ``/`` (303).
+
+    Handled before Streamlit sees the request, so the participant id never
+    reaches the page's address, its history entry or the page script.
+    """
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] == "http" and scope["method"] == "GET" and b"study=" in scope.get("query_string", b""):
+            query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+            if "study" in query and not scope["path"].startswith(("/_stcore", "/static", "/media", "/auth/")):
+                request = Request(scope)
+                cookie = request.cookies.get(sessions.COOKIE_NAME)
+                params = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
+                try:
+                    token, refused = await run_in_threadpool(_arrive, params, _client(scope), cookie)
+                except DatabaseUnavailable as exc:
+                    await (await _database_unavailable(request, exc))(scope, receive, send)
+                    return
+                if token is None:
+                    response = RedirectResponse("/?" + urlencode({"crowd": refused}), status_code=303,
+                                                headers={"Cache-Control": "no-store"})
+                else:
+                    response = _with_cookie(RedirectResponse("/", status_code=303), request, token)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 ROUTES = [
     Route("/auth/session", session_from_ticket, methods=["POST"]),
     Route("/auth/invite", session_from_invite, methods=["GET"]),
     Route("/auth/logout", logout, methods=["GET", "POST"]),
 ]
 
-app = st.App("app.py", routes=ROUTES, middleware=[Middleware(InviteLinkRedirect)],
+app = st.App("app.py", routes=ROUTES, middleware=[Middleware(InviteLinkRedirect), Middleware(StudyLinkArrival)],
              exception_handlers={DatabaseUnavailable: _database_unavailable})

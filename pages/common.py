@@ -146,3 +146,21 @@ def run_guarded(step: Callable[[], object]) -> bool:
     else:
         return True
     return False
+
+
+def choose_study(*, key: str = "study_picker") -> int | None:
+    """A study selector for the researcher pages (several per benchmark; remembers the choice)."""
+    from rmgap_annot.studies import list_studies
+
+    rows = list_studies(engine=engine())
+    if not rows:
+        st.info("No study yet. Import a benchmark with `rmgap-annot import-benchmark FILE` (it gets one study).")
+        return None
+    ids = [s.id for s in rows]
+    current = st.session_state.get("study_id")
+    index = ids.index(current) if current in ids else len(ids) - 1
+    chosen = st.selectbox("Study", rows, index=index, key=key,
+                          format_func=lambda s: f"{s.name} ({s.benchmark}: {s.labels:,} labels, {s.members} people)")
+    st.session_state["study_id"] = chosen.id
+    st.session_state["benchmark_id"] = chosen.benchmark_id
+    return chosen.id

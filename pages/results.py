@@ -575,7 +575,8 @@ with tab_people:
         why = st.text_input("Reason (shown in the report and the dataset card)", key="exclude_reason")
         if st.form_submit_button("Exclude"):
             try:
-                exclude_annotator(engine=engine(), name=who or "", reason=why)
+                exclude_annotator(engine=engine(), name=who or "", reason=why,
+                                  actor=st.session_state.get("user_name") or "researcher")
             except ExclusionError as exc:
                 st.error(str(exc))
             else:
@@ -585,7 +586,7 @@ with tab_people:
         _table(pd.DataFrame([e.as_dict() for e in stored.values()]), hide_index=True)
         back = st.selectbox("Excluded annotator", list(stored), key="include_who")
         if st.button("Include again", key="include_button"):
-            include_annotator(engine=engine(), name=back)
+            include_annotator(engine=engine(), name=back, actor=st.session_state.get("user_name") or "researcher")
             st.cache_data.clear()
             st.rerun()
 

@@ -71,8 +71,10 @@ if users:
         if by_name[who] == st.session_state.get("user_id"):
             st.error("You cannot disable your own account here (use `rmgap-annot users disable`).")
         else:
-            accounts.set_active(engine=eng, user_id=by_name[who], active=False)
+            accounts.set_active(engine=eng, user_id=by_name[who], active=False,
+                                actor=st.session_state.get("user_name") or "researcher")
             st.success(f"Disabled {who}.")
     if c4.button("Enable account"):
-        accounts.set_active(engine=eng, user_id=by_name[who], active=True)
+        accounts.set_active(engine=eng, user_id=by_name[who], active=True,
+                            actor=st.session_state.get("user_name") or "researcher")
         st.success(f"Enabled {who} (send a new invite link if they use one).")

@@ -42,6 +42,20 @@ div[data-testid="stColumn"]:has(.st-key-rmgap-answer) { align-self: stretch; }
 .st-key-rmgap-responses .katex-display { overflow-x: auto; overflow-y: hidden; }
 .st-key-rmgap-responses [data-testid="stMarkdownContainer"] { overflow-wrap: anywhere; }
 .st-key-rmgap-itemhead p { margin: 0; }
+.st-key-rmgap-lastturn { background: rgba(255, 189, 69, 0.16); border-left: 4px solid rgb(255, 189, 69) !important; }
+.st-key-rmgap-lastturn [data-testid="stChatMessage"] { background: transparent; padding: 0.25rem; }
+.st-key-rmgap-conversation [data-testid="stChatMessage"] { padding: 0.5rem; }
+.st-key-rmgap-conversation, .st-key-rmgap-lastturn { max-width: 100%; }
+.st-key-rmgap-conversation h1, .st-key-rmgap-conversation h2, .st-key-rmgap-conversation h3,
+.st-key-rmgap-lastturn h1, .st-key-rmgap-lastturn h2, .st-key-rmgap-lastturn h3,
+.st-key-rmgap-profile h1, .st-key-rmgap-profile h2, .st-key-rmgap-profile h3 {
+  font-size: 1rem !important; line-height: 1.5 !important; padding: 0.25rem 0 !important; margin: 0 !important;
+}
+.st-key-rmgap-conversation pre, .st-key-rmgap-lastturn pre { overflow-x: auto !important; }
+.st-key-rmgap-conversation [data-testid="stMarkdownContainer"], .st-key-rmgap-lastturn [data-testid="stMarkdownContainer"],
+.st-key-rmgap-profile [data-testid="stMarkdownContainer"] { overflow-wrap: anywhere; }
+[class*="st-key-rmgap-q-"] p { margin: 0; }
+[class*="st-key-rmgap-q-"] [data-testid="stMarkdownContainer"] { padding-top: 0.3rem; }
 </style>
 """
 

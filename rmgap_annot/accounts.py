@@ -151,6 +151,13 @@ def validate_password(password: str) -> str:
 
 def add_user(*, session: Session, name: str, role: str, password: str | None = None) -> User:
     name = validate_name(name)
+    from rmgap_annot.crowd.links import is_participant_name  # links imports this module
+
+    if is_participant_name(name):
+        # Only the study link creates these (crowd.arrival): an ordinary
+        # account named "prolific:..." could stand for a participant.
+        raise AccountError(f"user name {name!r} lies in the crowd participants' namespace (prolific:, mturk:, generic:);"
+                           " choose another name")
     validate_role(role)
     if password is not None:
         validate_password(password)
@@ -429,18 +436,32 @@ def change_own_password(*, engine: Engine, user_id: int, current: str, new: str,
     set_password(engine=engine, user_id=user_id, password=new, keep_session=keep_session)
 
 
-def set_active(*, engine: Engine, user_id: int, active: bool) -> None:
+def set_active(*, engine: Engine, user_id: int, active: bool, actor: str = "cli") -> None:
     """Enable or disable an account; disabling also revokes its invite links
     and ends its sessions, so an open browser cannot label one more item.
 
     Labels stay: a disabled annotator's past work still counts in the study.
+    A change is written to the audit log (under the person's pseudonym in
+    the study they joined last), like a block in one study.
     """
+    from rmgap_annot import audit  # noqa: PLC0415
+    from rmgap_annot.crowd.control import target_name  # noqa: PLC0415
+    from rmgap_annot.models import StudyMember  # noqa: PLC0415
+
     with session_scope(engine, write=True) as session:
         user = session.get(User, user_id)
         if user is None:
             raise AccountError(f"no user with id {user_id}")
+        changed = bool(user.active) != bool(active)
         user.active = active
         session.add(user)
+        if changed:
+            study_id = session.execute(
+                select(StudyMember.study_id).where(StudyMember.user_id == user_id)
+                .order_by(StudyMember.joined_at.desc(), StudyMember.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            audit.record(session, actor=actor, study_id=study_id, action="enable" if active else "disable",
+                         target=target_name(session, study_id=study_id, user_id=user_id))
     if not active:
         revoke_invites(engine=engine, user_id=user_id)
         end_user_sessions(engine=engine, user_id=user_id)

@@ -42,7 +42,7 @@ from rmgap_annot.models import (
     User,
     utcnow,
 )
-from rmgap_annot.studies import default_study, ensure_member
+from rmgap_annot.studies import default_study, ensure_member, label_refusal
 
 LETTERS = ("A", "B", "C", "D", "E", "F", "G", "H")  # up to formats.common.MAX_CANDIDATES
 # A two-candidate item may be answered with a tie; each benchmark maps it to its own rule.
@@ -68,15 +68,18 @@ MAX_COMMENT_CHARS = 5_000
 DEFAULT_GUIDELINES = """\
 ### What you do
 
-Each item is a **request** a user wrote and **four responses**. Read the
-request carefully: it often asks for a particular style (formal or casual,
-short or detailed, technical or plain, neutral or opinionated, structured or
-free).
+Each item is a **request** a user wrote and **its responses** (four in
+RMGAP; two to eight elsewhere). Read the request carefully: it often asks
+for a particular style (formal or casual, short or detailed, technical or
+plain, neutral or opinionated, structured or free). When the item is a
+conversation, the responses answer the user's **last message**; when the
+user's past posts are shown, judge the fit to *this* user.
 
 1. **Which response fits the user's request best?** Judge the fit to *this*
    user's request, style included, not which response you like best.
    If none fits, several fit equally, or the request is unclear, choose
-   **Can't decide** and say why.
+   **Can't decide** and say why. With two responses, **Both equally good**
+   (`T`) and **Both bad** (`N`) are answers too.
 2. **How natural is the request?** Could a real person have written it?
    1: no real user would write this ... 5: indistinguishable from a real request.
 3. Add a comment if something is off (a broken text, a request that gives
@@ -96,9 +99,26 @@ first place, the next second place, and the last place fills itself.
 """
 
 
-def guidelines_text(guidelines_md: str | None, *, mode: str) -> str:
-    """The study's guidelines as annotators read them; ranking mode adds its own paragraph."""
+NATURALNESS_STEP = """\
+2. **How natural is the request?** Could a real person have written it?
+   1: no real user would write this ... 5: indistinguishable from a real request.
+"""
+
+
+def guidelines_text(guidelines_md: str | None, *, mode: str, questions: tuple | None = None) -> str:
+    """The study's guidelines as annotators read them; ranking mode adds its own paragraph.
+
+    The default text names the study's own rating questions (``questions``,
+    when given): a study that does not ask for naturalness must not tell
+    people to rate it. A researcher's own text is shown as written.
+    """
     text = guidelines_md or DEFAULT_GUIDELINES
+    if not guidelines_md and questions is not None and not any(q.name == "naturalness" for q in questions):
+        asked = "; ".join(f"*{q.text}*" + (" (for each response)" if q.about == "response" else "")
+                          + ("" if q.required else " (optional)") for q in questions)
+        step = (f"2. **Answer the study's questions**: {asked}. A digit answers the marked one.\n" if questions
+                else "2. **Submit** (`Enter`) once you have picked (or ranked).\n")
+        text = text.replace(NATURALNESS_STEP, step)
     return text + "\n\n" + RANKING_GUIDELINES if mode == "ranking" else text
 
 
@@ -125,6 +145,20 @@ class AnnotatorItem:
     def ties_allowed(self) -> bool:
         return len(self.keys) == 2
 
+    @property
+    def letters(self) -> tuple[str, ...]:
+        return tuple(letter for letter, _ in self.responses)
+
+    @property
+    def transcript(self) -> tuple[tuple[str, str, bool], ...] | None:
+        """The conversation as (role, text, is the final user turn), when there is more than the
+        request itself to show (a one-turn conversation reads as a plain request)."""
+        turns = self.conversation or ()
+        if len(turns) < 2:  # noqa: PLR2004 - one turn is just the request
+            return None
+        last_user = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=len(turns) - 1)
+        return tuple((role, text, i == last_user) for i, (role, text) in enumerate(turns))
+
     def key_for(self, letter: str) -> str:
         return self.keys[LETTERS.index(letter)]
 
@@ -144,6 +178,7 @@ class LabelView:
     naturalness: int | None
     comment: str | None
     revisions: int
+    ratings: dict | None = None  # answers to the study's other questions, by response key
 
 
 def displayed_order(*, user_id: int, item_id: int, keys: list[str] | tuple[str, ...]) -> list[str]:
@@ -178,6 +213,10 @@ def profile_of(profile_json: str | None) -> tuple[str, ...] | None:
 
 
 def item_for_annotator(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> AnnotatorItem:
+    if (item_id or 0) < 0:  # a crowd study's check or qualification item, drawn exactly like a real one
+        from rmgap_annot.crowd.stream import check_view
+
+        return check_view(engine=engine, user_id=user_id, entry=item_id)
     with session_scope(engine) as session:
         item = session.get(Item, item_id)
         if item is None:
@@ -198,6 +237,20 @@ def item_for_annotator(*, engine: Engine, user_id: int, item_id: int, study_id: 
         profile=profile,
         study_id=study.id if study is not None else 0,
     )
+
+
+def study_questions(*, engine: Engine, study_id: int):  # noqa: ANN201 - tuple[questions.Question, ...]
+    """The rating questions a study asks: its own, else its benchmark format's default."""
+    from rmgap_annot.questions import questions_for
+
+    with session_scope(engine) as session:
+        row = session.execute(
+            select(Study.questions_json, Benchmark.format).join(Benchmark, Benchmark.id == Study.benchmark_id)
+            .where(Study.id == study_id)
+        ).first()
+    if row is None:
+        raise LabelError(f"no study with id {study_id}")
+    return questions_for(row[0], row[1])
 
 
 def submit_label(
@@ -231,6 +284,11 @@ def submit_label(
     when None); the study's rating questions decide what ``naturalness``
     and ``ratings`` must hold (``rmgap_annot.questions``).
     """
+    if (item_id or 0) < 0:  # a check's answer goes to CheckLabel, never to Label
+        from rmgap_annot.crowd.stream import submit_check
+
+        return submit_check(engine=engine, user_id=user_id, entry=item_id, choice_key=choice_key,
+                            naturalness=naturalness, ranking=ranking, ratings=ratings, displayed_order=displayed_order)
     from rmgap_annot.questions import check_answers, questions_for
 
     if naturalness is not None and (isinstance(naturalness, bool) or not isinstance(naturalness, int)
@@ -262,13 +320,11 @@ def submit_label(
         study = _study_for_update(session, item.benchmark_id, study_id)
         if study.benchmark_id != item.benchmark_id:
             raise LabelError(f"item {item_id} is not in study {study.name!r}")
-        user = session.get(User, user_id)
-        if user is None:
-            raise LabelError(f"no user with id {user_id}")
-        if not user.active:
-            # Checked inside the write: a browser that was open when the
-            # account was disabled stores nothing more.
-            raise LabelError("this account is disabled; the label was not stored")
+        # Checked inside the write: a browser that was open when the account
+        # was disabled, or its owner blocked in this study, stores nothing more.
+        refusal = label_refusal(session, study_id=study.id, user_id=user_id)
+        if refusal is not None:
+            raise LabelError(f"{refusal}; the label was not stored")
         keys = set(session.execute(select(Response.key).where(Response.record_pk == item.record_pk)).scalars())
         tie = choice_key in TIES and choice_key not in keys
         if tie and len(keys) != 2:
@@ -342,6 +398,8 @@ def _bench_study_id(session, benchmark_id: int | None, study_id: int | None) -> 
 
 def label_for(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> LabelView | None:
     """This annotator's own label on an item in a study (never anyone else's)."""
+    if (item_id or 0) < 0:
+        return None  # a check's answer is never revised
     with session_scope(engine) as session:
         sid = _item_study_id(session, item_id, study_id)
         label = session.execute(select(Label).where(
@@ -352,6 +410,7 @@ def label_for(*, engine: Engine, user_id: int, item_id: int, study_id: int | Non
             label.id, label.item_id, label.choice_key, label.reason,
             json.loads(label.ranking_json) if label.ranking_json else None,
             label.naturalness, label.comment, label.revisions,
+            json.loads(label.ratings_json) if label.ratings_json else None,
         )
 
 
@@ -396,6 +455,11 @@ def opaque_key(*, secret: bytes, parts: tuple[object, ...]) -> str:
 
 def save_draft(*, engine: Engine, user_id: int, item_id: int, state: dict, study_id: int | None = None) -> None:
     """Keep this annotator's half-made answer on the server (one row per study, annotator and item)."""
+    if (item_id or 0) < 0:  # a check's draft is kept as a real item's is (a difference would tell it apart)
+        from rmgap_annot.crowd.stream import save_check_draft
+
+        save_check_draft(engine=engine, user_id=user_id, entry=item_id, state=state)
+        return
     text = json.dumps(state, sort_keys=True)
     with session_scope(engine, write=True) as session:
         sid = _item_study_id(session, item_id, study_id)
@@ -410,6 +474,10 @@ def save_draft(*, engine: Engine, user_id: int, item_id: int, state: dict, study
 
 def load_draft(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> dict | None:
     """The annotator's own draft of an item, or None."""
+    if (item_id or 0) < 0:
+        from rmgap_annot.crowd.stream import load_check_draft
+
+        return load_check_draft(engine=engine, user_id=user_id, entry=item_id)
     with session_scope(engine) as session:
         sid = _item_study_id(session, item_id, study_id)
         text = session.execute(
@@ -424,6 +492,11 @@ def load_draft(*, engine: Engine, user_id: int, item_id: int, study_id: int | No
 def skip_item(*, engine: Engine, user_id: int, item_id: int, study_id: int | None = None) -> None:
     """Pass an item over: its lease goes back to the pool and assignment offers it to this
     annotator again only when nothing else is left. The draft is kept for that day."""
+    if (item_id or 0) < 0:  # a skipped check is met, neither passed nor failed
+        from rmgap_annot.crowd.stream import submit_check
+
+        submit_check(engine=engine, user_id=user_id, entry=item_id, choice_key=None, skipped=True)
+        return
     with session_scope(engine, write=True) as session:
         sid = _item_study_id(session, item_id, study_id)
         exists = session.execute(select(Skip.id).where(
@@ -437,6 +510,11 @@ def flag_item(*, engine: Engine, user_id: int, item_id: int, reason: str) -> Non
     """Report an item as unfit to label; it leaves this annotator's queue for good."""
     if reason not in FLAG_REASONS:
         raise LabelError(f"a flag's reason is one of {', '.join(FLAG_REASONS)}, not {reason!r}")
+    if (item_id or 0) < 0:  # a flagged check counts as a skipped one
+        from rmgap_annot.crowd.stream import submit_check
+
+        submit_check(engine=engine, user_id=user_id, entry=item_id, choice_key=None, skipped=True)
+        return
     with session_scope(engine, write=True) as session:
         row = session.execute(select(Flag).where(Flag.user_id == user_id, Flag.item_id == item_id)).scalars().first()
         if row is None:

@@ -33,7 +33,7 @@ from sqlmodel import Session
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Benchmark, Flag, Item, Label, Lease, Record, Skip, Study, StudyItem, utcnow
 from rmgap_annot.settings import DOMAINS
-from rmgap_annot.studies import default_study, new_study, validate_study_name
+from rmgap_annot.studies import default_study, may_label, new_study, validate_study_name
 
 MODES = ("pick", "ranking")
 CHECK_ACTIONS = ("screen-out", "warn")
@@ -186,6 +186,7 @@ def update_study(
     one_item_per_record: bool | None = None,
     lease_seconds: int | None = None,
     guidelines_md: str | None = None,
+    actor: str = "cli",
     **crowd: object,
 ) -> Study:
     """Change study settings; only the arguments given change.
@@ -207,6 +208,7 @@ def update_study(
     crowd = _checked_crowd_settings(crowd)
     with session_scope(engine, write=True) as session:
         study = _study_for_update(session, benchmark_id, study_id)
+        before = {f: getattr(study, f) for f in AUDITED_SETTINGS}
         resample = False
         if labels_per_item is not None:
             study.labels_per_item = labels_per_item
@@ -234,7 +236,28 @@ def update_study(
         session.flush()
         if resample:
             _materialise(session, study)
+        _audit_settings(session, study, before, actor)
         return study
+
+
+# Every setting a researcher changes; texts and the link token are logged as "changed", without their value.
+AUDITED_SETTINGS = (
+    "labels_per_item", "mode", "records_per_domain", "sample_seed", "quota_per_annotator", "one_item_per_record",
+    "lease_seconds", "guidelines_md", "questions_json", "public_link", "link_token", "consent_md", "completion_code",
+    "screenout_code", "check_rate", "check_fail_limit", "check_action", "qualification_items", "qualification_pass",
+)
+UNLOGGED_VALUES = ("guidelines_md", "questions_json", "consent_md", "link_token")
+
+
+def _audit_settings(session: Session, study: Study, before: dict, actor: str) -> None:
+    """One audit event naming the settings that changed (none: no event)."""
+    from rmgap_annot import audit  # noqa: PLC0415
+
+    changed = {f: (before[f], getattr(study, f)) for f in AUDITED_SETTINGS if before[f] != getattr(study, f)}
+    if not changed:
+        return
+    detail = {f: ("changed" if f in UNLOGGED_VALUES else {"from": old, "to": new}) for f, (old, new) in changed.items()}
+    audit.record(session, actor=actor, study_id=study.id, action="settings", target=", ".join(changed), detail=detail)
 
 
 def _checked_crowd_settings(settings: dict) -> dict:
@@ -373,6 +396,10 @@ def next_item(*, engine: Engine, user_id: int, benchmark_id: int | None = None, 
     now = now or utcnow()
     with session_scope(engine, write=True) as session:
         study = _study_for_update(session, benchmark_id, study_id)
+        if not may_label(session, study_id=study.id, user_id=user_id):
+            # Blocked in this study or disabled: nothing more, and the item they held goes back.
+            session.execute(delete(Lease).where(Lease.user_id == user_id, Lease.study_id == study.id))
+            return None
         expires = now + timedelta(seconds=study.lease_seconds)
         lease = _live_lease(session, study, user_id, now)
         if lease is not None and _labels_on(session, study.id, lease.item_id) >= study.labels_per_item:
@@ -423,6 +450,8 @@ def hold_item(*, engine: Engine, user_id: int, item_id: int, study_id: int | Non
         if item is None:
             return False
         study = _study_for_update(session, item.benchmark_id, study_id)
+        if not may_label(session, study_id=study.id, user_id=user_id):
+            return False
         expires = now + timedelta(seconds=study.lease_seconds)
         lease = session.execute(select(Lease).where(
             Lease.user_id == user_id, Lease.item_id == item_id, Lease.study_id == study.id)).scalars().first()

@@ -31,8 +31,12 @@ scores_app = typer.Typer(help="Import and export reward-model scores.", no_args_
 app.add_typer(scores_app, name="scores")
 study_app = typer.Typer(help="Create, list, show or change studies (labelling runs over a benchmark).", no_args_is_help=True)
 app.add_typer(study_app, name="study")
-annotators_app = typer.Typer(help="Exclude annotators from every number (reversibly), or include them again.", no_args_is_help=True)
+annotators_app = typer.Typer(help="Exclude annotators from every number (reversibly), include them again, block them in a study, or delete a participant who withdraws.", no_args_is_help=True)
 app.add_typer(annotators_app, name="annotators")
+crowd_app = typer.Typer(help="Run a crowd study: the public study link, the per-participant quality report and the payment CSV.", no_args_is_help=True)
+app.add_typer(crowd_app, name="crowd")
+checks_app = typer.Typer(help="Attention-check and qualification items of a crowd study.", no_args_is_help=True)
+app.add_typer(checks_app, name="checks")
 formats_app = typer.Typer(help="Check files of any benchmark format (RMB, RewardBench 1/2, ...) without a database; import-benchmark imports them.", no_args_is_help=True)
 app.add_typer(formats_app, name="formats")
 
@@ -551,6 +555,7 @@ def export_verified_cmd(
     hf: Optional[str] = typer.Option(None, "--hf", help="Also write the subset as a Hugging Face dataset (save_to_disk + Parquet + Hub card) into this folder."),
     license_id: Optional[str] = typer.Option(None, "--license", help="Licence id for the --hf card's YAML (e.g. cc-by-4.0; 'unknown' with a warning when not given)."),
     push: Optional[str] = typer.Option(None, "--push", help="Upload the --hf folder to this Hub dataset repo (owner/name; private; needs a network and a token)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study whose labels count (default: the benchmark's only study; 'all' pools them)."),
 ) -> None:
     """Write the human-verified subset, its labels, a dataset card and a report (atomically)."""
     from pathlib import Path
@@ -562,7 +567,7 @@ def export_verified_cmd(
     if license_id is not None and not hf:
         fail("--license is for the --hf dataset card; add --hf DIR", 2)
     engine = ready_engine(ctx)
-    bench = chosen_benchmark(engine, benchmark)
+    study_ids, bench = chosen_study(engine, study, benchmark, allow_all=True)
     try:
         rule = Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=min_naturalness,
                        min_ratings=min_rating or ())
@@ -575,7 +580,7 @@ def export_verified_cmd(
                 raise ExportError("--hf must be another folder than --out")
             check_hf_target(Path(hf), force=force)  # before anything is written: a refusal changes nothing
         result = write_export(engine=engine, benchmark_id=bench.id, out_dir=out, rule=rule, level=level, force=force,
-                              aggregate=aggregate)
+                              aggregate=aggregate, study_ids=study_ids)
     except ExportError as exc:
         fail(str(exc), 2)
     unit = ("records" if bench.format == "rmgap" else "entries") if result.level == "record" else "items"
@@ -594,7 +599,7 @@ def export_verified_cmd(
 
         try:
             hf_result = write_hf_dataset(engine=engine, benchmark_id=bench.id, out_dir=hf, rule=rule, level=level,
-                                         aggregate=aggregate, license_id=license_id, force=force)
+                                         aggregate=aggregate, license_id=license_id, force=force, study_ids=study_ids)
         except ExportError as exc:
             fail(str(exc), 2)
         for warning in hf_result.warnings:
@@ -675,14 +680,15 @@ def labels_export_cmd(
     out: str = typer.Option(..., "--out", help="Output file: .csv, .jsonl or .parquet."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
     study: Optional[str] = typer.Option(None, "--study", help="Only this study's labels ('all': every study of the benchmark; default: its only study)."),
+    real_names: bool = typer.Option(False, "--real-names", help="User names instead of pseudonyms: a backup for `labels import` onto the same accounts (never publish it)."),
 ) -> None:
-    """Write every label (one row each, addressed as labels import reads them: RMGAP record/group/prompt, else the entry id)."""
+    """Write every label (one row each, addressed as labels import reads them: RMGAP record/group/prompt, else the entry id); annotators as pseudonyms."""
     from rmgap_annot.labels_io import export_labels
 
     engine = ready_engine(ctx)
     study_ids, bench = chosen_study(engine, study, benchmark, allow_all=True)
     try:
-        n = export_labels(engine=engine, benchmark_id=bench.id, out=out, study_ids=study_ids)
+        n = export_labels(engine=engine, benchmark_id=bench.id, out=out, study_ids=study_ids, real_names=real_names)
     except ValueError as exc:
         fail(str(exc), 2)
     typer.echo(f"Wrote {n} labels of {bench.name!r} to {out}.")
@@ -699,6 +705,7 @@ def report_cmd(
     fit_truth: bool = typer.Option(False, "--fit-truth", help="Fit Dawid-Skene and MACE now if not cached for these labels (seconds)."),
     resample: str = typer.Option("records", "--resample", help="records, or annotators: add two-way record x annotator intervals (slower)."),
     adjust: str = typer.Option("holm", "--adjust", help="Multiplicity adjustment of the scorers' p-values: holm, bh or none."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study whose labels count (default: the benchmark's only study; 'all' pools them)."),
 ) -> None:
     """Agreement, human accuracy in RMGAP's metrics, naturalness, position bias, annotators, items."""
     import json
@@ -711,7 +718,7 @@ def report_cmd(
     if adjust not in ADJUST_METHODS:
         fail(f"--adjust must be one of {', '.join(ADJUST_METHODS)}, not {adjust!r}", 2)
     engine = ready_engine(ctx)
-    bench = chosen_benchmark(engine, benchmark)
+    study_ids, bench = chosen_study(engine, study, benchmark, allow_all=True)
     if draws < 0:
         fail("--draws must be 0 or more", 2)
     if resample not in ("records", "annotators"):
@@ -721,7 +728,7 @@ def report_cmd(
     except ExclusionError as exc:
         fail(f"--exclude: {exc}", 2)
     report = build_report(engine=engine, benchmark_id=bench.id, seed=seed, draws=draws, exclude=what_if,
-                          fit_truth=fit_truth, resample=resample, adjust=adjust)
+                          fit_truth=fit_truth, resample=resample, adjust=adjust, study_ids=study_ids)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
     else:
@@ -772,32 +779,163 @@ def plan_cmd(
 # --- annotator exclusion ---
 
 
+def _audit_study(engine, name: str, study: Optional[str]) -> Optional[int]:  # noqa: ANN001
+    """The study an exclusion's audit event is filed under: --study, else the person's only (or latest) study."""
+    if study:
+        return chosen_study(engine, study)[0][0]
+    from rmgap_annot.studies import study_for_user
+
+    uid = _user_id(engine, name)
+    return study_for_user(engine=engine, user_id=uid)
+
+
 @annotators_app.command("exclude")
 def annotators_exclude_cmd(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The annotator whose labels stop counting."),
     reason: str = typer.Option(..., "--reason", help="Why (shown in the report and the dataset card)."),
+    study: Optional[str] = typer.Option(None, "--study", help="The study whose audit log records it (default: the person's latest)."),
 ) -> None:
     """Exclude an annotator: their labels stay stored but count nowhere (reversible with include)."""
     from rmgap_annot.exclusions import ExclusionError, exclude_annotator
 
+    engine = ready_engine(ctx)
     try:
-        new = exclude_annotator(engine=ready_engine(ctx), name=name, reason=reason)
+        sid = _audit_study(engine, name, study)
+        new = exclude_annotator(engine=engine, name=name, reason=reason, actor="cli", study_id=sid)
     except ExclusionError as exc:
         fail(str(exc), 2)
     typer.echo(f"Excluded {name!r}: {reason}" if new else f"{name!r} was already excluded; reason updated: {reason}")
 
 
 @annotators_app.command("include")
-def annotators_include_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="The annotator to count again.")) -> None:
+def annotators_include_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The annotator to count again."),
+    study: Optional[str] = typer.Option(None, "--study", help="The study whose audit log records it (default: the person's latest)."),
+) -> None:
     """Count an excluded annotator's labels again (the exclusion stays in the history)."""
     from rmgap_annot.exclusions import ExclusionError, include_annotator
 
+    engine = ready_engine(ctx)
     try:
-        include_annotator(engine=ready_engine(ctx), name=name)
+        include_annotator(engine=engine, name=name, actor="cli", study_id=_audit_study(engine, name, study))
     except ExclusionError as exc:
         fail(str(exc), 2)
     typer.echo(f"Included {name!r} again.")
+
+
+def _block(ctx: typer.Context, name: str, study: Optional[str], blocked: bool) -> None:
+    from rmgap_annot.crowd.control import ControlError, set_blocked
+
+    engine = ready_engine(ctx)
+    (sid,), _ = chosen_study(engine, study)
+    try:
+        changed = set_blocked(engine=engine, study_id=sid, name=name, blocked=blocked, actor="cli")
+    except ControlError as exc:
+        fail(str(exc), 2)
+    word = "Blocked" if blocked else "Unblocked"
+    typer.echo(f"{word} {name!r}." if changed else f"{name!r} was already {word.lower()}; nothing changed.")
+
+
+@annotators_app.command("block")
+def annotators_block_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The annotator to stop."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the benchmark's only study)."),
+) -> None:
+    """Block an annotator in a study: no more items there; their labels stay stored (and count unless excluded)."""
+    _block(ctx, name, study, True)
+
+
+@annotators_app.command("unblock")
+def annotators_unblock_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The annotator to let label again."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the benchmark's only study)."),
+) -> None:
+    """Lift a block: the annotator gets items in the study again."""
+    _block(ctx, name, study, False)
+
+
+@annotators_app.command("delete")
+def annotators_delete_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The participant who withdraws consent."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a participant who withdraws consent: their labels, check answers, memberships and account go (recorded in the audit log)."""
+    from rmgap_annot.crowd.control import ControlError, delete_annotator
+
+    engine = ready_engine(ctx)
+    _user_id(engine, name)  # an unknown name exits 2 before any question
+    if not yes and not typer.confirm(f"Delete {name!r} and all their labels for good?", default=False):
+        fail("Nothing was deleted.", 1)
+    try:
+        removed = delete_annotator(engine=engine, name=name, actor="cli")
+    except ControlError as exc:
+        fail(str(exc), 2)
+    parts = ", ".join(f"{n} {t}" for t, n in sorted(removed.items())) or "no other rows"
+    typer.echo(f"Deleted {name!r} ({parts}); the deletion is in the audit log.")
+
+
+# --- crowd ---
+
+
+def _fmt_share(v: Optional[float]) -> str:
+    return "n/a" if v is None else f"{v:.0%}"
+
+
+def _fmt_num(v: Optional[float], digits: int = 1) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+@crowd_app.command("report")
+def crowd_report_cmd(
+    ctx: typer.Context,
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the benchmark's only study)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the latest)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Write the payment CSV here (participant id, status, labels, minutes worked, completion code given)."),
+    as_json: bool = typer.Option(False, "--json", help="Print every figure as JSON (platform ids included)."),
+) -> None:
+    """Per participant: status, labels, checks, speed, agreement, competence, time worked, platform ids."""
+    import json
+
+    from rmgap_annot.crowd.monitor import payment_rows, study_quality
+    from rmgap_annot.crowd.payment import payment_csv
+
+    engine = ready_engine(ctx)
+    (sid,), _ = chosen_study(engine, study, benchmark)
+    report = study_quality(engine=engine, study_id=sid)
+    if out:
+        from pathlib import Path
+
+        try:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            payment_csv(payment_rows(report), out)
+        except OSError as exc:
+            fail(f"{out}: cannot write: {exc}", 2)
+    if as_json:
+        typer.echo(json.dumps({"study": report.study, "alpha": report.alpha, "alpha_reason": report.alpha_reason,
+                               "truth_status": report.truth_status,
+                               "annotators": [r.as_dict() for r in report.annotators]}, indent=2, default=str))
+    else:
+        alpha = _fmt_num(report.alpha, 3) if report.alpha is not None else f"n/a ({report.alpha_reason})"
+        typer.echo(f"Study {report.study!r}: {len(report.annotators)} people; pick alpha {alpha}")
+        typer.echo(f"  {'pseudonym':<10} {'participant':<26} {'status':<13} {'labels':>6} {'checks':>7} "
+                   f"{'median s':>8} {'<5 s':>5} {'LOO a':>6} {'agree':>6} {'min':>6}  flags")
+        for r in report.annotators:
+            who = r.participant_id or r.name
+            flags = ", ".join(f for f, on in (("excluded", r.excluded), ("code given", r.completion_code_given)) if on)
+            typer.echo(f"  {r.pseudonym:<10} {who[:26]:<26} {r.status:<13} {r.labels:>6} "
+                       f"{r.checks_passed:>3}/{r.checks_failed:<3} {_fmt_num(r.median_seconds):>8} "
+                       f"{_fmt_share(r.fast_share):>5} {_fmt_num(r.loo_alpha, 2):>6} {_fmt_share(r.agreement):>6} "
+                       f"{_fmt_num(r.minutes_worked):>6}  {flags}")
+        for method, state in report.truth_status.items():
+            if state != "fitted":
+                typer.echo(f"  {method} competence: {state}")
+    if out:
+        typer.echo(f"Wrote the payment CSV ({len(report.annotators)} rows) to {out}.")
 
 
 @annotators_app.command("excluded")
@@ -1011,6 +1149,65 @@ def formats_check_cmd(
     width = max(len(c) for c in summary.categories)
     for category, count in summary.categories.items():
         typer.echo(f"    {category:<{width}} {count:>6}")
+
+
+# --- crowd studies ---------------------------------------------------------
+
+
+@crowd_app.command("link")
+def crowd_link_cmd(
+    ctx: typer.Context,
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the only study)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the latest)."),
+    platform: str = typer.Option("prolific", "--platform", help="prolific, mturk or generic."),
+    url: str = typer.Option("http://localhost:8501/", "--url", help="The app's public address (its root)."),
+    rotate: bool = typer.Option(False, "--rotate", help="Replace the link's token: the old link stops working."),
+) -> None:
+    """Print the study's public link to paste into the recruitment platform (the public link must be on)."""
+    from rmgap_annot.assignment import get_study
+    from rmgap_annot.crowd.arrival import rotate_link
+    from rmgap_annot.crowd.links import LinkError, study_link
+
+    engine = ready_engine(ctx)
+    (sid,), _ = chosen_study(engine, study, benchmark)
+    current = get_study(engine=engine, study_id=sid)
+    if not current.public_link or not current.link_token:
+        fail(f"the public link of study {current.name!r} is off: switch it on with "
+             f"rmgap-annot study set --study {current.name} --public-link on", 2)
+    token = rotate_link(engine=engine, study_id=sid) if rotate else current.link_token
+    try:
+        typer.echo(study_link(base_url=url, token=token, platform=platform))
+    except LinkError as exc:
+        fail(str(exc), 2)
+    if rotate:
+        typer.echo("The old link no longer works; participants who arrived keep their place.", err=True)
+
+
+@checks_app.command("import")
+def checks_import_cmd(
+    ctx: typer.Context,
+    path: str = typer.Argument(..., help="A JSONL file of check items (id, prompt, responses, expected, explanation)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the only study)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the latest)."),
+    kind: str = typer.Option("check", "--kind", help="check (attention checks) or qualification."),
+) -> None:
+    """Load attention-check or qualification items, validated against the study's item shape (all or nothing)."""
+    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.crowd.checks import CheckFileError
+    from rmgap_annot.crowd.checks_store import CheckImportError, import_checks
+
+    engine = ready_engine(ctx)
+    (sid,), _ = chosen_study(engine, study, benchmark)
+    try:
+        result = import_checks(engine=engine, study_id=sid, path=path, kind=kind)
+    except CheckFileError as exc:
+        typer.echo(format_errors(exc.errors), err=True)
+        typer.echo(f"Nothing was imported: {len(exc.errors)} error(s).", err=True)
+        raise typer.Exit(2) from None
+    except CheckImportError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"{result.kind} items: {result.added} added, {result.changed} changed, {result.unchanged} unchanged;"
+               f" {result.total} in the study.")
 
 
 def main() -> None:

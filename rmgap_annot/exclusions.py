@@ -54,8 +54,27 @@ def _user(session, name: str) -> User:  # noqa: ANN001
     return user
 
 
-def exclude_annotator(*, engine: Engine, name: str, reason: str) -> bool:
-    """Exclude ``name``; True if newly excluded, False if the reason of an active exclusion was updated."""
+def _audit(session, *, actor: str, study_id: int | None, action: str, user_id: int, detail: dict) -> None:  # noqa: ANN001
+    """The audit log's row, in the exclusion's own transaction (the log never claims a change that failed)."""
+    from rmgap_annot import audit  # noqa: PLC0415
+    from rmgap_annot.crowd.control import target_name  # noqa: PLC0415
+    from rmgap_annot.models import StudyMember  # noqa: PLC0415
+
+    if study_id is None:  # filed under the study the person joined last (an exclusion itself is global)
+        study_id = session.execute(
+            select(StudyMember.study_id).where(StudyMember.user_id == user_id)
+            .order_by(StudyMember.joined_at.desc(), StudyMember.id.desc()).limit(1)
+        ).scalar_one_or_none()
+    audit.record(session, actor=actor, study_id=study_id, action=action,
+                 target=target_name(session, study_id=study_id, user_id=user_id), detail=detail)
+
+
+def exclude_annotator(*, engine: Engine, name: str, reason: str, actor: str = "cli", study_id: int | None = None) -> bool:
+    """Exclude ``name``; True if newly excluded, False if the reason of an active exclusion was updated.
+
+    ``actor`` and ``study_id`` go to the audit log (its target is the
+    person's pseudonym in that study).
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ExclusionError("an exclusion needs a reason (--reason TEXT): the dataset card shows it")
@@ -64,6 +83,8 @@ def exclude_annotator(*, engine: Engine, name: str, reason: str) -> bool:
         active = session.execute(
             select(AnnotatorExclusion).where(AnnotatorExclusion.user_id == user.id, AnnotatorExclusion.included_at.is_(None))
         ).scalar_one_or_none()
+        _audit(session, actor=actor, study_id=study_id, action="exclude", user_id=user.id,
+               detail={"reason": reason, "updated": active is not None})
         if active is not None:
             active.reason = reason
             return False
@@ -71,7 +92,7 @@ def exclude_annotator(*, engine: Engine, name: str, reason: str) -> bool:
         return True
 
 
-def include_annotator(*, engine: Engine, name: str) -> None:
+def include_annotator(*, engine: Engine, name: str, actor: str = "cli", study_id: int | None = None) -> None:
     """Count ``name``'s labels again (the exclusion stays in the history)."""
     with session_scope(engine, write=True) as session:
         user = _user(session, name)
@@ -83,6 +104,7 @@ def include_annotator(*, engine: Engine, name: str) -> None:
         now = utcnow()
         for row in rows:
             row.included_at = now
+        _audit(session, actor=actor, study_id=study_id, action="include", user_id=user.id, detail={})
 
 
 def active_exclusions(*, engine: Engine) -> list[Exclusion]:
@@ -139,7 +161,14 @@ def check_names(*, engine: Engine, names: Iterable[str]) -> list[str]:
 
 @dataclass
 class CountedLabels:
-    """The labels that count, and what was left out and why."""
+    """The labels that count, and what was left out and why.
+
+    ``labels["annotator"]`` holds each coder's public name (``ann-07``,
+    ``STUDY/ann-07`` when studies are pooled: ``studies.coder_names``);
+    ``stored`` and ``what_if`` name the excluded by those public names too,
+    so nothing built from this (report, card, export) carries a user name or
+    a platform id.
+    """
 
     labels: pd.DataFrame
     stored: list[Exclusion]
@@ -170,10 +199,31 @@ def without(labels: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
     return labels[keep].reset_index(drop=True)
 
 
-def counted_labels(*, engine: Engine, benchmark_id: int, what_if: Iterable[str] = ()) -> CountedLabels:
-    """``load_labels`` without the stored exclusions and the what-if names."""
+def counted_labels(*, engine: Engine, benchmark_id: int, what_if: Iterable[str] = (),
+                   study_ids: list[int] | None = None) -> CountedLabels:
+    """``load_labels`` of the studies given (None: all of the benchmark's) without the stored exclusions
+    and the what-if names (user names), annotators renamed to their public coder names."""
+    from rmgap_annot.studies import coder_names  # noqa: PLC0415
+
     stored = active_exclusions(engine=engine)
     what_if = check_names(engine=engine, names=what_if)
-    labels = load_labels(engine=engine, benchmark_id=benchmark_id)
+    labels = load_labels(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
     kept = without(labels, {e.annotator for e in stored} | set(what_if))
-    return CountedLabels(kept, stored, [n for n in what_if if n not in {e.annotator for e in stored}], len(labels) - len(kept))
+    names = coder_names(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
+    if len(kept):
+        kept = kept.assign(annotator=[names[(s, u)] for s, u in zip(kept["study_id"], kept["user_id"])])
+    # The excluded, by their public names in these studies (someone with no membership here is not listed).
+    users = dict(_user_ids(engine, {e.annotator for e in stored} | set(what_if)))
+    public_stored = [Exclusion(n, e.user_id, e.reason, e.excluded_at)
+                     for e in stored for (s, u), n in sorted(names.items(), key=lambda kv: kv[1]) if u == e.user_id]
+    stored_names = {e.annotator for e in stored}
+    public_what_if = sorted(n for w in what_if if w not in stored_names
+                            for (s, u), n in names.items() if u == users.get(w))
+    return CountedLabels(kept, public_stored, public_what_if, len(labels) - len(kept))
+
+
+def _user_ids(engine: Engine, names: set[str]) -> list[tuple[str, int]]:
+    if not names:
+        return []
+    with session_scope(engine) as session:
+        return list(session.execute(select(User.name, User.id).where(User.name.in_(sorted(names)))).all())

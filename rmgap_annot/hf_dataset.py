@@ -4,7 +4,7 @@
 ``load_from_disk`` it, read the Parquet files with ``load_dataset("parquet",
 ...)``, or push the folder to the Hub as is: the card's YAML header declares
 the configs and splits the Hub's viewer reads. Annotators appear only under
-a stable pseudonym (``ann-07``, from their account's number): a published
+their stable pseudonym in the study (``ann-07``, ``studies.coder_names``): a published
 dataset must not carry the names people log in with, and free-text comments
 are left out for the same reason.
 """
@@ -42,11 +42,6 @@ CONFIGS = ("items", "labels")
 SPLIT = "test"  # RMGAP and its kin are evaluation sets: one test split
 TASK_CATEGORIES = ("text-classification",)
 TAGS = ("reward-modeling", "preference", "human-verified", "rmgap-annot")
-
-
-def pseudonym(user_id: int) -> str:
-    """A stable pseudonym for an annotator: the same account gets the same one in every export."""
-    return f"ann-{int(user_id):02d}"
 
 
 def size_category(n: int) -> str:
@@ -118,7 +113,7 @@ def _label_table(labels: pd.DataFrame, item_keys: set[tuple[str, int, int]]) -> 
         return v if isinstance(v, str) else None
 
     frame = pd.DataFrame({
-        "annotator": [pseudonym(u) for u in sel["user_id"]],
+        "annotator": sel["annotator"].astype(str).tolist(),  # the study's pseudonym (counted_labels names them)
         "record_id": sel["record_id"].astype(str).tolist(),
         "domain": sel["domain"].astype(str).tolist(),
         "group": sel["group"].astype(int).tolist(),
@@ -165,7 +160,7 @@ def dataset_card(*, bench, rule: Rule, level: str, aggregate: str, license_id: s
         + ": prompt, responses, designated winner, votes per response, agreement share, mean naturalness, and each "
         "reward model's scores.",
         f"- `labels`, split `{SPLIT}`: the {n_labels} labels on those items by {n_annotators} annotators, under "
-        "pseudonyms (`ann-07`: stable per annotator across exports; names, comments and timestamps are not published). "
+        "pseudonyms (`ann-07`: stable per annotator and study across exports; names, comments and timestamps are not published). "
         "`choice` is null for Can't decide.",
         "",
         "## The rule",
@@ -223,6 +218,7 @@ def check_hf_target(out_dir: Path, *, force: bool) -> None:
 def write_hf_dataset(
     *, engine: Engine, benchmark_id: int, out_dir: str | Path, rule: Rule = Rule(), level: str = "record",
     aggregate: str = PLURALITY, license_id: Optional[str] = None, force: bool = False,
+    study_ids: Optional[list[int]] = None,
 ) -> HFResult:
     """Write the verified subset as a ``datasets`` dataset (both configs), Parquet files and the Hub card, atomically."""
     import datasets
@@ -236,7 +232,7 @@ def write_hf_dataset(
         license_id = UNKNOWN_LICENSE
         warnings.append("no --license given: the card says 'unknown'; set the source benchmark's licence before publishing")
     bench = _benchmark(engine, benchmark_id)
-    labels = counted_labels(engine=engine, benchmark_id=benchmark_id).labels
+    labels = counted_labels(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids).labels
     # The same judgement as export-verified: designated winners, naturalness only where a study asks it.
     rule = effective_rule(engine=engine, benchmark_id=benchmark_id, rule=rule, fmt=bench.format)
     stats = verdict_stats(engine=engine, benchmark_id=benchmark_id, labels=labels, aggregate=aggregate, fmt=bench.format)

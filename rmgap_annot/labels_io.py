@@ -371,14 +371,27 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
     return LabelsImportResult(len(parsed), len(existing), new_names)
 
 
-def export_frame(*, engine: Engine, benchmark_id: int, study_ids: list[int] | None = None) -> pd.DataFrame:
+def export_frame(*, engine: Engine, benchmark_id: int, study_ids: list[int] | None = None,
+                 real_names: bool = False) -> pd.DataFrame:
     """The labels as the export writes them (import's column names plus context).
 
     RMGAP: ``record_id, group, prompt_index``; the other formats: the entry's
     id under the benchmark's own column (RMB ``pair_uid`` or ``bon_uid``, else
     ``id``) and ``item_index``, with the rating answers as ``ratings``.
+
+    Annotators are named by their pseudonym in the study (``ann-07``;
+    ``STUDY/ann-07`` when several studies are exported), since a labels file
+    leaves the system. ``real_names`` keeps the user names, for a
+    researcher's own backup that ``labels import`` reads back onto the same
+    accounts (imported under pseudonyms, the labels would belong to new
+    accounts named ``ann-07``).
     """
+    from rmgap_annot.studies import coder_names  # noqa: PLC0415
+
     df = load_labels(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
+    if not real_names and len(df):
+        names = coder_names(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
+        df["annotator"] = [names[(s, u)] for s, u in zip(df["study_id"], df["user_id"])]
     df = df.rename(columns={"choice_key": "choice"})
     index = item_index(engine=engine, benchmark_id=benchmark_id)
     if index.is_rmgap:
@@ -393,7 +406,8 @@ def export_frame(*, engine: Engine, benchmark_id: int, study_ids: list[int] | No
     return out
 
 
-def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path, study_ids: list[int] | None = None) -> int:
+def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path, study_ids: list[int] | None = None,
+                  real_names: bool = False) -> int:
     """Write every label to ``out`` (.csv, .jsonl or .parquet by extension); returns the count.
 
     CSV writes "Can't decide" as an empty choice and lists as JSON text, and
@@ -404,7 +418,7 @@ def export_labels(*, engine: Engine, benchmark_id: int, out: str | Path, study_i
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".parquet"):
         raise ValueError(f"unknown export type {suffix!r}: use .csv, .jsonl or .parquet")
-    df = export_frame(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
+    df = export_frame(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids, real_names=real_names)
     out.parent.mkdir(parents=True, exist_ok=True)
     for col in ("shown_at", "first_submitted_at", "submitted_at"):
         df[col] = [None if pd.isna(t) else t.isoformat() for t in df[col]]

@@ -121,8 +121,13 @@ def parse_questions(data: Any) -> tuple[Question, ...]:
     return tuple(out)
 
 
-def dumps(questions: Iterable[Question]) -> str:
-    return json.dumps([q.as_dict() for q in questions], ensure_ascii=False)
+def dumps(questions: Iterable[Question], *, indent: int | None = None) -> str:
+    return json.dumps([q.as_dict() for q in questions], ensure_ascii=False, indent=indent)
+
+
+def preset_name(questions: tuple[Question, ...]) -> str | None:
+    """The preset these questions are (so the Study page shows it selected), or None for a study's own set."""
+    return next((name for name, preset in PRESETS.items() if tuple(preset) == tuple(questions)), None)
 
 
 def questions_for(questions_json: str | None, fmt: str) -> tuple[Question, ...]:

@@ -80,8 +80,13 @@ def build_report(
     fit_truth: bool = False,
     resample: str = "records",
     adjust: str = "holm",
+    study_ids: Optional[list[int]] = None,
 ) -> dict:
     """The whole report for one benchmark, intervals included (plain data).
+
+    ``study_ids``: the studies whose labels count (None: every study of the
+    benchmark, pooled). Annotators are named by their pseudonym in the study
+    (``STUDY/ann-07`` when several are pooled: ``studies.coder_names``).
 
     Every interval resamples whole records within each domain: one set of
     record draws per domain (``human_metrics.record_draws``) is expanded to
@@ -97,7 +102,7 @@ def build_report(
         raise ValueError(f"adjust must be one of {', '.join(bs.ADJUST_METHODS)}, not {adjust!r}")
     if resample not in ("records", "annotators"):
         raise ValueError(f"resample must be 'records' or 'annotators', not {resample!r}")
-    counted = counted_labels(engine=engine, benchmark_id=benchmark_id, what_if=exclude)
+    counted = counted_labels(engine=engine, benchmark_id=benchmark_id, what_if=exclude, study_ids=study_ids)
     labels = counted.labels
     with session_scope(engine) as session:
         bench = session.get(Benchmark, benchmark_id)
@@ -116,8 +121,9 @@ def build_report(
         "n_items": {d: int(item_counts.get(d, 0)) for d in DOMAINS},
         "n_items_labelled": {d: int((summary["domain"] == d).sum()) for d in DOMAINS},
         "n_labels": int(len(labels)),
-        "n_annotators": int(labels["user_id"].nunique()) if len(labels) else 0,
+        "n_annotators": int(labels["annotator"].nunique()) if len(labels) else 0,
         "n_cant_decide": int(labels["choice_key"].isna().sum()) if len(labels) else 0,
+        **_studies_summary(engine, labels, study_ids),
     }
     report["position_bias"] = _position_bias(labels)
     report["annotators"] = _annotators(labels, report["agreement"], fast_seconds)
@@ -138,10 +144,28 @@ def build_report(
     from rmgap_annot import format_sections  # noqa: PLC0415
 
     report["benchmark_metrics"] = format_sections.benchmark_metrics_section(
-        engine=engine, benchmark_id=benchmark_id, exclude=exclude, draws=draws, seed=seed)
+        engine=engine, benchmark_id=benchmark_id, exclude=exclude, draws=draws, seed=seed, study_ids=study_ids)
     report["ratings"] = format_sections.ratings_report_section(
-        engine=engine, benchmark_id=benchmark_id, labels=labels, draws=draws, seed=seed, confidence=confidence)
+        engine=engine, benchmark_id=benchmark_id, labels=labels, draws=draws, seed=seed, confidence=confidence,
+        study_ids=study_ids)
     return report
+
+
+def _studies_summary(engine: Engine, labels: pd.DataFrame, study_ids: Optional[list[int]]) -> dict:
+    """Which studies the labels come from, and (pooled) how many items one person labelled in two of them."""
+    from rmgap_annot.models import Study  # noqa: PLC0415
+
+    with session_scope(engine) as session:
+        present = sorted({int(s) for s in labels["study_id"]}) if len(labels) else []
+        wanted = present if study_ids is None else sorted(study_ids)
+        names = dict(session.execute(select(Study.id, Study.name).where(Study.id.in_(wanted))).all()) if wanted else {}
+    repeats = int(labels.duplicated(["user_id", "item_id"]).sum()) if len(labels) else 0
+    return {
+        "studies": [names[s] for s in wanted if s in names],
+        # Pooled studies keep each study's labels as their own coder (STUDY/ann-07): a person who
+        # labelled an item in two studies counts twice on it. This says how often that happened.
+        "n_repeat_labels": repeats,
+    }
 
 
 def _verdict(report: dict, *, engine: Engine, benchmark_id: int, summary: pd.DataFrame, record_draws: dict, scored: dict,
@@ -470,8 +494,7 @@ def _annotators(labels: pd.DataFrame, agreement: dict, fast_seconds: float) -> l
         a = loo.get(str(name))
         a = _f(a)
         row = {
-            "annotator": str(name),
-            "user_id": int(g["user_id"].iloc[0]),
+            "annotator": str(name),  # the pseudonym; no account id, which would link studies' pseudonyms
             "n_labels": int(len(g)),
             "n_cant_decide": int(g["choice_key"].isna().sum()),
             "accuracy": float(g["_match"].mean()),

@@ -33,7 +33,7 @@ TICKET_SECONDS = 60
 # A session's last_seen_at is written at most this often: a rerun per click
 # must not cost a database write each.
 TOUCH_SECONDS = 60
-VIAS = ("password", "invite", "sso")
+VIAS = ("password", "invite", "sso", "study-link")
 # Set by server.py: without its routes no browser can receive a session cookie.
 ROUTES_MOUNTED = False
 

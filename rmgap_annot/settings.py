@@ -35,3 +35,17 @@ def get_settings(db_url: str | None = None) -> Settings:
         db_url=resolve_db_url(db_url),
         exports_dir=Path(os.environ.get("RMGAP_ANNOT_EXPORTS", "exports")),
     )
+
+
+def arrivals_per_minute() -> tuple[int, int]:
+    """New crowd participants allowed per minute (per study link, per client address).
+
+    ``RMGAP_ANNOT_ARRIVALS_PER_MINUTE`` and ``RMGAP_ANNOT_ARRIVALS_PER_IP``
+    raise them for a large launch, or for a lab whose pool shares one
+    address behind NAT; a value that is not a positive whole number keeps the default.
+    """
+    def read(name: str, default: int) -> int:
+        value = os.environ.get(name, "")
+        return int(value) if value.isdigit() and int(value) > 0 else default
+
+    return read("RMGAP_ANNOT_ARRIVALS_PER_MINUTE", 120), read("RMGAP_ANNOT_ARRIVALS_PER_IP", 20)

@@ -8,6 +8,7 @@ means "its only study", and asks for a name once there are several.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -109,6 +110,25 @@ def resolve_study(*, engine: Engine, name: str | None, benchmark_id: int | None 
     raise StudyNotFound("there are several studies; name one with --study NAME (" + ", ".join(s.name for s in studies) + ")")
 
 
+def _last_number(session: Session, study_id: int) -> int:
+    """The highest pseudonym number the study ever gave, deleted participants' included.
+
+    A participant who withdrew is deleted with their membership; the next
+    arrival must not inherit their ``ann-07``, or a published name would
+    stand for two people. Their number survives in the deletion's audit event.
+    """
+    from rmgap_annot.models import AuditEvent
+
+    live = session.execute(
+        select(func.max(StudyMember.pseudonym_no)).where(StudyMember.study_id == study_id)
+    ).scalar_one() or 0
+    deleted = session.execute(
+        select(AuditEvent.detail_json).where(AuditEvent.study_id == study_id, AuditEvent.action == "delete")
+    ).scalars().all()
+    gone = [json.loads(d or "{}").get("pseudonym_no") or 0 for d in deleted]
+    return max([live, *gone])
+
+
 def ensure_member(session: Session, *, study_id: int, user_id: int, **fields) -> StudyMember:  # noqa: ANN003
     """The person's membership of the study, created with the next pseudonym number on first use.
 
@@ -120,9 +140,7 @@ def ensure_member(session: Session, *, study_id: int, user_id: int, **fields) ->
     ).scalars().first()
     if member is not None:
         return member
-    number = (session.execute(
-        select(func.max(StudyMember.pseudonym_no)).where(StudyMember.study_id == study_id)
-    ).scalar_one() or 0) + 1
+    number = _last_number(session, study_id) + 1
     member = StudyMember(study_id=study_id, user_id=user_id, pseudonym_no=number, **fields)
     session.add(member)
     session.flush()
@@ -132,9 +150,7 @@ def ensure_member(session: Session, *, study_id: int, user_id: int, **fields) ->
 def ensure_members(session: Session, *, study_id: int, user_ids) -> None:  # noqa: ANN001
     """Members for many people at once (label imports), numbered in the order given."""
     have = set(session.execute(select(StudyMember.user_id).where(StudyMember.study_id == study_id)).scalars())
-    number = session.execute(
-        select(func.max(StudyMember.pseudonym_no)).where(StudyMember.study_id == study_id)
-    ).scalar_one() or 0
+    number = _last_number(session, study_id)
     rows = []
     for uid in user_ids:
         if uid in have:
@@ -161,6 +177,43 @@ def pseudonyms(*, engine: Engine, study_ids: list[int] | None = None) -> dict[tu
     for sid, _, no in rows:
         widths[sid] = max(widths.get(sid, 2), len(str(no)))
     return {(sid, uid): pseudonym(no, widths[sid]) for sid, uid, no in rows}
+
+
+def coder_names(*, engine: Engine, benchmark_id: int, study_ids: list[int] | None = None) -> dict[tuple[int, int], str]:
+    """(study id, user id) -> the name a coder has in analyses and everything published from them.
+
+    One study: its pseudonym (``ann-07``). Several studies pooled (``--study
+    all``): ``STUDY/ann-07``. Pooling keeps each study's labels as a coder of
+    their own, so a person who labelled the same item in a pilot and in the
+    main run counts twice on it (each study's labels stay what they were:
+    unique per person and item); the report says how often that happens.
+    A label whose person has no membership row (written by hand) gets one
+    here, numbered after the study's members.
+    """
+    with session_scope(engine) as session:
+        stmt = select(Study.id, Study.name).where(Study.benchmark_id == benchmark_id)
+        if study_ids is not None:
+            stmt = stmt.where(Study.id.in_(study_ids))
+        studies = dict(session.execute(stmt).all())
+        missing = session.execute(
+            select(Label.study_id, Label.user_id).distinct()
+            .outerjoin(StudyMember, (StudyMember.study_id == Label.study_id) & (StudyMember.user_id == Label.user_id))
+            .where(Label.study_id.in_(list(studies)), StudyMember.id.is_(None))
+            .order_by(Label.study_id, Label.user_id)
+        ).all()
+    if missing:
+        from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
+
+        try:
+            with session_scope(engine, write=True) as session:
+                for sid, uid in missing:
+                    ensure_member(session, study_id=sid, user_id=uid)
+        except IntegrityError:
+            pass  # a concurrent report numbered them first: read theirs
+    names = pseudonyms(engine=engine, study_ids=list(studies))
+    if len(studies) > 1:
+        return {(sid, uid): f"{studies[sid]}/{n}" for (sid, uid), n in names.items()}
+    return names
 
 
 def study_for_user(*, engine: Engine, user_id: int) -> int | None:
@@ -190,3 +243,33 @@ def item_study_id(session: Session, item_id: int) -> int:
     if study is None:
         raise StudyNotFound(f"item {item_id} has no study")
     return study.id
+
+
+# --- who may label -------------------------------------------------------------------
+
+
+def label_refusal(session: Session, *, study_id: int, user_id: int) -> str | None:
+    """Why this person may not label in this study now, or None when they may.
+
+    The one permission check behind assignment and every stored label: a
+    disabled account (anywhere) and a block (in this study) both stop a
+    person, and both are read inside the caller's write transaction, so a
+    browser left open stores nothing more once either is set.
+    """
+    from rmgap_annot.models import User
+
+    user = session.get(User, user_id)
+    if user is None:
+        return f"no user with id {user_id}"
+    if not user.active:
+        return "this account is disabled"
+    blocked = session.execute(
+        select(StudyMember.blocked_at).where(StudyMember.study_id == study_id, StudyMember.user_id == user_id)
+    ).scalar_one_or_none()
+    if blocked is not None:
+        return "you can no longer take part in this study"
+    return None
+
+
+def may_label(session: Session, *, study_id: int, user_id: int) -> bool:
+    return label_refusal(session, study_id=study_id, user_id=user_id) is None

@@ -73,7 +73,8 @@ def test_non_text_cells_are_left_alone():
 def test_labels_export_csv_neutralises_and_reimports_the_original_text(engine, benchmark_id, small_records, small_file, tmp_path):
     _import_hostile(engine, benchmark_id, small_records, tmp_path)
     out = tmp_path / "labels.csv"
-    assert export_labels(engine=engine, benchmark_id=benchmark_id, out=out) == len(HOSTILE)
+    # A backup round trip keeps the user names (--real-names); a plain export names pseudonyms.
+    assert export_labels(engine=engine, benchmark_id=benchmark_id, out=out, real_names=True) == len(HOSTILE)
     cells = _csv_cells(out)
     _assert_no_formula(cells)
     assert "'" + HOSTILE[0][0] in cells and "'''twice" in cells
@@ -88,8 +89,8 @@ def test_labels_export_csv_neutralises_and_reimports_the_original_text(engine, b
 
 def test_jsonl_and_parquet_keep_the_raw_text(engine, benchmark_id, small_records, tmp_path):
     _import_hostile(engine, benchmark_id, small_records, tmp_path)
-    export_labels(engine=engine, benchmark_id=benchmark_id, out=tmp_path / "l.jsonl")
-    export_labels(engine=engine, benchmark_id=benchmark_id, out=tmp_path / "l.parquet")
+    export_labels(engine=engine, benchmark_id=benchmark_id, out=tmp_path / "l.jsonl", real_names=True)
+    export_labels(engine=engine, benchmark_id=benchmark_id, out=tmp_path / "l.parquet", real_names=True)
     rows = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {(r["annotator"], r["comment"]) for r in rows} == set(HOSTILE)
     frame = pd.read_parquet(tmp_path / "l.parquet")

@@ -37,11 +37,13 @@ def test_excluding_equals_deleting_and_including_restores(engine, benchmark_id):
     assert report_fingerprint(engine=engine, benchmark_id=benchmark_id) != fp_before  # the cache key moves
     excluded = build_report(engine=engine, benchmark_id=benchmark_id, draws=100)
     assert _n_labels(engine) == n_before  # nothing deleted
-    assert excluded["exclusions"]["stored"][0]["annotator"] == "ann1"
+    # Published outputs name people by their pseudonym in the study (ann1 was the second to label).
+    assert excluded["exclusions"]["stored"][0]["annotator"] == "ann-02"
     assert excluded["exclusions"]["stored"][0]["reason"] == "clicked through in 2 s"
     assert excluded["exclusions"]["n_labels_excluded"] == 96
     assert excluded["agreement"] != before["agreement"]
-    assert "ann1" not in {a["annotator"] for a in excluded["annotators"]}
+    assert "ann-02" not in {a["annotator"] for a in excluded["annotators"]}
+    assert {a["annotator"] for a in excluded["annotators"]} == {"ann-01", "ann-03", "ann-04"}
 
     include_annotator(engine=engine, name="ann1")
     restored = build_report(engine=engine, benchmark_id=benchmark_id, draws=100)
@@ -61,12 +63,12 @@ def test_what_if_exclusion_is_not_stored(engine, benchmark_id, cli):
     stored = build_report(engine=engine, benchmark_id=benchmark_id, draws=0)
     exclude_annotator(engine=engine, name="ann2", reason="test")
     both = build_report(engine=engine, benchmark_id=benchmark_id, draws=0, exclude=["ann3"])
-    assert both["exclusions"]["excluded"] == ["ann2", "ann3"] and both["exclusions"]["what_if"] == ["ann3"]
+    assert both["exclusions"]["excluded"] == ["ann-03", "ann-04"] and both["exclusions"]["what_if"] == ["ann-04"]
     assert both["agreement"]["summary"]["n_labels"] == stored["agreement"]["summary"]["n_labels"] - 2 * 96
     out = cli("report", "--json", "--draws", "0", "--exclude", "ann3,ann0")
-    assert json.loads(out.stdout)["exclusions"]["excluded"] == ["ann0", "ann2", "ann3"]
+    assert json.loads(out.stdout)["exclusions"]["excluded"] == ["ann-01", "ann-03", "ann-04"]
     after = build_report(engine=engine, benchmark_id=benchmark_id, draws=0)
-    assert after["exclusions"]["excluded"] == ["ann2"]  # the what-if left nothing behind
+    assert after["exclusions"]["excluded"] == ["ann-03"]  # the what-if left nothing behind
     bad = cli("report", "--exclude", "ghost")
     assert bad.exit_code == 2 and "ghost" in bad.stderr
 
@@ -96,9 +98,10 @@ def test_export_leaves_excluded_labels_out_and_lists_them(engine, benchmark_id, 
     out = cli("export-verified", "--out", str(tmp_path / "e"), "--min-labels", "1", "--min-naturalness", "0")
     assert out.exit_code == 0, out.output
     labels = pd.read_parquet(tmp_path / "e" / "labels.parquet")
-    assert "ann2" not in set(labels["annotator"]) and len(labels) == 2 * 96
+    assert set(labels["annotator"]) == {"ann-01", "ann-02"} and len(labels) == 2 * 96
     card = (tmp_path / "e" / "README.md").read_text()
-    assert "## Excluded annotators" in card and "| ann2 | did not read the responses |" in card
+    assert "## Excluded annotators" in card and "| ann-03 | did not read the responses |" in card
+    assert "ann2" not in card
 
 
 def test_scorer_comparison_ignores_excluded_labels(engine, benchmark_id):
@@ -136,7 +139,7 @@ def test_results_page_stores_exclusions_offers_a_what_if_and_fits_truth(engine, 
     # What-if: one annotator left out for this view only.
     at.multiselect(key="results_what_if").set_value(["ann0"]).run()
     assert not at.exception, at.exception
-    assert any("ann0 (what-if)" in w.value for w in at.warning)
+    assert any("ann-01 (what-if)" in w.value for w in at.warning)
     assert active_exclusions(engine=engine) == []
     at.multiselect(key="results_what_if").set_value([]).run()
     # Stored exclusion through the form.
@@ -145,7 +148,7 @@ def test_results_page_stores_exclusions_offers_a_what_if_and_fits_truth(engine, 
     next(b for b in at.button if b.label == "Exclude").click().run()
     assert not at.exception, at.exception
     assert [e.annotator for e in active_exclusions(engine=engine)] == ["ann2"]
-    assert any("ann2 (answered in under a second)" in w.value for w in at.warning)
+    assert any("ann-03 (answered in under a second)" in w.value for w in at.warning)
     at.button(key="include_button").click().run()
     assert active_exclusions(engine=engine) == [] and not at.warning
     # Truth inference on request.
@@ -189,7 +192,7 @@ def test_exclusion_and_truth_cache_tables_work_on_both_backends(backend_url, sma
     exclude_annotator(engine=engine, name="ann1", reason="r")
     assert [e.annotator for e in active_exclusions(engine=engine)] == ["ann1"]
     counted = counted_labels(engine=engine, benchmark_id=bid)
-    assert set(counted.labels["annotator"]) == {"ann0", "ann2"}
+    assert set(counted.labels["annotator"]) == {"ann-01", "ann-03"}
     fitted = truth.aggregated_picks(engine=engine, benchmark_id=bid, labels=counted.labels, method="dawid-skene", fit_if_missing=True)
     again = truth.aggregated_picks(engine=engine, benchmark_id=bid, labels=counted.labels, method="dawid-skene", fit_if_missing=False)
     assert again["picks"] == fitted["picks"] and again["fingerprint"] == fitted["fingerprint"]

@@ -61,7 +61,7 @@ def test_rmb_labels_round_trip_with_pair_uid_and_bon_uid_and_ties(engine, db_url
     submit_label(engine=engine, user_id=ann, item_id=bon_id, choice_key="loser_3", ranking=ranking)
     submit_label(engine=engine, user_id=bob, item_id=bon_id, choice_key=None, reason="several_fit")
     out = tmp_path / f"labels{suffix}"
-    assert export_labels(engine=engine, benchmark_id=bench, out=out) == 5
+    assert export_labels(engine=engine, benchmark_id=bench, out=out, real_names=True) == 5
     if suffix == ".csv":
         with open(out, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
@@ -122,7 +122,7 @@ def test_formula_cells_in_new_columns_are_neutralised_and_restored(engine, tmp_p
     submit_label(engine=engine, user_id=uid, item_id=items["conv-1"][0], choice_key="chosen",
                  comment="=1+1")
     out = tmp_path / "l.csv"
-    export_labels(engine=engine, benchmark_id=bench, out=out)
+    export_labels(engine=engine, benchmark_id=bench, out=out, real_names=True)  # a backup: names kept
     with open(out, newline="", encoding="utf-8") as fh:
         row = next(csv.DictReader(fh))
     assert row["id"] == "conv-1" and not row["annotator"].startswith("=") and not row["comment"].startswith("=")

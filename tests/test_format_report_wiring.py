@@ -192,3 +192,18 @@ def test_rmgap_naturalness_resamples_records_and_names_levels_by_value(engine, b
     row = rating_rows({"questions": [q]})[0]
     # Naturalness's level labels are sentences: tables and charts name the levels by value.
     assert row["distribution"].startswith("1: ") and "No real user" not in row["distribution"]
+
+
+def test_study_ids_choose_whose_labels_both_sections_count(engine):
+    from rmgap_annot.assignment import create_study
+
+    bench = _labelled(engine, SAMPLES / "rmb" / "RMB_dataset")
+    first = list_studies(engine=engine, benchmark_id=bench)[0].id
+    other = create_study(engine=engine, benchmark_id=bench, name="other").id
+    update_study(engine=engine, study_id=other, questions_json=dumps([CLEAR]))
+    mine = build_report(engine=engine, benchmark_id=bench, draws=0, study_ids=[first])
+    assert mine["benchmark_metrics"] == format_report(engine=engine, benchmark_id=bench, study_ids=[first], n_boot=0)
+    empty = build_report(engine=engine, benchmark_id=bench, draws=0, study_ids=[other])
+    assert empty["benchmark_metrics"]["n_labels"] == 0 and empty["benchmark_metrics"]["study_ids"] == [other]
+    (clear,) = empty["ratings"]["questions"]  # the other study asks "clear" only
+    assert clear["name"] == "clear" and sum(clear["distribution"].values()) == 0

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 from scipy import stats
+from sqlalchemy import select
 
 from rmgap_annot.accounts import create_user
+from rmgap_annot.db import session_scope
+from rmgap_annot.models import User
 from rmgap_annot.report import build_report, item_detail
 from rmgap_annot.settings import DOMAINS
 from tests.analytics_helpers import add_labels, item_ids, winners
@@ -17,6 +20,15 @@ from tests.analytics_helpers import add_labels, item_ids, winners
 PAGE = Path(__file__).resolve().parent.parent / "pages" / "results.py"
 TOP = {"agreement", "human", "naturalness", "position_bias", "annotators", "items", "scorers", "exclusions", "truth_inference",
        "referee", "verified_subset", "verdict", "planning", "benchmark_metrics", "ratings"}
+
+
+def pseudonym_of(engine, name: str) -> str:
+    """The public name the report gives a user (their pseudonym in the benchmark's study)."""
+    from rmgap_annot.studies import pseudonyms
+
+    with session_scope(engine) as s:
+        uid = s.execute(select(User.id).where(User.name == name)).scalar_one()
+    return next(n for (_, u), n in pseudonyms(engine=engine).items() if u == uid)
 
 
 def _seed(engine, benchmark_id, n_annotators=3, seed=0):
@@ -80,7 +92,8 @@ def test_position_bias_matches_scipy(engine, benchmark_id):
 def test_annotator_table_and_naturalness(engine, benchmark_id):
     rows = _seed(engine, benchmark_id)
     report = build_report(engine=engine, benchmark_id=benchmark_id, draws=0)
-    ann0 = next(a for a in report["annotators"] if a["annotator"] == "ann0")
+    ann0 = next(a for a in report["annotators"] if a["annotator"] == pseudonym_of(engine, "ann0"))
+    assert not {a["annotator"] for a in report["annotators"]} & {"ann0", "ann1", "ann2"}  # pseudonyms only
     mine = [r for r in rows if r["annotator"] == "ann0"]
     secs = sorted(r["seconds"] for r in mine)
     assert ann0["n_labels"] == len(mine)

@@ -66,11 +66,13 @@
 
   // One listener per app document, even when this frame is re-created.
   if (host.__rmgapKeyboard) {
-    try { doc.removeEventListener("keydown", host.__rmgapKeyboard.key); } catch (err) { /* old frame gone */ }
+    try { doc.removeEventListener("keydown", host.__rmgapKeyboard.key, true); } catch (err) { /* old frame gone */ }
     try { host.removeEventListener("resize", host.__rmgapKeyboard.resize); } catch (err) { /* old frame gone */ }
   }
   host.__rmgapKeyboard = { key: onKey, resize: onResize };
-  doc.addEventListener("keydown", onKey);
+  // Capture phase: a focused radio (react-aria) stops Enter from bubbling, so after a click on an
+  // answer Enter would never reach a listener on the document.
+  doc.addEventListener("keydown", onKey, true);
   host.addEventListener("resize", onResize);
   window.addEventListener("pagehide", function () {
     if (host.__rmgapKeyboard && host.__rmgapKeyboard.key === onKey) {

@@ -1,8 +1,14 @@
-"""A paid crowd study's building blocks (issue #14), as pure functions.
+"""A paid crowd study (issue #14).
 
-Nothing here touches the database or a page: the check file reader, the
-public link and what arrives through it, the seeded check schedule and the
-qualification rule, the quality figures a researcher watches, pseudonyms and
-the payment CSV. The tables and pages that use them are built on top, so
-every rule can be tested on plain data.
+The pure part touches neither the database nor a page: the check file
+reader (``checks``), the public link and what arrives through it
+(``links``), the seeded check schedule and the qualification rule
+(``schedule``), the quality figures a researcher watches (``quality``),
+pseudonyms (``pseudonyms``) and the payment CSV (``payment``), so every rule
+can be tested on plain data. On top of them: a participant's arrival
+(``arrival``), their stream of consent, qualification, checks and items
+(``stream``, ``checks_store``), the researcher's preview (``preview``); and
+for the researcher watching, ``monitor`` (the Quality page's and ``crowd
+report``'s figures) and ``control`` (block, delete), each decision written to
+the audit log (``rmgap_annot.audit``).
 """

@@ -63,9 +63,17 @@ def write_items(path: Path, rows: list[dict[str, Any]]) -> int:
     return len(rows)
 
 
+# The account's database id would link a pseudonym back to an account (and across studies): never published.
+PRIVATE_LABEL_COLUMNS = ("user_id",)
+
+
 def write_labels(folder: Path, labels: pd.DataFrame) -> None:
-    """Every raw label, Parquet (typed, raw text) and CSV (lists as JSON text, formula-safe cells)."""
-    frame = labels.copy()
+    """Every raw label, Parquet (typed, raw text) and CSV (lists as JSON text, formula-safe cells).
+
+    Annotators appear under their pseudonym (``counted_labels`` names them);
+    the account id stays in the database.
+    """
+    frame = labels.drop(columns=[c for c in PRIVATE_LABEL_COLUMNS if c in labels.columns])
     for col in ("ranking", "displayed_order"):
         if col in frame:
             frame[col] = frame[col].map(lambda v: None if v is None or (not isinstance(v, list) and pd.isna(v)) else list(v))
@@ -80,6 +88,7 @@ def write_labels(folder: Path, labels: pd.DataFrame) -> None:
 def write_export(
     *, engine: Engine, benchmark_id: int, out_dir: str | Path, rule: Rule = Rule(), level: str = "record",
     force: bool = False, analytics: tuple[dict | None, str | None] | None = None, aggregate: str = "plurality",
+    study_ids: list[int] | None = None,
 ) -> "ExportResult":
     """Write the verified subset into ``out_dir`` atomically.
 
@@ -89,7 +98,8 @@ def write_export(
     is replaced: it must hold the manifest (``MANIFEST``) and nothing the
     manifest does not list with the same sha256, so a typo cannot wipe a
     project folder or a hand-edited file. The previous export stays intact
-    until the new one is complete.
+    until the new one is complete. ``study_ids``: the studies whose labels
+    count (None: all of the benchmark's, pooled).
     """
     if level not in LEVELS:
         raise ExportError(f"--level must be one of {', '.join(LEVELS)}, got {level!r}")
@@ -100,13 +110,14 @@ def write_export(
     bench = _benchmark(engine, benchmark_id)
     rule = effective_rule(engine=engine, benchmark_id=benchmark_id, rule=rule, fmt=bench.format)
     # Excluded annotators' labels count nowhere, the export included (see rmgap_annot.exclusions).
-    counted = counted_labels(engine=engine, benchmark_id=benchmark_id)
+    counted = counted_labels(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
     labels = counted.labels
     stats = verdict_stats(engine=engine, benchmark_id=benchmark_id, labels=labels, aggregate=aggregate, fmt=bench.format)
     verdicts = apply_rule(stats, rule)
     records = record_verdicts(verdicts)
     summary = summarize(verdicts, records)
-    report, why_not = analytics if analytics is not None else load_analytics(engine=engine, benchmark_id=benchmark_id)
+    report, why_not = analytics if analytics is not None else load_analytics(engine=engine, benchmark_id=benchmark_id,
+                                                                             study_ids=study_ids)
     created_at = datetime.now(timezone.utc)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)

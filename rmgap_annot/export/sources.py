@@ -124,13 +124,13 @@ def _item_rows(engine: Engine, verdicts: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def load_analytics(*, engine: Engine, benchmark_id: int) -> tuple[dict | None, str | None]:
+def load_analytics(*, engine: Engine, benchmark_id: int, study_ids: list[int] | None = None) -> tuple[dict | None, str | None]:
     """The analytics report, or (None, why not): an export never fails on analytics."""
     try:
         from rmgap_annot.report import build_report
     except ImportError:
         return None, ANALYTICS_MISSING
     try:
-        return build_report(engine=engine, benchmark_id=benchmark_id), None
+        return build_report(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids), None
     except Exception as exc:  # noqa: BLE001 - reported in the card, never hidden
         return None, f"n/a (analytics failed: {type(exc).__name__}: {exc})"

@@ -130,8 +130,10 @@ GATE_BUTTON = "I have read the guidelines: start"
 
 
 def pass_guidelines_gate(page) -> None:  # noqa: ANN001
-    """Wait for the annotate page; confirm the guidelines first if the gate asks (a new annotator's first item)."""
-    request = page.get_by_text("The user's request", exact=True)
+    """Wait for the annotate page; confirm the guidelines first if the gate asks (a new annotator's first item).
+
+    The item's context is a request, or a conversation ending in the user's last message."""
+    request = page.get_by_text("The user's request", exact=True).or_(page.locator(".st-key-rmgap-lastturn")).first
     request.or_(page.get_by_role("button", name=GATE_BUTTON)).first.wait_for(timeout=WAIT_MS)
     if not request.is_visible():
         settle(page)

@@ -148,3 +148,98 @@ def test_html_in_benchmark_text_is_shown_as_text(server, browser):
     page.wait_for_timeout(500)
     assert not dialogs
     page.close()
+
+
+# --- every format: hidden metadata, entry ids and candidate keys stay on the server --------------
+
+FORMAT_PASSWORD = "formats-blind-123"
+# Values of researcher-only fields (tests/format_items.py): generator names, rubric, narrative,
+# entry ids, profile post ids, category paths.
+FORMAT_SENTINELS = ("MODELSENTINEL", "RUBRICSENTINEL", "NARRATIVESENTINEL", "PAIRIDSENTINEL", "BONIDSENTINEL",
+                    "CHATIDSENTINEL", "PRBIDSENTINEL", "POSTIDSENTINEL", "Pairwise_set", "BoN_set")
+# Field names and candidate keys: looked for in what the app sends (the websocket frames), not in
+# Streamlit's own JavaScript bundle, where words such as "reject" belong to the library. The app's
+# own wording (guidelines, labels) avoids these words, so that any occurrence is a leak.
+FORMAT_WORDS = ("llm_name", "chosen_model", "rubric_aspects", "narrative", "models", "chosen", "reject",
+                "bon_best", "loser_", "winner", "correct_keys", "hidden_json", "category_path", "group_key")
+
+
+@pytest.fixture(scope="module")
+def formats_server(tmp_path_factory):
+    from rmgap_annot.assignment import update_study
+    from rmgap_annot.questions import PRESETS, dumps
+    from tests.format_items import add_all_formats, join
+
+    made = {}
+
+    def prepare(engine):  # noqa: ANN001
+        made.update(add_all_formats(engine))
+        update_study(engine=engine, study_id=made["bon7"][1], mode="ranking")
+        update_study(engine=engine, study_id=made["profile"][1], questions_json=dumps(PRESETS["prb-human-check"]))
+        for name, (_, sid) in made.items():
+            uid = create_user(engine=engine, name=f"blind-{name}", role="annotator", password=FORMAT_PASSWORD)
+            join(engine, study_id=sid, user_id=uid)
+            confirm_guidelines(engine=engine, user_id=uid, study_id=sid)
+
+    srv = start_server(tmp_path_factory, prepare)
+    with session_scope(get_engine(srv.db_url)) as s:
+        from rmgap_annot.models import Record, Study
+
+        srv.ids = sorted({*s.execute(select(Item.id)).scalars(), *s.execute(select(Record.id)).scalars(),
+                          *s.execute(select(Study.id)).scalars()})
+    yield srv
+    srv.stop()
+
+
+def test_no_format_sends_hidden_metadata_keys_or_ids_to_the_browser(formats_server, browser):
+    frames: list[bytes] = []
+    bodies: list[bytes] = []
+    dialogs: list[str] = []
+    for name in ("pairwise", "bon7", "chat", "profile"):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("websocket", lambda ws: ws.on(
+            "framereceived", lambda p: frames.append(p if isinstance(p, bytes) else p.encode())))
+        responses = []
+        page.on("response", lambda r, responses=responses: responses.append(r))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        log_in(page, formats_server.url, f"blind-{name}", FORMAT_PASSWORD)
+        page.wait_for_function("() => !!window.__rmgapKeyboard", timeout=WAIT_MS)  # keys are heard from now
+        panel = page.locator(".st-key-rmgap-answer")
+        if name == "bon7":
+            for key in "GFEDCB":
+                page.keyboard.press(key)
+                settle(page)
+        else:
+            page.keyboard.press("T" if name == "pairwise" else "A")
+            settle(page)
+        if name == "profile":
+            for _ in range(8):
+                page.keyboard.press("4")
+                settle(page)
+        panel.get_by_role("button", name="Submit").click()
+        page.get_by_text("All done", exact=False).wait_for(timeout=WAIT_MS)
+        page.get_by_role("button", name="Back").click()  # the label comes back pre-filled, ratings too
+        page.get_by_text("You are correcting a label").wait_for(timeout=WAIT_MS)
+        settle(page)
+        page.wait_for_timeout(300)
+        for r in responses:
+            try:
+                bodies.append(r.body())
+            except Exception:  # noqa: BLE001 - redirects and aborted requests have no body
+                pass
+        page.close()
+
+    sent = b"\n".join(frames)
+    received = b"\n".join(frames + bodies)
+    for visible in (b"VISIBLEPAIR", b"VISIBLEBON-RESP 6", b"VISIBLECHAT-FINAL", b"VISIBLEPOST-3", b"VISIBLEPROFILE"):
+        assert visible in received, visible  # the capture sees every item
+    leaked = [s for s in FORMAT_SENTINELS if s.encode() in received]
+    assert not leaked, f"sent to an annotator's browser: {leaked}"
+    # Streamlit lists the app's page scripts in every session's first message ("reward_models"):
+    # a page name, not a benchmark field.
+    scrubbed = re.sub(rb"reward[ _]models", b"", sent)
+    words = [w for w in FORMAT_WORDS if w.encode() in scrubbed]
+    assert not words, f"field names or candidate keys in the app's frames: {words}"
+    key_like = re.findall(rb"(?:label|item|key|form|study|record)[-_](\d+)\b", received)
+    assert not [k for k in key_like if int(k) in formats_server.ids], key_like[:5]
+    assert not dialogs

@@ -1,7 +1,8 @@
 """A researcher's download in real Chromium: built only on click, and formula-safe.
 
 Before the click the page holds no /media URL (nothing for anyone else to
-fetch); the CSV that arrives quotes a hostile comment and annotator name.
+fetch); the CSV that arrives quotes a hostile comment and names the
+annotator (whose user name is hostile too) by their pseudonym.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def test_labels_download_is_made_on_click_and_quotes_formulas(server, browser):
             button.click()
         body = open(info.value.path(), encoding="utf-8", newline="").read()
         cells = [c for row in csv.reader(io.StringIO(body, newline="")) for c in row]
-        assert "'" + COMMENT in cells and "'" + ANNOTATOR in cells
+        assert "'" + COMMENT in cells
+        # The annotator appears under their pseudonym: the hostile user name never leaves the system.
+        assert "ann-01" in cells and not [c for c in cells if "calc" in c]
         assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
         assert len(media) == 1  # the file is fetched once, after the click
     finally:

@@ -130,7 +130,7 @@ def test_five_items_by_keyboard_only_three_keys_each(server, browser, tmp_path):
     rows = labels_of(server, "kim")
     assert len(rows) == len(picks)
     out = tmp_path / "labels.jsonl"
-    export_labels(engine=engine_of(server), benchmark_id=server.benchmark_id, out=out)
+    export_labels(engine=engine_of(server), benchmark_id=server.benchmark_id, out=out, real_names=True)
     for n, (lab, letter, text) in enumerate(zip(rows, picks, shown), start=1):
         assert item_text(server, lab.item_id) in text
         order = json.loads(lab.displayed_order_json)
@@ -170,7 +170,7 @@ def test_three_items_in_ranking_mode_by_keyboard(server, browser, tmp_path):
     rows = labels_of(server, "rita")
     assert len(rows) == 3
     out = tmp_path / "labels.jsonl"
-    export_labels(engine=engine_of(server), benchmark_id=server.benchmark_id, out=out)
+    export_labels(engine=engine_of(server), benchmark_id=server.benchmark_id, out=out, real_names=True)
     exported = [json.loads(x) for x in out.read_text().splitlines()]
     exported = [r for r in exported if r.get("annotator") == "rita"]
     for lab, order in zip(rows, orders):
