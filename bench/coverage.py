@@ -30,7 +30,7 @@ import time
 import numpy as np
 from scipy import stats as sps
 
-from rmgap_annot.human_metrics import item_summary, record_draws
+from rmgap_annot.stats.human_metrics import item_summary, record_draws
 from rmgap_annot.report import label_sections
 from rmgap_annot.stats import bootstrap as bs
 from rmgap_annot.stats import simulation as sim

@@ -35,7 +35,7 @@ from rmgap_annot.report import build_report  # noqa: E402
 from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report_speed import N_ANNOTATORS, seed_labels  # noqa: E402
+from report_speed import seed_labels  # noqa: E402
 
 CHECKS_PER_ANNOTATOR = 60
 

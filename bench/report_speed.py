@@ -77,7 +77,7 @@ def time_referee(engine, benchmark_id: int) -> list[float]:
     except ImportError:  # code before the referee analyses
         return []
     from rmgap_annot.exclusions import counted_labels
-    from rmgap_annot.human_metrics import item_summary, record_draws
+    from rmgap_annot.stats.human_metrics import item_summary, record_draws
 
     summary = item_summary(counted_labels(engine=engine, benchmark_id=benchmark_id).labels)
     draws = record_draws(summary)

@@ -36,10 +36,10 @@ from report_speed import seed_labels  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from rmgap_annot.benchmark import import_benchmark  # noqa: E402
-from rmgap_annot.comparison import picks_from_summary, scorer_section, side_by_side  # noqa: E402
+from rmgap_annot.stats.comparison import picks_from_summary, scorer_section, side_by_side  # noqa: E402
 from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope  # noqa: E402
 from rmgap_annot.exclusions import counted_labels  # noqa: E402
-from rmgap_annot.human_metrics import human_accuracy, item_summary, record_draws  # noqa: E402
+from rmgap_annot.stats.human_metrics import human_accuracy, item_summary, record_draws  # noqa: E402
 from rmgap_annot.models import Item, Record, Scorer  # noqa: E402
 from rmgap_annot.report import build_report  # noqa: E402
 from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402

@@ -9,7 +9,6 @@ from pages.common import engine, require_researcher
 from rmgap_annot import assignment
 from rmgap_annot.catalog import list_benchmarks
 from rmgap_annot.safe_markdown import escape
-from rmgap_annot.settings import DOMAINS
 
 require_researcher()
 eng = engine()

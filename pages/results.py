@@ -19,7 +19,7 @@ import streamlit as st  # noqa: E402
 
 from rmgap_annot.accounts import list_users  # noqa: E402
 from rmgap_annot.annotation import FLAG_REASONS, flag_counts, flags_for_benchmark  # noqa: E402
-from rmgap_annot.comparison import comparison_key  # noqa: E402
+from rmgap_annot.stats.comparison import comparison_key  # noqa: E402
 from rmgap_annot.exclusions import ExclusionError, active_exclusions, exclude_annotator, include_annotator  # noqa: E402
 from rmgap_annot.labels_io import export_labels  # noqa: E402
 from rmgap_annot.stats import referee, truth  # noqa: E402

@@ -5,7 +5,7 @@ require_researcher()
 # Reward models: the scorers, a form that starts a scoring job (a worker
 # process, so leaving the page does not stop it), its progress polled from
 # the ScoringJob table, and human vs model on the identical labelled items.
-# Every number comes from rmgap_annot.comparison; this page only draws.
+# Every number comes from rmgap_annot.stats.comparison; this page only draws.
 
 import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -13,7 +13,7 @@ import streamlit as st  # noqa: E402
 
 from rmgap_annot import jobs  # noqa: E402
 from rmgap_annot.catalog import list_benchmarks  # noqa: E402
-from rmgap_annot.comparison import comparison_key, list_scorers, side_by_side  # noqa: E402
+from rmgap_annot.stats.comparison import comparison_key, list_scorers, side_by_side  # noqa: E402
 from rmgap_annot.safe_markdown import escape  # noqa: E402
 from rmgap_annot.scoring import AGGREGATIONS, FAMILIES, JUDGE_MODES, ScoringError, default_name, parse_spec, ScoringOptions  # noqa: E402
 

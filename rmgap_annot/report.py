@@ -29,11 +29,11 @@ from scipy import stats
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from rmgap_annot import agreement as agr
-from rmgap_annot import human_metrics as hm
+from rmgap_annot.stats import agreement as agr
+from rmgap_annot.stats import human_metrics as hm
 from rmgap_annot.db import session_scope
 from rmgap_annot.exclusions import counted_labels, exclusions_key
-from rmgap_annot.human_metrics import item_summary
+from rmgap_annot.stats.human_metrics import item_summary
 from rmgap_annot.stats import bootstrap as bs
 from rmgap_annot.models import Benchmark, Item, Label, Record, Response, User
 from rmgap_annot.settings import DOMAINS
@@ -532,7 +532,7 @@ def _items(summary: pd.DataFrame) -> list[dict]:
 
 def _scorers(engine: Engine, benchmark_id: int, human: dict, summary: pd.DataFrame, record_draws: dict, **options) -> dict:  # noqa: ANN003
     """The reward-model section, on the plurality picks and record draws this report already computed."""
-    from rmgap_annot import comparison  # noqa: PLC0415
+    from rmgap_annot.stats import comparison  # noqa: PLC0415
 
     return comparison.scorer_section(
         engine=engine, benchmark_id=benchmark_id, human=human, picks=comparison.picks_from_summary(summary),

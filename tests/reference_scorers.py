@@ -1,8 +1,8 @@
 """The per-item reference implementation of the scorer comparison (the code before issue 11's speed-up).
 
-``rmgap_annot.comparison`` now computes every scorer at once over score
-matrices (``rmgap_annot.score_matrix``); this is the readable version it
-replaced, one ``ScoredItem`` at a time on ``rmgap_annot.metrics``' rules,
+``rmgap_annot.stats.comparison`` now computes every scorer at once over score
+matrices (``rmgap_annot.stats.score_matrix``); this is the readable version it
+replaced, one ``ScoredItem`` at a time on ``rmgap_annot.stats.metrics``' rules,
 kept verbatim so tests can check the fast path gives exactly its numbers.
 """
 
@@ -15,9 +15,9 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.comparison import _per_domain_share, adjust_across_scorers, mcnemar_exact, plurality_picks
+from rmgap_annot.stats.comparison import _per_domain_share, adjust_across_scorers, mcnemar_exact, plurality_picks
 from rmgap_annot.db import session_scope
-from rmgap_annot.metrics import METRIC_NAMES, ScoredItem, group_outcomes, item_outcomes, rmgap_metrics, top_pick, with_avg
+from rmgap_annot.stats.metrics import METRIC_NAMES, ScoredItem, group_outcomes, item_outcomes, rmgap_metrics, top_pick, with_avg
 from rmgap_annot.models import Item, Record, Response, Score, Scorer
 from rmgap_annot.settings import DOMAINS
 from rmgap_annot.stats import bootstrap as bs

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from rmgap_annot import agreement as agr
+from rmgap_annot.stats import agreement as agr
 from rmgap_annot.report import build_report
 from rmgap_annot.synthetic import write_jsonl
 from tests.analytics_helpers import add_labels, item_ids
@@ -128,7 +128,7 @@ def test_bootstrap_interval_is_reproducible(engine, benchmark_id):
         assert r1[section]["All"]["alpha"] == r3[section]["All"]["alpha"]
     # Two records per domain give few distinct resamples, so intervals may
     # coincide across seeds; the draws themselves must not.
-    from rmgap_annot.human_metrics import item_summary, record_draws
+    from rmgap_annot.stats.human_metrics import item_summary, record_draws
     from rmgap_annot.labels_frame import load_labels
 
     summary = item_summary(load_labels(engine=engine, benchmark_id=benchmark_id))

@@ -10,7 +10,7 @@ from scipy import stats as sps
 from sqlalchemy import select
 
 from rmgap_annot.db import session_scope
-from rmgap_annot.human_metrics import item_summary, record_draws
+from rmgap_annot.stats.human_metrics import item_summary, record_draws
 from rmgap_annot.models import Item, Record
 from rmgap_annot.report import build_report, label_sections
 from rmgap_annot.scores_io import import_scores

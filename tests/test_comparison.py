@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from rmgap_annot.studies import item_study_id
-from rmgap_annot.comparison import mcnemar_exact, plurality_picks, scorer_section
-from rmgap_annot.metrics import top_pick
+from rmgap_annot.stats.comparison import mcnemar_exact, plurality_picks, scorer_section
+from rmgap_annot.stats.metrics import top_pick
 from rmgap_annot.db import session_scope
-from rmgap_annot.metrics import ScoredItem, rmgap_metrics
+from rmgap_annot.stats.metrics import ScoredItem, rmgap_metrics
 from rmgap_annot.models import Item, Label, Record, User
 from rmgap_annot.scores_io import import_scores
 

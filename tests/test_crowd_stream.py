@@ -18,7 +18,6 @@ from rmgap_annot.assignment import get_study, update_study
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.crowd import stream
 from rmgap_annot.crowd.arrival import ArrivalLimiter, arrive
-from rmgap_annot.crowd.checks import CheckFileError
 from rmgap_annot.crowd.checks_store import import_checks, study_shape
 from rmgap_annot.crowd.links import new_study_token
 from rmgap_annot.db import get_engine, init_db, session_scope

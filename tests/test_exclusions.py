@@ -105,7 +105,7 @@ def test_export_leaves_excluded_labels_out_and_lists_them(engine, benchmark_id, 
 
 
 def test_scorer_comparison_ignores_excluded_labels(engine, benchmark_id):
-    from rmgap_annot.comparison import plurality_picks
+    from rmgap_annot.stats.comparison import plurality_picks
 
     _seed(engine, benchmark_id, n_annotators=3)
     picks_all = plurality_picks(engine=engine, benchmark_id=benchmark_id)

@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 from rmgap_annot import models  # noqa: F401
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.db import alembic_config, current_revision, get_engine, head_revision, init_db, session_scope
-from rmgap_annot.models import Item, Record
+from rmgap_annot.models import Item
 
 
 def _schema_diff(engine) -> list:

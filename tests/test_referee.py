@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmgap_annot.human_metrics import item_summary, record_draws
+from rmgap_annot.stats.human_metrics import item_summary, record_draws
 from rmgap_annot.report import build_report
 from rmgap_annot.settings import DOMAINS
 from rmgap_annot.stats import bootstrap as bs

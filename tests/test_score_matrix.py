@@ -1,7 +1,7 @@
 """The scorer comparison over score matrices gives exactly the per-item reference's numbers.
 
 tests/reference_scorers.py is the code the matrices replaced (one ScoredItem
-at a time on rmgap_annot.metrics' rules); every comparison here is of the
+at a time on rmgap_annot.stats.metrics' rules); every comparison here is of the
 JSON text, so a float that differs in its last bit fails.
 """
 
@@ -17,14 +17,14 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from rmgap_annot.studies import item_study_id
-from rmgap_annot import metrics
-from rmgap_annot import score_matrix as sm
-from rmgap_annot.comparison import _SharedDraws, comparison_key, compare_matrix, pick_columns, scorer_section
+from rmgap_annot.stats import metrics
+from rmgap_annot.stats import score_matrix as sm
+from rmgap_annot.stats.comparison import _SharedDraws, comparison_key, compare_matrix, pick_columns, scorer_section
 from rmgap_annot.benchmark import import_benchmark
 from rmgap_annot.db import get_engine, init_db, session_scope
-from rmgap_annot.human_metrics import human_accuracy, item_summary, record_draws
+from rmgap_annot.stats.human_metrics import human_accuracy, item_summary, record_draws
 from rmgap_annot.exclusions import counted_labels
-from rmgap_annot.comparison import picks_from_summary
+from rmgap_annot.stats.comparison import picks_from_summary
 from rmgap_annot.models import Item, Label, Record, User
 from rmgap_annot.scores_io import import_scores
 from rmgap_annot.settings import DOMAINS

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from rmgap_annot.benchmark import import_benchmark, sample_path
-from rmgap_annot.comparison import scorer_section
+from rmgap_annot.stats.comparison import scorer_section
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Score, Scorer
 from rmgap_annot.scoring import ScoringOptions

@@ -59,7 +59,7 @@ def test_page_caches_the_comparison_until_scores_change(engine, benchmark_id, db
     """The 1,000-draw comparison of every scorer is computed once per set of labels and scores, not per visit."""
     import streamlit as st
 
-    from rmgap_annot import comparison
+    from rmgap_annot.stats import comparison
 
     st.cache_data.clear()  # the cache is per process: another test's database must not answer here
     monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)

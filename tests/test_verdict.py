@@ -334,7 +334,7 @@ def test_the_report_verifies_exactly_the_items_the_export_rule_does(engine, benc
     """The report rebuilds the rule's tallies from its item summary; the verdicts must equal ``export.verify``'s."""
     import random
 
-    from rmgap_annot.human_metrics import item_summary
+    from rmgap_annot.stats.human_metrics import item_summary
     from rmgap_annot.stats.verified import verified_labelled
 
     rng = random.Random(5)
@@ -360,8 +360,8 @@ def test_verified_and_rest_blocks_equal_rmgap_metrics_on_each_subset(engine, ben
     import random
 
     from tests.reference_scorers import metric_intervals, scored_items
-    from rmgap_annot.human_metrics import item_summary, record_draws
-    from rmgap_annot.metrics import rmgap_metrics
+    from rmgap_annot.stats.human_metrics import item_summary, record_draws
+    from rmgap_annot.stats.metrics import rmgap_metrics
     from rmgap_annot.stats.verified import verified_labelled
 
     _verified_by_construction(engine, benchmark_id, natural=lambda group, prompt: group % 2 == 0)  # whole groups on each side

@@ -18,7 +18,7 @@ from typing import Hashable, Iterable, Literal, Optional, Sequence
 
 import numpy as np
 
-from rmgap_annot import agreement as agr
+from rmgap_annot.stats import agreement as agr
 
 PAUSE = timedelta(minutes=5)
 FAST_SECONDS = 5.0

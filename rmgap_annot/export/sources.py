@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from rmgap_annot.db import session_scope
 from rmgap_annot.export.errors import ExportError
-from rmgap_annot.metrics import ScoredItem, item_outcomes
+from rmgap_annot.stats.metrics import ScoredItem, item_outcomes
 from rmgap_annot.models import Benchmark, Item, Label, Record, Response, Score, Scorer
 
 ANALYTICS_MISSING = "n/a (analytics module not available)"

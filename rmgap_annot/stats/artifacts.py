@@ -41,7 +41,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.agreement import CONFIDENCE, DRAWS, SEED, percentile_ci
+from rmgap_annot.stats.agreement import CONFIDENCE, DRAWS, SEED, percentile_ci
 from rmgap_annot.benchmark import InputFileError, LineError, read_text
 from rmgap_annot.settings import DOMAINS, get_settings
 from rmgap_annot.stats import bootstrap as bs
@@ -876,7 +876,7 @@ def _with_people(*, engine: Engine, benchmark_id: int, fitted: dict, info: dict,
     """Join the current labels' human columns (accuracy, naturalness) to the fitted part."""
     from scipy.stats import spearmanr
 
-    from rmgap_annot.human_metrics import human_accuracy, item_summary
+    from rmgap_annot.stats.human_metrics import human_accuracy, item_summary
     from rmgap_annot.exclusions import counted_labels
 
     # Excluded annotators count nowhere, here included.

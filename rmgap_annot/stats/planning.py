@@ -319,7 +319,7 @@ def plan_for_benchmark(*, engine: Engine, benchmark_id: int, metric: str, half_w
                        accuracy: Optional[float] = None, icc: Optional[float] = None, exclude=(), seed: int = 0) -> dict:  # noqa: ANN001
     """``plan`` with the benchmark's structure and its pilot labels (excluded annotators left out)."""
     from rmgap_annot.exclusions import counted_labels  # noqa: PLC0415
-    from rmgap_annot.human_metrics import item_summary  # noqa: PLC0415
+    from rmgap_annot.stats.human_metrics import item_summary  # noqa: PLC0415
 
     shape = structure(engine=engine, benchmark_id=benchmark_id)
     pilot = None

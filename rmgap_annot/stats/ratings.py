@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from rmgap_annot import agreement as agr
+from rmgap_annot.stats import agreement as agr
 from rmgap_annot.stats import bootstrap as bs
 from rmgap_annot.stats.bootstrap import CONFIDENCE, DRAWS, SEED
 

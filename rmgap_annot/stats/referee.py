@@ -667,7 +667,7 @@ def vote_table(summary: pd.DataFrame) -> tuple[np.ndarray, list, np.ndarray]:
 
 def _alpha_parts(n_items: int, votes: tuple, key_codes: Mapping[str, int], n_keys: int) -> tuple[np.ndarray, sparse.csr_matrix]:
     """Per item: nominal alpha's disagreement term and pairable value counts (from the vote counts)."""
-    from rmgap_annot import agreement as agr  # noqa: PLC0415
+    from rmgap_annot.stats import agreement as agr  # noqa: PLC0415
 
     unit, keys, count = votes
     value = np.fromiter((key_codes[k] for k in keys), dtype=np.int64, count=len(keys))
@@ -825,7 +825,7 @@ def _paired_differences(block: dict, g: Mapping[str, np.ndarray], col_of: np.nda
 
 def _alpha_by_role(pr: Mapping, bt: Optional[Mapping], n_items: Mapping, n_recs: Mapping, confidence: float) -> dict:
     """Pick alpha per role from per-record sums of its disagreement and pairable-value terms, and their difference."""
-    from rmgap_annot import agreement as agr  # noqa: PLC0415
+    from rmgap_annot.stats import agreement as agr  # noqa: PLC0415
 
     out: dict[str, Any] = {}
     boots = {}

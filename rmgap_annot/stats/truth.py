@@ -49,7 +49,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
 from rmgap_annot.db import session_scope
-from rmgap_annot.metrics import with_avg
+from rmgap_annot.stats.metrics import with_avg
 from rmgap_annot.models import Record, Response, TruthFit
 from rmgap_annot.settings import DOMAINS
 from rmgap_annot.stats import bootstrap as bs
@@ -257,7 +257,7 @@ def bon_by_aggregate(
     ``human.ci.BoN`` and the rows move together draw by draw. The interval
     rule (percentile, Wilson fallback at 0 or 1) is ``stats.bootstrap.interval``.
     """
-    from rmgap_annot.human_metrics import record_draws as make_record_draws  # noqa: PLC0415
+    from rmgap_annot.stats.human_metrics import record_draws as make_record_draws  # noqa: PLC0415
 
     methods = list(picks)
     if draws and record_draws is None:

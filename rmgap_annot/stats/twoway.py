@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from rmgap_annot.agreement import nominal_alpha_from_sums, percentile_ci
+from rmgap_annot.stats.agreement import nominal_alpha_from_sums, percentile_ci
 from rmgap_annot.settings import DOMAINS
 
 CHUNK = 100  # draws per block: keeps (draws x labels) blocks small on 40k labels

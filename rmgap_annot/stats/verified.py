@@ -215,7 +215,7 @@ def matrix_table(layout, matrix) -> pd.DataFrame:  # noqa: ANN001 - score_matrix
     response key); ``group`` is the layout's group code, which like
     (record, group) names one prompt group.
     """
-    from rmgap_annot import score_matrix as sm  # noqa: PLC0415
+    from rmgap_annot.stats import score_matrix as sm  # noqa: PLC0415
 
     out = sm.outcomes(layout, matrix)
     rows = out.rows
@@ -235,7 +235,7 @@ def _unit_rows(table: pd.DataFrame, side_of: Mapping[int, str]) -> dict[str, dic
     them); Consistency / TopConsistency: groups whose three prompts are all
     on one side (as ``group_outcomes``: a NaN makes a group inconsistent).
     """
-    from rmgap_annot.metrics import PROMPTS_PER_GROUP  # noqa: PLC0415
+    from rmgap_annot.stats.metrics import PROMPTS_PER_GROUP  # noqa: PLC0415
 
     t = table.copy()
     t["a"] = [side_of[int(i)] == "verified" for i in t["item_id"]]
@@ -397,7 +397,7 @@ def verified_subset_section(
 def _read_table(*, engine: Engine, benchmark_id: int, name: str) -> pd.DataFrame:
     from sqlalchemy import select  # noqa: PLC0415
 
-    from rmgap_annot import score_matrix as sm  # noqa: PLC0415
+    from rmgap_annot.stats import score_matrix as sm  # noqa: PLC0415
     from rmgap_annot.db import session_scope  # noqa: PLC0415
     from rmgap_annot.models import Scorer  # noqa: PLC0415
 

@@ -173,3 +173,26 @@ def test_a_refused_link_says_why(server, browser):
     page.goto(f"{server.url}?study={new_study_token()}&PROLIFIC_PID=abc")
     page.get_by_text("This study link is not valid").wait_for(timeout=WAIT_MS)
     page.close()
+
+
+def test_both_participants_appear_with_their_status_in_the_crowd_report(server, tmp_path):
+    """The payment CSV a researcher uploads, after the two tests above (this module runs in file order):
+    the finished participant completed with the code, the other screened out."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from rmgap_annot.cli import app
+
+    rows = {}
+    for key, study in (("main", "crowd"), ("pilot", "pilot")):  # the main study is the benchmark's first: its name
+        out = tmp_path / f"{key}.csv"
+        result = CliRunner().invoke(app, ["--db", server.db_url, "crowd", "report", "--study", study, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        with open(out, newline="", encoding="utf-8") as fh:
+            rows.update({(key, r["participant_id"]): r for r in csv.DictReader(fh)})
+    done = rows[("main", "5f0c1e2d3a4b5c6d7e8f9a01")]
+    assert (done["platform"], done["status"], done["labels"], done["completion_code_given"]) == \
+        ("prolific", "completed", "3", "yes")
+    screened = rows[("pilot", "6a0c1e2d3a4b5c6d7e8f9a02")]
+    assert (screened["status"], screened["labels"], screened["completion_code_given"]) == ("screened out", "0", "no")

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from rmgap_annot.db import session_scope
-from rmgap_annot.metrics import ALL_NAN, PROMPTS_PER_GROUP, with_avg
+from rmgap_annot.stats.metrics import ALL_NAN, PROMPTS_PER_GROUP, with_avg
 from rmgap_annot.models import Item, Record, Response, Score
 from rmgap_annot.settings import DOMAINS
 

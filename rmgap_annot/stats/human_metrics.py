@@ -36,7 +36,7 @@ from typing import Mapping, Optional
 import numpy as np
 import pandas as pd
 
-from rmgap_annot.metrics import ScoredItem, group_outcomes, rmgap_metrics, with_avg
+from rmgap_annot.stats.metrics import ScoredItem, group_outcomes, rmgap_metrics, with_avg
 from rmgap_annot.settings import DOMAINS
 from rmgap_annot.stats import bootstrap as bs
 from rmgap_annot.stats.bootstrap import CONFIDENCE, DRAWS, SEED

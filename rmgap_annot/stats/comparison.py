@@ -36,8 +36,8 @@ from sqlalchemy.engine import Engine
 
 from rmgap_annot.db import session_scope
 from rmgap_annot.exclusions import counted_labels
-from rmgap_annot import score_matrix as sm
-from rmgap_annot.metrics import METRIC_NAMES, top_pick, with_avg  # noqa: F401 - top_pick: part of this module's API
+from rmgap_annot.stats import score_matrix as sm
+from rmgap_annot.stats.metrics import METRIC_NAMES, top_pick, with_avg  # noqa: F401 - top_pick: part of this module's API
 from rmgap_annot.models import Item, Score, Scorer
 from rmgap_annot.settings import DOMAINS
 from rmgap_annot.stats import bootstrap as bs
@@ -51,7 +51,7 @@ def picks_from_summary(summary) -> dict[int, Optional[str]]:  # noqa: ANN001 (a 
 
 def plurality_picks(*, engine: Engine, benchmark_id: int) -> dict[int, Optional[str]]:
     """item_id -> the human plurality pick (None: no unique pick) for every labelled item."""
-    from rmgap_annot.human_metrics import item_summary
+    from rmgap_annot.stats.human_metrics import item_summary
 
     # Excluded annotators count nowhere, the scorer comparison included.
     return picks_from_summary(item_summary(counted_labels(engine=engine, benchmark_id=benchmark_id).labels))
@@ -537,7 +537,7 @@ def side_by_side(*, engine: Engine, benchmark_id: int, draws: int = DRAWS, seed:
     clustered p-value (raw and adjusted across scorers), and the scorer's BoN
     against chance. The item-level McNemar p stays in the report JSON only.
     """
-    from rmgap_annot.human_metrics import human_accuracy, item_summary, record_draws
+    from rmgap_annot.stats.human_metrics import human_accuracy, item_summary, record_draws
 
     labels = counted_labels(engine=engine, benchmark_id=benchmark_id).labels
     summary = item_summary(labels)
