@@ -445,6 +445,10 @@ def _insert_records(session, benchmark_id: int, records: list[ParsedRecord]) -> 
                         "role": prompt["role"],
                         "text": prompt["text"],
                         "winner_key": group["winner"],
+                        # The twelve items of a record share its four responses: the record is
+                        # their resampling unit, as another format's conversation is.
+                        "category_path": r.data["domain"],
+                        "group_key": r.data["id"],
                     }
                 )
     session.execute(insert(Response), responses)

@@ -195,3 +195,12 @@ def test_cli_import_prints_counts_and_errors(cli, small_file, tmp_path, small_re
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith(str(bad))]
     assert len(lines) == 50
     assert "14 more errors" in res.stderr
+
+
+def test_rmgap_items_are_grouped_by_their_record(engine, small_file):
+    """The record is an RMGAP item's resampling unit, stored like another format's group."""
+    import_benchmark(engine=engine, path=small_file)
+    with session_scope(engine) as s:
+        rows = s.execute(select(Item.group_key, Item.category_path, Item.domain, Record.record_id)
+                         .join(Record, Record.id == Item.record_pk)).all()
+    assert rows and all(g == rid and c == d for g, c, d, rid in rows)

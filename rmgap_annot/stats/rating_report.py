@@ -72,7 +72,8 @@ def ratings_section(
     if not questions:
         return {"questions": [], "reason": "the study asks no rating question besides the pick"}
     with session_scope(engine) as session:
-        # An RMGAP import leaves group_key empty: its resampling unit is the record.
+        # The resampling unit: the item's group (an RMGAP record, a conversation); a row written
+        # without one (a script, an import before 0006 set it) falls back to its record.
         group_of_item = {item_id: key or f"record:{record_pk}" for item_id, key, record_pk in session.execute(
             select(Item.id, Item.group_key, Item.record_pk).where(Item.benchmark_id == benchmark_id)).all()}
     table = ratings_table(labels, questions, group_of_item)
