@@ -29,7 +29,7 @@ from sqlalchemy import insert, select  # noqa: E402
 
 from rmgap_annot import annotation, assignment  # noqa: E402
 from rmgap_annot.accounts import create_user  # noqa: E402
-from rmgap_annot.benchmark import import_benchmark  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.db import get_engine, init_db, session_scope  # noqa: E402
 from rmgap_annot.models import Item, Label, utcnow  # noqa: E402
 from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report_speed import seed_labels  # noqa: E402
 
-from rmgap_annot.benchmark import import_benchmark  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.db import dispose_engines, get_engine, init_db  # noqa: E402
 from rmgap_annot.stats.artifacts import (  # noqa: E402
     artifact_checks, cached_artifact_checks, organic_sample_path, read_organic_prompts,

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from rmgap_annot import annotation as ann  # noqa: E402
 from rmgap_annot.assignment import get_study, update_study  # noqa: E402
-from rmgap_annot.benchmark import import_benchmark  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.crowd import stream  # noqa: E402
 from rmgap_annot.crowd.arrival import ArrivalLimiter, arrive  # noqa: E402
 from rmgap_annot.crowd.checks_store import import_checks  # noqa: E402

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report_speed import seed_labels  # noqa: E402
 
-from rmgap_annot.benchmark import import_benchmark  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.db import get_engine, init_db  # noqa: E402
 from rmgap_annot.export import Rule, apply_rule, item_stats, load_analytics, write_export  # noqa: E402
 from rmgap_annot.labels_frame import load_items, load_labels  # noqa: E402

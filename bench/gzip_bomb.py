@@ -23,7 +23,7 @@ CHILD = textwrap.dedent("""
     import resource, sys
     from typer.testing import CliRunner
     from rmgap_annot.cli import app
-    from rmgap_annot.benchmark import sample_path
+    from rmgap_annot.formats.rmgap import sample_path
     db, kind, bomb = sys.argv[1:4]
     runner = CliRunner()
     assert runner.invoke(app, ["--db", db, "init"]).exit_code == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rmgap_annot.benchmark import import_benchmark, parse_file  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark, parse_file  # noqa: E402
 from rmgap_annot.db import dispose_engines, get_engine, init_db  # noqa: E402
 from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402
 

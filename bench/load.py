@@ -35,7 +35,7 @@ from sqlalchemy import func, select  # noqa: E402
 from rmgap_annot.accounts import create_user  # noqa: E402
 from rmgap_annot.annotation import item_for_annotator, submit_label  # noqa: E402
 from rmgap_annot.assignment import next_item, update_study  # noqa: E402
-from rmgap_annot.benchmark import import_benchmark  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope  # noqa: E402
 from rmgap_annot.models import Label  # noqa: E402
 from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rmgap_annot.accounts import authenticate, create_user  # noqa: E402
 from rmgap_annot.annotation import item_for_annotator, submit_label  # noqa: E402
 from rmgap_annot.assignment import next_item, update_study  # noqa: E402
-from rmgap_annot.benchmark import import_benchmark  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.db import dispose_engines, get_engine, init_db  # noqa: E402
 from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bench.report_speed import N_ANNOTATORS, seed_labels
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope
 from rmgap_annot.models import Item, Record
 from rmgap_annot.paper import write_paper

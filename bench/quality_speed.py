@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select, update  # noqa: E402
 
 from rmgap_annot.assignment import get_study  # noqa: E402
-from rmgap_annot.benchmark import import_benchmark  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.crowd.monitor import study_quality  # noqa: E402
 from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope  # noqa: E402
 from rmgap_annot.models import CheckItem, CheckLabel, StudyMember, utcnow  # noqa: E402

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope
 from rmgap_annot.models import Item, Label, Record, Response, Score, Scorer, User, utcnow
 from rmgap_annot.report import build_report

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_speed import seed_labels  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from rmgap_annot.benchmark import import_benchmark  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.stats.comparison import picks_from_summary, scorer_section, side_by_side  # noqa: E402
 from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope  # noqa: E402
 from rmgap_annot.exclusions import counted_labels  # noqa: E402

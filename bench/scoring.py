@@ -31,7 +31,7 @@ from pathlib import Path
 
 
 def setup(workdir: Path, records: int) -> tuple[str, str]:
-    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.formats.rmgap import import_benchmark
     from rmgap_annot.db import get_engine, init_db
     from rmgap_annot.scoring.tiny import build_llama, build_tokenizer
     from rmgap_annot.synthetic import RMGAP_DOMAIN_COUNTS, _text, make_records, write_jsonl

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report_speed import N_ANNOTATORS, seed_labels  # noqa: E402
 
-from rmgap_annot.benchmark import import_benchmark  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.db import dispose_engines, get_engine, init_db  # noqa: E402
 from rmgap_annot.exclusions import counted_labels  # noqa: E402
 from rmgap_annot.report import build_report  # noqa: E402

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from rmgap_annot.accounts import create_user  # noqa: E402
 from rmgap_annot.assignment import update_study  # noqa: E402
-from rmgap_annot.benchmark import import_benchmark  # noqa: E402
+from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402
 from tests.e2e.conftest import CHROMIUM_ARGS, AppServer, settle  # noqa: E402
 

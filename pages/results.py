@@ -113,7 +113,7 @@ def _weights_chart(features: list[dict], title: str):  # noqa: ANN202
 
 def artifact_checks_section(benchmark_id: int) -> None:
     """The "Artifact checks" section: can surface cues find the winner, do the prompts read as organic?"""
-    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.formats.rmgap import format_errors
     from rmgap_annot.stats.artifacts import OrganicFileError, artifact_checks, organic_sample_path, read_organic_prompts
 
     st.header("Artifact checks")

@@ -170,7 +170,7 @@ def import_benchmark_cmd(
     name: Optional[str] = typer.Option(None, "--name", help="Benchmark name (default: the file or folder name)."),
 ) -> None:
     """Validate a benchmark in any supported format and import it atomically (all or nothing)."""
-    from rmgap_annot.benchmark import BenchmarkFileError, format_errors
+    from rmgap_annot.formats.rmgap import BenchmarkFileError, format_errors
     from rmgap_annot.formats import FORMAT_NAMES
     from rmgap_annot.formats.store import import_any
 
@@ -658,7 +658,7 @@ def labels_import_cmd(
     replace: bool = typer.Option(False, "--replace", help="Replace an annotator's existing label on the same item instead of refusing."),
 ) -> None:
     """Import labels gathered elsewhere into a study, atomically (all or nothing); unknown annotators are created without a password."""
-    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.formats.rmgap import format_errors
     from rmgap_annot.labels_io import LabelsFileError, import_labels
 
     engine = ready_engine(ctx)
@@ -968,7 +968,7 @@ def _organic_prompts_or_exit(organic: Optional[str], *, nothing_was: str) -> Opt
     """The --organic file's prompts (None without one); a bad file prints FILE:LINE errors and exits 2."""
     if organic is None:
         return None
-    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.formats.rmgap import format_errors
     from rmgap_annot.stats.artifacts import OrganicFileError, read_organic_prompts
 
     try:
@@ -1087,7 +1087,7 @@ def scores_import_cmd(
     replace: bool = typer.Option(False, "--replace", help="Replace the scores of an existing scorer of that name."),
 ) -> None:
     """Import scores computed elsewhere, atomically (all lines valid, or nothing stored)."""
-    from rmgap_annot.benchmark import BenchmarkFileError, format_errors
+    from rmgap_annot.formats.rmgap import BenchmarkFileError, format_errors
     from rmgap_annot.scores_io import import_scores
 
     engine = ready_engine(ctx)
@@ -1131,7 +1131,7 @@ def formats_check_cmd(
         None, "--format", help="rmgap, rmb, prb, rewardbench, rewardbench2 or pairs (default: detected from the content)."),
 ) -> None:
     """Validate a benchmark file or folder in any supported format and summarise it; touches no database."""
-    from rmgap_annot.benchmark import InputFileError, format_errors
+    from rmgap_annot.formats.rmgap import InputFileError, format_errors
     from rmgap_annot.formats import FORMAT_NAMES, check
 
     if format_name is not None and format_name not in FORMAT_NAMES:
@@ -1192,7 +1192,7 @@ def checks_import_cmd(
     kind: str = typer.Option("check", "--kind", help="check (attention checks) or qualification."),
 ) -> None:
     """Load attention-check or qualification items, validated against the study's item shape (all or nothing)."""
-    from rmgap_annot.benchmark import format_errors
+    from rmgap_annot.formats.rmgap import format_errors
     from rmgap_annot.crowd.checks import CheckFileError
     from rmgap_annot.crowd.checks_store import CheckImportError, import_checks
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from rmgap_annot.accounts import add_user, create_user, get_user_by_name, new_password
 from rmgap_annot.annotation import displayed_order
 from rmgap_annot.assignment import get_study
-from rmgap_annot.benchmark import ImportResult, import_benchmark, sample_path
+from rmgap_annot.formats.rmgap import ImportResult, import_benchmark, sample_path
 from rmgap_annot.studies import ensure_members
 from rmgap_annot.db import init_db, session_scope
 from rmgap_annot.models import Item, Label, Record, Response, utcnow

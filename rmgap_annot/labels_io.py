@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.benchmark import MAX_ID_CHARS, InputFileError, LineError, json_lines, read_text
+from rmgap_annot.formats.rmgap import MAX_ID_CHARS, InputFileError, LineError, json_lines, read_text
 from rmgap_annot.csv_cells import restore, write_csv
 from rmgap_annot.db import session_scope
 from rmgap_annot.labels_frame import load_labels

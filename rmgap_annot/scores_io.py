@@ -21,7 +21,7 @@ from typing import Optional
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.benchmark import BenchmarkFileError, LineError, json_lines, read_text
+from rmgap_annot.formats.rmgap import BenchmarkFileError, LineError, json_lines, read_text
 from rmgap_annot.db import session_scope
 from rmgap_annot.formats.store import ENTRY_ID, ITEM_INDEX
 from rmgap_annot.item_refs import item_index

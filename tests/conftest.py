@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import dispose_engines, get_engine, init_db
 from rmgap_annot.synthetic import make_record, make_records, write_jsonl
 

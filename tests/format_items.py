@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from rmgap_annot.benchmark import create_first_study
+from rmgap_annot.formats.rmgap import create_first_study
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Benchmark, Item, Record, Response, Study, StudyMember, utcnow
 

@@ -376,7 +376,7 @@ def test_demo_precomputes_the_checks(engine):
 
 
 def test_one_record_is_na_with_a_reason_not_a_crash(engine, tmp_path, record_factory, cli):
-    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.formats.rmgap import import_benchmark
     from rmgap_annot.synthetic import write_jsonl
 
     import_benchmark(engine=engine, path=write_jsonl(tmp_path / "one.jsonl", [record_factory("solo")]), name="one")

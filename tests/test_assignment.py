@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from rmgap_annot.accounts import create_user
 from rmgap_annot.annotation import submit_label
 from rmgap_annot.assignment import StudyError, get_study, next_item, progress, update_study
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.models import Item, Label, Lease, StudyItem, utcnow
 from rmgap_annot.synthetic import write_jsonl

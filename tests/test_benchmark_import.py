@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from rmgap_annot.benchmark import BenchmarkFileError, import_benchmark, parse_file
+from rmgap_annot.formats.rmgap import BenchmarkFileError, import_benchmark, parse_file
 from rmgap_annot.db import dispose_engines, session_scope
 from rmgap_annot.models import Benchmark, Item, Record, Response
 from rmgap_annot.synthetic import write_jsonl

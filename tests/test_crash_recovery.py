@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from rmgap_annot.accounts import create_user
 from rmgap_annot.assignment import update_study
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import dispose_engines, get_engine, is_sqlite, session_scope
 from rmgap_annot.maintenance import integrity_check
 from rmgap_annot.models import Label, StudyItem

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from rmgap_annot.accounts import AccountError, create_user
 from rmgap_annot.assignment import get_study, update_study
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.crowd.arrival import ArrivalLimiter, ArrivalRefused, arrive, rotate_link
 from rmgap_annot.crowd.links import new_study_token
 from rmgap_annot.db import get_engine, init_db, session_scope

@@ -474,7 +474,7 @@ def test_study_page_lists_studies_edits_the_chosen_one_and_creates_another(engin
 
 def test_block_delete_and_report_on_both_backends(backend_url, small_file):
     """Foreign keys are enforced at once on PostgreSQL: the deletion's order and the counter triggers hold there too."""
-    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.formats.rmgap import import_benchmark
     from rmgap_annot.db import get_engine, init_db
 
     init_db(backend_url)

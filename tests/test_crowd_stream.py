@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from rmgap_annot import annotation as ann
 from rmgap_annot.assignment import get_study, update_study
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.crowd import stream
 from rmgap_annot.crowd.arrival import ArrivalLimiter, arrive
 from rmgap_annot.crowd.checks_store import import_checks, study_shape

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.csv_cells import FORMULA_STARTS, neutralise, restore
 from rmgap_annot.db import get_engine, init_db, session_scope
 from rmgap_annot.export import Rule, write_export

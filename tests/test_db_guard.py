@@ -86,7 +86,7 @@ def test_a_postgresql_database_dropped_and_created_again_stops_label_writes(pg_s
     """The engine's pool reconnects to a database of the same name: without the OID check, labels went there."""
     from sqlalchemy.engine import make_url
 
-    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.formats.rmgap import import_benchmark
 
     def fill() -> tuple[int, int]:
         init_db(pg_url)

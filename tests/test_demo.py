@@ -9,7 +9,7 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from rmgap_annot.accounts import authenticate
-from rmgap_annot.benchmark import parse_file, sample_path
+from rmgap_annot.formats.rmgap import parse_file, sample_path
 from rmgap_annot.db import session_scope
 from rmgap_annot.assignment import next_item
 from rmgap_annot.demo import CROWD, DEMO_ACCOUNTS, seed_demo

@@ -180,7 +180,7 @@ def test_study_page_shows_the_plan(engine, benchmark_id, db_url, monkeypatch):
 
 def test_exclusion_and_truth_cache_tables_work_on_both_backends(backend_url, small_file):
     """The new tables (migration 0004) on SQLite and PostgreSQL: exclude, include, store and read a fit."""
-    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.formats.rmgap import import_benchmark
     from rmgap_annot.db import get_engine, init_db
     from rmgap_annot.exclusions import active_exclusions, counted_labels
     from rmgap_annot.stats import truth

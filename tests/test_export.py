@@ -17,7 +17,7 @@ from sqlalchemy import select
 from rmgap_annot.studies import item_study_id
 from rmgap_annot import export as export_mod
 from rmgap_annot.export import files as export_files  # where write_export looks its writers up
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import get_engine, init_db, session_scope
 from rmgap_annot.export import REASON_RATING, REASONS, ExportError, Rule, write_export
 from rmgap_annot.labels_frame import load_items, load_labels

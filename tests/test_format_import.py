@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from rmgap_annot.benchmark import sample_path
+from rmgap_annot.formats.rmgap import sample_path
 from rmgap_annot.cli import app
 from rmgap_annot.db import dispose_engines, session_scope
 from rmgap_annot.formats import read

@@ -181,7 +181,7 @@ def test_scores_round_trip_every_format(engine, tmp_path, path):
 
 
 def test_scores_import_names_bad_lines(engine, tmp_path):
-    from rmgap_annot.benchmark import BenchmarkFileError
+    from rmgap_annot.formats.rmgap import BenchmarkFileError
 
     bench = import_any(engine=engine, path=RMB).benchmark_id
     path = tmp_path / "s.jsonl"

@@ -14,7 +14,7 @@ from rmgap_annot.formats import read
 from rmgap_annot.formats.benchmark_metrics import benchmark_metrics
 from rmgap_annot.formats.store import import_any
 from rmgap_annot.format_report import format_report, load_format_items
-from rmgap_annot.benchmark import sample_path
+from rmgap_annot.formats.rmgap import sample_path
 from rmgap_annot.scoring.runner import run_scoring
 from rmgap_annot.studies import list_studies
 

@@ -10,7 +10,7 @@ import pytest
 from rmgap_annot.accounts import create_user
 from rmgap_annot.annotation import submit_label
 from rmgap_annot.assignment import update_study
-from rmgap_annot.benchmark import sample_path
+from rmgap_annot.formats.rmgap import sample_path
 from rmgap_annot.exclusions import counted_labels, exclude_annotator
 from rmgap_annot.format_report import format_report, load_format_items
 from rmgap_annot.format_sections import family_table, families, metric_rows, rating_rows

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from rmgap_annot.benchmark import BenchmarkFileError, ImportResult, import_benchmark
+from rmgap_annot.formats.rmgap import BenchmarkFileError, ImportResult, import_benchmark
 from rmgap_annot.db import dispose_engines, get_engine, init_db, is_sqlite
 from rmgap_annot.synthetic import make_record
 
@@ -244,7 +244,7 @@ def _fuzz_rows_file(data, rows: list[dict], path: Path) -> None:
 
 
 def _importer_errors() -> tuple[type[Exception], ...]:
-    from rmgap_annot.benchmark import BenchmarkFileError
+    from rmgap_annot.formats.rmgap import BenchmarkFileError
 
     errors: list[type[Exception]] = [BenchmarkFileError]
     try:

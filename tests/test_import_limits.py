@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from rmgap_annot import benchmark as benchmark_mod
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats import rmgap as benchmark_mod
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import dispose_engines, get_engine, init_db
 from rmgap_annot.labels_io import LabelsFileError, import_labels
 from rmgap_annot.limits import MAX_CSV_FIELD_CHARS, MAX_INPUT_BYTES, MAX_JSON_DEPTH, MAX_TEXT_CHARS, json_depth_exceeds
@@ -193,7 +193,7 @@ def test_a_1_gib_gzip_bomb_stays_within_the_documented_memory_bound(tmp_path):
     script = textwrap.dedent(f"""
         import re, sys
         from pathlib import Path
-        from rmgap_annot.benchmark import BenchmarkFileError, read_text
+        from rmgap_annot.formats.rmgap import BenchmarkFileError, read_text
         try:
             read_text(Path({str(bomb)!r}))
         except BenchmarkFileError as exc:

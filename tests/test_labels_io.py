@@ -152,7 +152,7 @@ def test_export_round_trips(engine, benchmark_id, small_records, tmp_path, cli, 
     assert (first["record_id"], int(first["group"]), int(first["prompt_index"]), first["domain"]) == (rid, 0, 0, small_records[0]["domain"])
     assert first["winner_key"] == win[ids[(rid, 0, 0)]]
     # The export re-imports into a fresh database with the same labels.
-    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.formats.rmgap import import_benchmark
     from rmgap_annot.db import get_engine, init_db
     from rmgap_annot.synthetic import write_jsonl
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from sqlmodel import SQLModel
 
 from rmgap_annot import models  # noqa: F401
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import alembic_config, current_revision, get_engine, head_revision, init_db, session_scope
 from rmgap_annot.models import Item
 

@@ -29,7 +29,7 @@ from rmgap_annot.accounts import (
     require_role,
     revoke_invites,
 )
-from rmgap_annot.benchmark import BenchmarkFileError, import_benchmark
+from rmgap_annot.formats.rmgap import BenchmarkFileError, import_benchmark
 from rmgap_annot.cli import app
 from rmgap_annot.db import current_revision, get_engine, head_revision, init_db, session_scope
 from rmgap_annot.models import Item, Label, Record, Response, User

@@ -249,7 +249,7 @@ def test_report_json_has_the_referee_section_with_scorers(engine, benchmark_id, 
 
 def _labelled_benchmark(db_url, tmp_path):
     """Six records per domain, three labels per item (70% on the winner), a verbose-loving scorer."""
-    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.formats.rmgap import import_benchmark
     from rmgap_annot.db import get_engine, init_db
     from rmgap_annot.synthetic import make_records, write_jsonl
 

@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from rmgap_annot.accounts import create_user
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.labels_io import import_labels
 from rmgap_annot.safe_markdown import escape, without_remote_images
 from rmgap_annot.synthetic import write_jsonl

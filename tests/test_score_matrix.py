@@ -20,7 +20,7 @@ from rmgap_annot.studies import item_study_id
 from rmgap_annot.stats import metrics
 from rmgap_annot.stats import score_matrix as sm
 from rmgap_annot.stats.comparison import _SharedDraws, comparison_key, compare_matrix, pick_columns, scorer_section
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import get_engine, init_db, session_scope
 from rmgap_annot.stats.human_metrics import human_accuracy, item_summary, record_draws
 from rmgap_annot.exclusions import counted_labels

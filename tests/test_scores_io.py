@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from rmgap_annot.benchmark import BenchmarkFileError
+from rmgap_annot.formats.rmgap import BenchmarkFileError
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Score, Scorer
 from rmgap_annot.scores_io import export_scores, import_scores, score_rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from rmgap_annot.benchmark import import_benchmark, sample_path
+from rmgap_annot.formats.rmgap import import_benchmark, sample_path
 from rmgap_annot.stats.comparison import scorer_section
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Score, Scorer

@@ -16,7 +16,7 @@ import pytest
 import torch
 from sqlalchemy import func, select
 
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import Score, Scorer
 from rmgap_annot.scoring import ScoringError, ScoringOptions, aggregate, build_scorer

@@ -142,7 +142,7 @@ def test_guidelines_gate_is_per_study_and_confirming_twice_is_harmless(engine, b
     confirm_guidelines(engine=engine, user_id=alice, benchmark_id=benchmark_id)
     confirm_guidelines(engine=engine, user_id=alice, benchmark_id=benchmark_id)
     assert guidelines_confirmed(engine=engine, user_id=alice, benchmark_id=benchmark_id)
-    from rmgap_annot.benchmark import import_benchmark
+    from rmgap_annot.formats.rmgap import import_benchmark
     from rmgap_annot.synthetic import write_jsonl
 
     other = import_benchmark(engine=engine, path=write_jsonl(tmp_path / "o.jsonl", [record_factory()]), name="o").benchmark_id

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from rmgap_annot.benchmark import MAX_ID_CHARS, InputFileError, LineError, json_lines, read_text
+from rmgap_annot.formats.rmgap import MAX_ID_CHARS, InputFileError, LineError, json_lines, read_text
 from rmgap_annot.formats.common import (
     MAX_CANDIDATES, MIN_CANDIDATES, Candidate, FormatError, Problems, entry_id_of, json_type,
 )

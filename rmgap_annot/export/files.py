@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from rmgap_annot import __version__
-from rmgap_annot.benchmark import write_records
+from rmgap_annot.formats.rmgap import write_records
 from rmgap_annot.csv_cells import write_csv
 from rmgap_annot.exclusions import counted_labels
 from rmgap_annot.export.card import alpha_lines, card_extras, card_planning, card_referee, dataset_card, verdict_block

@@ -1,10 +1,11 @@
-"""Benchmark formats besides RMGAP: read and validate, write back verbatim, each benchmark's metric rules.
+"""Every benchmark format: read and validate, write back verbatim, each benchmark's metric rules.
 
-One module per format, all mapping to the item model of ``common``. RMGAP
-itself is still read by ``rmgap_annot.benchmark`` (its import path into the
-database is unchanged); ``detect_format`` recognises it so a researcher who
-points the checker at an RMGAP file is told so. Importing these formats
-into studies is not available yet: this package is the groundwork.
+One module per format, all but RMGAP mapping to the item model of
+``common``: ``rmgap`` (RMGAP's JSONL, twelve items per record, imported
+by its own validator so its export stays byte for byte), ``rmb``, ``prb``,
+``rewardbench``, ``rewardbench2`` and ``pairs``. ``store`` puts the other
+formats into the database and gives their entries back for the export;
+``detect_format`` tells them apart by content when ``--format`` is left out.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _sample_of(path: Path) -> tuple[set[str], Any]:
                 chosen = [""] if pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type) else [{}]
         return set(schema.names), chosen
     if kind == "jsonl":
-        from rmgap_annot.benchmark import json_lines, read_text
+        from rmgap_annot.formats.rmgap import json_lines, read_text
 
         text, _ = read_text(path, error=FormatFileError)
         for line_no, _raw, data, problem in json_lines(text):
@@ -150,7 +151,7 @@ def check(path: str | Path, format: str | None = None) -> Summary:  # noqa: A002
     """Validate a file or folder in any supported format (RMGAP included) and summarise it."""
     name = format or detect_format(path)
     if name == "rmgap":
-        from rmgap_annot.benchmark import ITEMS_PER_RECORD, N_RESPONSES, parse_file
+        from rmgap_annot.formats.rmgap import ITEMS_PER_RECORD, N_RESPONSES, parse_file
 
         parsed = parse_file(path)
         domains = Counter(r.data["domain"] for r in parsed.records)

@@ -8,7 +8,7 @@ own evaluator a file it accepts unchanged; items are what the instrument
 shows, labels and scores.
 
 Problems are reported the way RMGAP's importer reports them
-(``rmgap_annot.benchmark``): every one, as ``FILE:LINE: field: message``
+(``rmgap_annot.formats.rmgap``): every one, as ``FILE:LINE: field: message``
 for JSONL, ``FILE:ENTRY N: ...`` for a JSON array file and ``FILE:ROW N:
 ...`` for Parquet, under the same limits (``rmgap_annot.limits``).
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping, Optional, Sequence, Union
 
-from rmgap_annot.benchmark import MAX_ID_CHARS, BenchmarkFileError, LineError, json_lines, read_text
+from rmgap_annot.formats.rmgap import MAX_ID_CHARS, BenchmarkFileError, LineError, json_lines, read_text
 from rmgap_annot.limits import MAX_INPUT_BYTES, MAX_ITEM_BYTES, MAX_JSON_DEPTH, MAX_TEXT_CHARS, first_oversized_text, json_depth_exceeds
 
 MIN_CANDIDATES = 2

@@ -1,6 +1,6 @@
 """Benchmarks of the other formats in the database: import, and the entries back out for the export.
 
-RMGAP keeps its own importer (``rmgap_annot.benchmark``), whose record-level
+RMGAP keeps its own importer (``rmgap_annot.formats.rmgap``), whose record-level
 export is byte for byte; this module gives every other format the same
 guarantees: every problem reported before anything is written, one
 transaction, and the same content (by hash) imported twice a no-op.
@@ -23,7 +23,7 @@ from typing import Iterable
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from rmgap_annot.benchmark import ImportResult, LineError, import_benchmark as import_rmgap
+from rmgap_annot.formats.rmgap import ImportResult, LineError, import_benchmark as import_rmgap
 from rmgap_annot.db import session_scope
 from rmgap_annot.formats import FORMAT_NAMES, FORMATS, detect_format, read
 from rmgap_annot.formats.common import Entry, FormatError, FormatFileError, Loaded, container_of
@@ -82,7 +82,7 @@ def _line_problems_first(path: Path, detection: FormatFileError) -> FormatFileEr
     """
     if not (path.is_file() and container_of(path) == "jsonl"):
         return detection
-    from rmgap_annot.benchmark import json_lines, read_text
+    from rmgap_annot.formats.rmgap import json_lines, read_text
 
     text, _ = read_text(path, error=FormatFileError)
     lines = [FormatError(str(path), n, "(line)", problem) for n, _raw, _data, problem in json_lines(text) if problem]
@@ -199,7 +199,7 @@ def import_entries(*, engine: Engine, loaded: Loaded, name: str | None = None) -
                 })
         session.execute(insert(Response), responses)
         session.execute(insert(Item), items)
-        from rmgap_annot.benchmark import create_first_study
+        from rmgap_annot.formats.rmgap import create_first_study
 
         create_first_study(session, bench.id)
         return ImportResult(bench.id, bench.name, True, _counts((_domain(e.items[0]) if e.items else "", len(e.items))

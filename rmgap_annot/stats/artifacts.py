@@ -42,7 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from rmgap_annot.stats.agreement import CONFIDENCE, DRAWS, SEED, percentile_ci
-from rmgap_annot.benchmark import InputFileError, LineError, read_text
+from rmgap_annot.formats.rmgap import InputFileError, LineError, read_text
 from rmgap_annot.settings import DOMAINS, get_settings
 from rmgap_annot.stats import bootstrap as bs
 

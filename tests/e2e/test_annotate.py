@@ -12,7 +12,7 @@ from sqlalchemy import select
 from rmgap_annot.accounts import create_user
 from rmgap_annot.annotation import LETTERS, confirm_guidelines
 from rmgap_annot.assignment import update_study
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.models import Label
 from rmgap_annot.synthetic import make_records, write_jsonl

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from rmgap_annot.annotation import displayed_order
 from rmgap_annot.assignment import create_study, get_study, update_study
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.crowd.checks_store import import_checks
 from rmgap_annot.crowd.links import new_study_token
 from rmgap_annot.db import get_engine, session_scope

@@ -16,7 +16,7 @@ import pytest
 from rmgap_annot.accounts import create_user
 from rmgap_annot.annotation import item_for_annotator, submit_label
 from rmgap_annot.assignment import next_item
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.synthetic import make_records, write_jsonl
 from tests.e2e.conftest import WAIT_MS, settle, start_server
 

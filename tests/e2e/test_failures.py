@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rmgap_annot.accounts import create_user
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.synthetic import make_records, write_jsonl
 from tests.e2e.conftest import ROOT, WAIT_MS, log_in, pick_and_submit, settle, start_server
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from rmgap_annot.accounts import create_user
 from rmgap_annot.annotation import item_for_annotator, submit_label
 from rmgap_annot.assignment import next_item
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.models import StudyMember, User
 from rmgap_annot.synthetic import make_records, write_jsonl

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from rmgap_annot.accounts import create_user
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.synthetic import make_records, write_jsonl
 from tests.e2e.conftest import log_in, settle, start_server
 

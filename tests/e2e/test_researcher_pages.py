@@ -14,7 +14,7 @@ import pytest
 from rmgap_annot.accounts import create_user
 from rmgap_annot.annotation import item_for_annotator, submit_label
 from rmgap_annot.assignment import next_item
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.synthetic import write_jsonl
 from tests.e2e.conftest import WAIT_MS, start_server
 from tests.e2e.test_blinding import IMG, SCRIPT, sentinel_record

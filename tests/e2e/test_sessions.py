@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from rmgap_annot.accounts import create_invite, create_user, set_active, user_id_by_name
 from rmgap_annot.assignment import update_study
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.models import Label
 from rmgap_annot.sessions import count_sessions

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from rmgap_annot.accounts import create_user
 from rmgap_annot.assignment import update_study
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope
 from rmgap_annot.models import Label, User
 from rmgap_annot.synthetic import make_records, write_jsonl

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from rmgap_annot.accounts import create_user
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.synthetic import make_records, write_jsonl
 from tests.analytics_helpers import add_labels, winners
 from tests.e2e.conftest import WAIT_MS, settle, start_server

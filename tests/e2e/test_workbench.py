@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from rmgap_annot.accounts import create_user
 from rmgap_annot.annotation import LETTERS, confirm_guidelines, item_for_annotator, submit_label
 from rmgap_annot.assignment import hold_item, overview, update_study
-from rmgap_annot.benchmark import import_benchmark
+from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.labels_io import export_labels
 from rmgap_annot.models import Flag, Item, Label, Lease, Skip, User, utcnow

@@ -6,6 +6,8 @@ each record's original line is stored verbatim and written back unchanged.
 Validation is strict and complete: every line is checked, every problem is
 reported as ``FILE:LINE: field: message``, and nothing is written unless the
 whole file is valid (one transaction, so the database is unchanged on error).
+Its bounded reader (``read_text``, ``json_lines``, ``LineError``) is the one
+every other format, check file and labels file goes through.
 """
 
 from __future__ import annotations
@@ -468,4 +470,4 @@ def write_records(path: str | Path, raw_lines: Iterable[str]) -> int:
 
 def sample_path() -> Path:
     """The bundled sample benchmark (shipped inside the package)."""
-    return Path(__file__).parent / "data" / "sample.jsonl"
+    return Path(__file__).parents[1] / "data" / "sample.jsonl"
