@@ -14,6 +14,7 @@ are not spreadsheets' formats and keep the raw text.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,19 @@ def write_csv(frame: pd.DataFrame, path: str | Path | None = None) -> str | None
     # character of the line terminator, so a bare carriage return inside a
     # comment is quoted instead of silently starting a new row.
     return safe.to_csv(path, index=False, lineterminator="\r\n")
+
+
+def blank(value: Any) -> bool:
+    """An empty cell, however the reader gave it: None, NaN (pandas), or only white space."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def as_int(value: Any) -> int:
+    """A whole-number cell: an int, a float with no fraction (JSONL, pandas), or its text; ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return int(str(value).strip())

@@ -11,13 +11,13 @@ benchmark's own column, so a file goes back in unchanged.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from rmgap_annot.csv_cells import as_int, blank
 from rmgap_annot.db import session_scope
 from rmgap_annot.formats.common import TIE_CHOICES
 from rmgap_annot.formats.store import ENTRY_ID, ID_COLUMNS, ITEM_INDEX
@@ -25,19 +25,6 @@ from rmgap_annot.models import Benchmark, Item, Record, Response
 
 RMGAP_COLUMNS = ("record_id", "group", "prompt_index")
 
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
-
-
-def _as_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return int(str(value).strip())
 
 
 def entry_id_text(value: Any) -> str:
@@ -89,18 +76,18 @@ class ItemIndex:
 
     def _resolve_rmgap(self, row: dict[str, Any], err: Callable[[str, str], None]) -> tuple[int, int] | None:
         rid = row.get("record_id")
-        rid = "" if _blank(rid) else str(rid).strip()
+        rid = "" if blank(rid) else str(rid).strip()
         if not rid:
             err("record_id", "must not be empty")
         elif rid not in self.records:
             err("record_id", f"no record {rid!r} in this benchmark")
         try:
-            group = _as_int(row.get("group"))
+            group = as_int(row.get("group"))
         except (TypeError, ValueError):
             err("group", f"must be an integer (the group's `group` field), not {row.get('group')!r}")
             group = None
         try:
-            prompt_index = _as_int(row.get("prompt_index"))
+            prompt_index = as_int(row.get("prompt_index"))
         except (TypeError, ValueError):
             err("prompt_index", f"must be an integer 0..2, not {row.get('prompt_index')!r}")
             prompt_index = None
@@ -114,7 +101,7 @@ class ItemIndex:
         return None
 
     def _resolve_entry(self, row: dict[str, Any], err: Callable[[str, str], None]) -> tuple[int, int] | None:
-        given = [(c, entry_id_text(row[c])) for c in (*self.id_columns, ENTRY_ID) if c in row and not _blank(row[c])]
+        given = [(c, entry_id_text(row[c])) for c in (*self.id_columns, ENTRY_ID) if c in row and not blank(row[c])]
         if not given:
             err(self.id_columns[0] if self.id_columns else ENTRY_ID, f"an entry id is needed: {self.address_hint()}")
             return None
@@ -123,9 +110,9 @@ class ItemIndex:
             return None
         column, rid = given[0]
         index = 0
-        if not _blank(row.get(ITEM_INDEX)):
+        if not blank(row.get(ITEM_INDEX)):
             try:
-                index = _as_int(row[ITEM_INDEX])
+                index = as_int(row[ITEM_INDEX])
             except (TypeError, ValueError):
                 err(ITEM_INDEX, f"must be an integer (0-based), not {row[ITEM_INDEX]!r}")
                 return None

@@ -26,7 +26,7 @@ from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.engine import Engine
 
 from rmgap_annot.formats.rmgap import MAX_ID_CHARS, InputFileError, LineError, json_lines, read_text
-from rmgap_annot.csv_cells import restore, write_csv
+from rmgap_annot.csv_cells import as_int, blank, restore, write_csv
 from rmgap_annot.db import session_scope
 from rmgap_annot.labels_frame import load_labels
 from rmgap_annot.limits import MAX_CSV_FIELD_CHARS, MAX_JSON_DEPTH, MAX_TEXT_CHARS, json_depth_exceeds
@@ -145,21 +145,6 @@ def _rows(path: Path, index: ItemIndex) -> Iterator[tuple[int, dict[str, Any]]]:
         raise LabelsFileError([LineError(name, 0, "(file)", f"unknown file type {suffix!r}: use .csv or .jsonl")])
 
 
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
-
-
-def _as_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = str(value).strip()
-    return int(text)
-
-
 def _key_list(value: Any) -> list[str]:
     """A list of response keys from a JSON list, JSON text, or 'a>b>c>d' / 'a,b,c,d'."""
     if isinstance(value, (list, tuple)):
@@ -213,9 +198,9 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
             row_errors.append(LineError(name, line, field, message))
 
         target = index.resolve(row, err)
-        rid = next((str(row[c]).strip() for c in ("record_id", *index.id_columns, "entry_id") if not _blank(row.get(c))), "")
+        rid = next((str(row[c]).strip() for c in ("record_id", *index.id_columns, "entry_id") if not blank(row.get(c))), "")
         annotator = row.get("annotator")
-        annotator = "" if _blank(annotator) else str(annotator).strip()
+        annotator = "" if blank(annotator) else str(annotator).strip()
         if not annotator:
             err("annotator", "must not be empty")
         elif len(annotator) > MAX_ID_CHARS:
@@ -226,9 +211,9 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
 
         raw_choice = row.get("choice")
         choice: str | None
-        if not _blank(raw_choice) and str(raw_choice).strip() in allowed:
+        if not blank(raw_choice) and str(raw_choice).strip() in allowed:
             choice = str(raw_choice).strip()
-        elif _blank(raw_choice) or str(raw_choice).strip().lower() in CANT_DECIDE:
+        elif blank(raw_choice) or str(raw_choice).strip().lower() in CANT_DECIDE:
             choice = None
         else:
             choice = None
@@ -238,9 +223,9 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
 
         naturalness = None
         raw_nat = row.get("naturalness")
-        if not _blank(raw_nat):
+        if not blank(raw_nat):
             try:
-                naturalness = _as_int(raw_nat)
+                naturalness = as_int(raw_nat)
                 if not 1 <= naturalness <= 5:
                     raise ValueError
             except (TypeError, ValueError):
@@ -248,7 +233,7 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
                 naturalness = None
 
         ranking = None
-        if not _blank(row.get("ranking")):
+        if not blank(row.get("ranking")):
             try:
                 ranking = _key_list(row["ranking"])
             except (ValueError, json.JSONDecodeError):
@@ -262,7 +247,7 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
                     err("choice", f"{choice!r} is not the ranking's first key {ranking[0]!r}")
 
         displayed = None
-        if not _blank(row.get("displayed_order")):
+        if not blank(row.get("displayed_order")):
             try:
                 displayed = _key_list(row["displayed_order"])
             except (ValueError, json.JSONDecodeError):
@@ -271,7 +256,7 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
                 err("displayed_order", f"must list each response key of record {rid!r} exactly once, in slots A..D")
 
         ratings = None
-        if not _blank(row.get("ratings")):
+        if not blank(row.get("ratings")):
             ratings = row["ratings"]
             if isinstance(ratings, str):
                 try:
@@ -290,12 +275,12 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
                 else:
                     ratings = json.loads(ratings_text) if ratings_text else None
 
-        reason = None if _blank(row.get("reason")) else str(row["reason"]).strip()
+        reason = None if blank(row.get("reason")) else str(row["reason"]).strip()
         if reason is not None and reason not in REASONS:
             err("reason", f"must be one of {', '.join(REASONS)} or empty, not {reason!r}")
-        comment = None if _blank(row.get("comment")) else str(row["comment"])
+        comment = None if blank(row.get("comment")) else str(row["comment"])
         seconds = None
-        if not _blank(row.get("seconds")):
+        if not blank(row.get("seconds")):
             try:
                 seconds = float(row["seconds"])
                 if not math.isfinite(seconds) or seconds < 0:
