@@ -26,7 +26,6 @@ from rmgap_annot.models import Benchmark, Item, Record, Response
 RMGAP_COLUMNS = ("record_id", "group", "prompt_index")
 
 
-
 def entry_id_text(value: Any) -> str:
     """An id cell as text: RewardBench's integer ids arrive as numbers from JSONL and Parquet."""
     if isinstance(value, float) and value.is_integer():

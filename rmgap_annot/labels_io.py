@@ -317,6 +317,16 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
     with session_scope(engine, write=True) as session:
         users = dict(session.execute(select(User.name, User.id)).all())
         new_names = sorted({p["annotator"] for p in parsed} - set(users))
+        from rmgap_annot.crowd.links import is_participant_name
+
+        taken = {n for n in new_names if is_participant_name(n)}
+        if taken:
+            # Only the study link makes participants (keyed by platform and id): a file
+            # must not mint an account that would pass for one.
+            raise LabelsFileError([
+                LineError(name, p["line"], "annotator", f"{p['annotator']!r} is a crowd participant's name; only a study link creates those")
+                for p in parsed if p["annotator"] in taken
+            ])
         for n in new_names:
             user = User(name=n, role="annotator", password_hash=None)
             session.add(user)

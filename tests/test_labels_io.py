@@ -174,3 +174,18 @@ def test_export_round_trips(engine, benchmark_id, small_records, tmp_path, cli, 
 def test_export_rejects_unknown_extension(engine, benchmark_id, tmp_path, cli):
     res = cli("labels", "export", "--out", str(tmp_path / "x.xlsx"))
     assert res.exit_code == 2 and "use .csv, .jsonl or .parquet" in res.stderr
+
+
+def test_a_labels_file_cannot_create_a_crowd_participant(engine, benchmark_id, small_records, tmp_path, cli):
+    """Participants are made only by a study link; a file naming a new 'prolific:...' is refused, nothing written."""
+    rid = small_records[0]["id"]
+    path = _write_csv(tmp_path / "l.csv", [
+        [rid, 0, 0, "ok-person", "response2", 4],
+        [rid, 0, 1, "Prolific:5f0c1e2d3a4b5c6d7e8f9a01", "response2", 4],
+    ])
+    res = cli("labels", "import", str(path))
+    assert res.exit_code == 2, res.output
+    assert "l.csv:3: annotator:" in res.output and "study link" in res.output
+    with session_scope(engine) as s:
+        assert s.execute(select(Label.id)).first() is None
+        assert s.execute(select(User.id).where(User.name == "ok-person")).first() is None
