@@ -28,6 +28,7 @@ from rmgap_annot import format_sections, results_tables  # noqa: E402
 from rmgap_annot.demo import simulated_note  # noqa: E402
 from rmgap_annot.safe_markdown import escape, without_remote_images  # noqa: E402
 from rmgap_annot.settings import DOMAINS  # noqa: E402
+from rmgap_annot.studies import public_names_by_account  # noqa: E402
 from rmgap_annot.stats.bootstrap import DRAWS, SEED  # noqa: E402
 from rmgap_annot.verdict import shallow_cue_cached  # noqa: E402
 
@@ -57,8 +58,16 @@ if flags:
 annotator_names = [u.name for u in list_users(engine=engine()) if u.n_labels]
 if simulated := simulated_note(annotator_names):
     st.warning(simulated)
+public_name = public_names_by_account(engine=engine(), benchmark_id=benchmark_id)  # the report names coders so
+
+
+def as_coder(account: str) -> str:
+    return f"{public_name[account]} · {account}" if account in public_name else account
+
+
 what_if = st.multiselect(
     "What if these annotators were excluded? (a one-off view; nothing is stored)", annotator_names, key="results_what_if",
+    format_func=as_coder,
 )
 
 
@@ -571,7 +580,8 @@ with tab_people:
     st.subheader("Exclude an annotator")
     stored = {e.annotator: e for e in active_exclusions(engine=engine())}
     with st.form("exclude_form", clear_on_submit=True):
-        who = st.selectbox("Annotator", [n for n in annotator_names if n not in stored], key="exclude_who")
+        who = st.selectbox("Annotator", [n for n in annotator_names if n not in stored], key="exclude_who",
+                           format_func=as_coder)
         why = st.text_input("Reason (shown in the report and the dataset card)", key="exclude_reason")
         if st.form_submit_button("Exclude"):
             try:

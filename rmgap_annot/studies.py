@@ -273,3 +273,20 @@ def label_refusal(session: Session, *, study_id: int, user_id: int) -> str | Non
 
 def may_label(session: Session, *, study_id: int, user_id: int) -> bool:
     return label_refusal(session, study_id=study_id, user_id=user_id) is None
+
+
+def public_names_by_account(*, engine: Engine, benchmark_id: int) -> dict[str, str]:
+    """Account name -> the name(s) the report gives that person (``ann-03``, or ``pilot/ann-03, main/ann-01``).
+
+    For researcher pages that pick people by account (exclusions, what-ifs)
+    while the numbers they change name coders by pseudonym.
+    """
+    from rmgap_annot.models import User
+
+    coders = coder_names(engine=engine, benchmark_id=benchmark_id)
+    with session_scope(engine) as session:
+        names = dict(session.execute(select(User.id, User.name)).all())
+    out: dict[str, list[str]] = {}
+    for (_, uid), coder in sorted(coders.items()):
+        out.setdefault(names.get(uid, str(uid)), []).append(coder)
+    return {account: ", ".join(sorted(c)) for account, c in out.items()}

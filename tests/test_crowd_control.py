@@ -17,7 +17,7 @@ from rmgap_annot.crowd.control import ControlError, delete_annotator, set_blocke
 from rmgap_annot.db import session_scope
 from rmgap_annot.exclusions import exclude_annotator, include_annotator
 from rmgap_annot.models import (
-    AuditEvent, CheckItem, CheckLabel, Draft, Label, Lease, StudyItem, StudyMember, User,
+    AuditEvent, CheckItem, CheckLabel, Draft, Item, Label, Lease, StudyItem, StudyMember, User,
 )
 from rmgap_annot.report import build_report
 from rmgap_annot.studies import ensure_member, list_studies
@@ -509,3 +509,23 @@ def test_an_exclusion_without_a_study_is_filed_under_the_persons_latest_study(en
     exclude_annotator(engine=engine, name="alice", reason="pilot only", actor="res")  # as the Results page does
     (event,) = _audit(engine)
     assert (event.study_id, event.target, event.actor) == (main, "ann-01", "res")
+
+
+def test_researcher_pages_can_show_each_account_with_its_public_names(engine, benchmark_id):
+    """The Results page picks people by account; the report names them by pseudonym: both are shown together."""
+    from rmgap_annot.accounts import create_user
+    from rmgap_annot.annotation import submit_label
+    from rmgap_annot.assignment import create_study
+    from rmgap_annot.studies import public_names_by_account
+
+    alice = create_user(engine=engine, name="alice", role="annotator")
+    bob = create_user(engine=engine, name="bob", role="annotator")
+    main = create_study(engine=engine, name="main-run", benchmark_id=benchmark_id)
+    with session_scope(engine) as s:
+        item = s.execute(select(Item.id).order_by(Item.id)).scalars().first()
+    submit_label(engine=engine, user_id=bob, item_id=item, choice_key="response1", naturalness=3)
+    submit_label(engine=engine, user_id=alice, item_id=item, choice_key="response1", naturalness=3)
+    submit_label(engine=engine, user_id=alice, item_id=item, choice_key="response2", naturalness=3, study_id=main.id)
+    names = public_names_by_account(engine=engine, benchmark_id=benchmark_id)
+    # Two studies over the benchmark: each coder is named with their study (bob labelled first in the first one).
+    assert names == {"bob": "small/ann-01", "alice": "main-run/ann-01, small/ann-02"}
