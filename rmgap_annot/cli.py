@@ -624,6 +624,7 @@ def paper_cmd(
     organic: Optional[str] = typer.Option(None, "--organic", help="Use the cached artifact checks fitted with this organic prompts file (default: the bundled sample's, else none)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (as for report and artifacts)."),
     draws: int = typer.Option(1000, "--draws", help="Bootstrap draws (as for report and artifacts)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name, or all to pool them (default: the benchmark's only study)."),
 ) -> None:
     """Write paper-ready LaTeX tables, vector figures, numbers.json and macros.tex from the report."""
     from rmgap_annot.paper import PaperError, paper_outputs
@@ -632,10 +633,10 @@ def paper_cmd(
         fail("--draws must be 0 or more", 2)
     organic_prompts = _organic_prompts_or_exit(organic, nothing_was="written")
     engine = ready_engine(ctx)
-    bench = chosen_benchmark(engine, benchmark)
+    study_ids, bench = chosen_study(engine, study, benchmark, allow_all=True)
     try:
         result = paper_outputs(engine=engine, benchmark_id=bench.id, out_dir=out, figures=figures, force=force,
-                               draws=draws, seed=seed, organic=organic_prompts)
+                               draws=draws, seed=seed, organic=organic_prompts, study_ids=study_ids)
     except PaperError as exc:
         fail(str(exc), 2)
     typer.echo(f"Wrote {len(result.files)} files for {bench.name!r} to {result.out_dir} "

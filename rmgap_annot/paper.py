@@ -519,7 +519,7 @@ def write_paper(
 
 def paper_outputs(
     *, engine, out_dir: str | Path, benchmark_id: int, figures: bool = True, force: bool = False,  # noqa: ANN001
-    draws: int = 1000, seed: int = 0, organic: Any = None,
+    draws: int = 1000, seed: int = 0, organic: Any = None, study_ids: list[int] | None = None,
 ) -> PaperResult:
     """Build the report and read the cached artifact checks, then ``write_paper`` (the CLI's and the page's entry).
 
@@ -531,7 +531,7 @@ def paper_outputs(
     from rmgap_annot.report import build_report
     from rmgap_annot.stats import artifacts as A
 
-    report = build_report(engine=engine, benchmark_id=benchmark_id, draws=draws, seed=seed)
+    report = build_report(engine=engine, benchmark_id=benchmark_id, draws=draws, seed=seed, study_ids=study_ids)
     candidates = [organic] if organic is not None else [A.read_organic_prompts(A.organic_sample_path()), None]
     artifacts = None
     for prompts in candidates:

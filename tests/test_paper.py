@@ -229,6 +229,22 @@ def test_cli_writes_and_refuses_a_non_empty_folder(cli, engine, benchmark_id, tm
     assert res.exit_code == 2 and "bad.jsonl:1" in res.output and not (tmp_path / "o2").exists()
 
 
+def test_with_several_studies_paper_asks_which_one_or_pools_them(cli, engine, benchmark_id, tmp_path):
+    """A pilot and a main run: the paper's numbers come from the study named, or from all with --study all."""
+    from rmgap_annot.assignment import create_study
+
+    _seed(engine, benchmark_id, tmp_path)
+    create_study(engine=engine, name="main-run", benchmark_id=benchmark_id)
+    res = cli("paper", "--out", str(tmp_path / "none"), "--draws", "0", "--no-figures")
+    assert res.exit_code == 2 and "several studies" in res.output and not (tmp_path / "none").exists()
+    empty = cli("paper", "--out", str(tmp_path / "main"), "--draws", "0", "--no-figures", "--study", "main-run")
+    pooled = cli("paper", "--out", str(tmp_path / "all"), "--draws", "0", "--no-figures", "--study", "all")
+    assert empty.exit_code == 0 and pooled.exit_code == 0, empty.output + pooled.output
+    numbers = {k: json.loads((tmp_path / k / "numbers.json").read_text(encoding="utf-8"))["numbers"] for k in ("main", "all")}
+    assert numbers["main"]["report.human.BoN.Chat"] is None  # no label in the main run yet
+    assert numbers["all"]["report.human.BoN.Chat"] is not None
+
+
 def test_bad_out_is_refused(tmp_path, engine, benchmark_id):
     f = tmp_path / "file"
     f.write_text("x", encoding="utf-8")
