@@ -164,3 +164,19 @@ def choose_study(*, key: str = "study_picker") -> int | None:
     st.session_state["study_id"] = chosen.id
     st.session_state["benchmark_id"] = chosen.benchmark_id
     return chosen.id
+
+
+def choose_label_scope(benchmark_id: int, *, key: str) -> tuple[int, ...] | None:
+    """Whose labels a researcher page counts: one study of the benchmark, or all pooled (None), as ``--study``.
+
+    Drawn only when the benchmark has several studies.
+    """
+    from rmgap_annot.studies import list_studies
+
+    rows = list_studies(engine=engine(), benchmark_id=benchmark_id)
+    if len(rows) < 2:
+        return None
+    scope = st.selectbox("Labels from", [None, *rows], key=key,
+                         format_func=lambda s: "all studies, pooled (each study's people are coders of their own)"
+                         if s is None else f"study {s.name} ({s.labels:,} labels, {s.members} people)")
+    return None if scope is None else (scope.id,)

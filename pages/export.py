@@ -1,4 +1,4 @@
-from pages.common import require_researcher, choose_benchmark, engine, mark_simulated
+from pages.common import require_researcher, choose_benchmark, choose_label_scope, engine, mark_simulated
 
 import re
 from datetime import datetime, timezone
@@ -33,14 +33,17 @@ st.title("Export the human-verified subset")
 benchmark_id = choose_benchmark()
 if benchmark_id is None:
     st.stop()
+study_ids = choose_label_scope(benchmark_id, key="export_study")  # one study, or all pooled (`--study all`)
 mark_simulated()
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _stats(benchmark_id: int, version: tuple, exclusions: tuple, aggregate: str) -> pd.DataFrame:  # noqa: ARG001 - cache keys
-    """Tallies per item, recomputed only when the labels, the exclusions or the aggregation change."""
+def _stats(benchmark_id: int, version: tuple, exclusions: tuple, aggregate: str,  # noqa: ARG001 - cache keys
+           study_ids: tuple[int, ...] | None = None) -> pd.DataFrame:
+    """Tallies per item, recomputed only when the labels, the exclusions, the aggregation or the studies change."""
     eng = engine()
-    labels = counted_labels(engine=eng, benchmark_id=benchmark_id).labels
+    labels = counted_labels(engine=eng, benchmark_id=benchmark_id,
+                            study_ids=list(study_ids) if study_ids is not None else None).labels
     return verdict_stats(engine=eng, benchmark_id=benchmark_id, labels=labels, aggregate=aggregate, fmt=_format(benchmark_id))
 
 
@@ -80,7 +83,7 @@ rule = effective_rule(engine=engine(), benchmark_id=benchmark_id, fmt=_format(be
                       rule=Rule.of(min_labels=min_labels, min_agreement=min_agreement, min_naturalness=round(min_naturalness, 1),
                                       min_ratings=min_ratings))
 with st.spinner("Fitting the aggregation..." if aggregate != "plurality" else "Tallying..."):
-    tallies = _stats(benchmark_id, labels_version(engine=engine(), benchmark_id=benchmark_id), exclusions_key(engine=engine()), aggregate)
+    tallies = _stats(benchmark_id, labels_version(engine=engine(), benchmark_id=benchmark_id), exclusions_key(engine=engine()), aggregate, study_ids)
 verdicts = apply_rule(tallies, rule)
 summary = summarize(verdicts, record_verdicts(verdicts))
 total = summary["All"]
@@ -110,7 +113,7 @@ if st.button("Write export", type="primary", key="export_write"):
     try:
         with st.spinner("Writing..."):
             result = write_export(engine=engine(), benchmark_id=benchmark_id, out_dir=out, rule=rule, level=level,
-                                  aggregate=aggregate)
+                                  aggregate=aggregate, study_ids=list(study_ids) if study_ids is not None else None)
     except ExportError as exc:
         st.error(str(exc))
     else:
@@ -144,7 +147,8 @@ if st.button("Write paper outputs", key="paper_write"):
     out = get_settings().exports_dir / f"{name}-paper-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     try:
         with st.spinner("Building the report and drawing the figures..."):
-            paper = paper_outputs(engine=engine(), benchmark_id=benchmark_id, out_dir=out)
+            paper = paper_outputs(engine=engine(), benchmark_id=benchmark_id, out_dir=out,
+                                  study_ids=list(study_ids) if study_ids is not None else None)
     except PaperError as exc:
         st.error(str(exc))
     else:

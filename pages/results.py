@@ -1,4 +1,4 @@
-from pages.common import require_researcher, choose_benchmark, engine
+from pages.common import require_researcher, choose_benchmark, choose_label_scope, engine
 
 require_researcher()
 
@@ -38,6 +38,7 @@ _table = functools.partial(st.dataframe, placeholder=results_tables.NA)
 benchmark_id = choose_benchmark()
 if benchmark_id is None:
     st.stop()
+study_ids = choose_label_scope(benchmark_id, key="results_study")  # one study, or all pooled (`--study all`)
 
 # Flags first: an item annotators call broken, offensive or giving the answer away
 # needs a look whatever the statistics say (and there may be flags before labels).
@@ -72,16 +73,19 @@ what_if = st.multiselect(
 
 
 @st.cache_data(show_spinner="Computing the report (1,000 bootstrap draws)...", max_entries=8)
-def cached_report(benchmark_id: int, fingerprint: tuple, what_if: tuple = (), artifacts_ready: bool = False) -> dict:  # noqa: ARG001 - the fingerprint (and whether the artifact fit is cached, for the verdict) is the cache key
-    return build_report(engine=engine(), benchmark_id=benchmark_id, exclude=list(what_if))
+def cached_report(benchmark_id: int, fingerprint: tuple, what_if: tuple = (), artifacts_ready: bool = False,  # noqa: ARG001 - the fingerprint (and whether the artifact fit is cached, for the verdict) is the cache key
+                  study_ids: tuple[int, ...] | None = None) -> dict:
+    return build_report(engine=engine(), benchmark_id=benchmark_id, exclude=list(what_if),
+                        study_ids=list(study_ids) if study_ids is not None else None)
 
 
-def labels_csv(benchmark_id: int) -> bytes:
+def labels_csv(benchmark_id: int, study_ids: tuple[int, ...] | None = None) -> bytes:
     """Built only when the researcher clicks Download (a callable ``data=``), so no
     /media URL holding every label exists until then; see README's reliability section."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "labels.csv"
-        export_labels(engine=engine(), benchmark_id=benchmark_id, out=out)
+        export_labels(engine=engine(), benchmark_id=benchmark_id, out=out,
+                      study_ids=list(study_ids) if study_ids is not None else None)
         return out.read_bytes()
 
 
@@ -282,7 +286,7 @@ def verdict_section(report: dict) -> None:
 # Labels, exclusions and every scorer's scores: new scores recompute the scorers section too.
 fingerprint = comparison_key(engine=engine(), benchmark_id=benchmark_id)
 report = cached_report(benchmark_id, fingerprint, tuple(sorted(what_if)),
-                       shallow_cue_cached(engine=engine(), benchmark_id=benchmark_id, draws=DRAWS, seed=SEED))
+                       shallow_cue_cached(engine=engine(), benchmark_id=benchmark_id, draws=DRAWS, seed=SEED), study_ids)
 is_rmgap = report["benchmark_metrics"]["format"] == "rmgap"
 
 
@@ -323,7 +327,7 @@ else:
     )
 
 c1, c2 = st.columns(2)
-c1.download_button("Download labels (CSV)", lambda: labels_csv(benchmark_id), file_name="labels.csv", mime="text/csv")
+c1.download_button("Download labels (CSV)", lambda: labels_csv(benchmark_id, study_ids), file_name="labels.csv", mime="text/csv")
 c2.download_button(
     "Download report (JSON)", lambda: json.dumps(report, ensure_ascii=False, indent=2), file_name="report.json",
     mime="application/json",

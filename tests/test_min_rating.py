@@ -153,3 +153,26 @@ def test_export_page_has_a_slider_per_rating_question(engine, db_url, tmp_path, 
     even = sum(1 for k in range(n) if k % 2 == 0)
     assert f"{even} of {n} items" in " ".join(str(m.value) for m in at.markdown)
     assert at.slider(key="export_min_rating_helpful").max == 3.0
+
+
+def test_export_page_counts_the_chosen_studys_labels(engine, db_url, tmp_path, monkeypatch):
+    """With a second, empty study the page pools by default and counts only the chosen study's labels otherwise."""
+    from streamlit.testing.v1 import AppTest
+
+    from rmgap_annot.assignment import create_study
+
+    bench, items = _pairs(engine)
+    create_study(engine=engine, name="main-run", benchmark_id=bench)
+    researcher = create_user(engine=engine, name="res", role="researcher", password="correct horse")
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    monkeypatch.setenv("RMGAP_ANNOT_EXPORTS", str(tmp_path / "exports"))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "export.py"), default_timeout=60)
+    at.session_state["user_id"] = researcher
+    at.run()
+    assert not at.exception, at.exception
+    n = len(items)
+    assert f"{n} of {n} items" in " ".join(str(m.value) for m in at.markdown)  # pooled: the first study's labels
+    main = next(s for s in list_studies(engine=engine, benchmark_id=bench) if s.name == "main-run")
+    at.selectbox(key="export_study").set_value(main).run()
+    assert not at.exception, at.exception
+    assert f"0 of {n} items" in " ".join(str(m.value) for m in at.markdown)  # the main run has no label yet

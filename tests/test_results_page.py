@@ -194,3 +194,20 @@ def test_another_formats_results_speak_its_own_metrics(engine, db_url, monkeypat
     infos = [i.value for i in at.info]
     assert sum("RMGAP benchmarks only" in i for i in infos) == 6  # Agreement, Human accuracy, Naturalness, bias, truth, referee
     assert not any("Verdict" in h for h in headers)
+
+
+def test_with_several_studies_the_page_reads_one_or_pools_them(engine, benchmark_id, db_url, monkeypatch):
+    """A pilot with labels and an empty main run: pooled by default, one study when chosen."""
+    from rmgap_annot.assignment import create_study
+    from rmgap_annot.studies import list_studies
+
+    _labels(engine, benchmark_id)
+    create_study(engine=engine, name="main-run", benchmark_id=benchmark_id)
+    at = _open(engine, db_url, monkeypatch)
+    assert not [i for i in at.info if "No labels yet" in i.value]  # pooled: the pilot's labels count
+    picker = at.selectbox(key="results_study")
+    assert picker.options[0].startswith("all studies, pooled") and any("main-run" in o for o in picker.options)
+    main = next(s for s in list_studies(engine=engine, benchmark_id=benchmark_id) if s.name == "main-run")
+    picker.set_value(main).run()
+    assert not at.exception, at.exception
+    assert [i for i in at.info if "No labels yet" in i.value]  # the main run has none
