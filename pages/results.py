@@ -363,6 +363,11 @@ def benchmark_metrics_tab(section: dict) -> None:
     if human.get("reason") and not human.get("metrics"):
         st.info(f"n/a: {human['reason']}")
         return
+    if agreement := format_sections.agreement_rows(section):
+        st.subheader("Agreement on the pick")
+        st.caption("Krippendorff's alpha (nominal) on the pick; a tie answer counts as an answer, Can't decide as none. "
+                   "95% intervals resample item groups (a conversation's items together).")
+        _table(pd.DataFrame(agreement), hide_index=True, use_container_width=True)
     for family, rows in format_sections.families(section).items():
         st.subheader(family)
         _table(pd.DataFrame(format_sections.family_table(rows)), hide_index=True, use_container_width=True)

@@ -24,6 +24,9 @@ from rmgap_annot.formats.common import Candidate, Item, plurality_picks
 from rmgap_annot.labels_frame import load_labels
 from rmgap_annot.models import Benchmark, Item as ItemRow, Record, Response, Score, Scorer
 from rmgap_annot.stats.bootstrap import DRAWS, SEED
+from rmgap_annot.stats.ratings import question_alpha
+
+ALL = "All"
 
 
 def load_format_items(*, engine: Engine, benchmark_id: int) -> tuple[str, list[Item], dict[int, tuple[str, int]]]:
@@ -109,6 +112,7 @@ def format_report(*, engine: Engine, benchmark_id: int, study_ids: list[int] | N
         "n_labels": int(len(labels)),
         "study_ids": study_ids,
         "human": benchmark_metrics(fmt, items, picks=picks, seed=seed, n_boot=n_boot),
+        "agreement": pick_agreement(labels, items, seed=seed, n_boot=n_boot),
         "models": {},
         "comparison": {},
     }
@@ -117,4 +121,31 @@ def format_report(*, engine: Engine, benchmark_id: int, study_ids: list[int] | N
         model["n_incomplete"] = left_out[name]  # items with a missing or NaN score: left out
         out["models"][name] = model
         out["comparison"][name] = benchmark_comparison(fmt, items, scores=s, picks=picks, seed=seed, n_boot=n_boot)
+    return out
+
+
+def pick_agreement(labels, items: list[Item], *, seed: int = SEED, n_boot: int = DRAWS) -> dict[str, Any]:  # noqa: ANN001
+    """Krippendorff's alpha on the pick (nominal), per top-level category and overall, with group-clustered intervals.
+
+    Ties ("Both equally good", "Both bad") are answers like a response;
+    "Can't decide" is no answer. Each study's people are coders of their
+    own (as in the main report), and items are resampled with their group.
+    """
+    group = {it.ref: it.group_id for it in items}
+    if labels.empty:
+        return {ALL: {"alpha": None, "ci": None, "reason": "no labels yet", "n_items": 0}}
+    frame = labels.assign(
+        coder=[f"{s}:{a}" for s, a in zip(labels["study_id"], labels["annotator"])],
+        item=labels["item_id"].astype(str),
+        group=[group.get((rid, int(pi)), str(rid)) for rid, pi in zip(labels["record_id"], labels["prompt_index"])],
+        value=labels["choice_key"].where(labels["choice_key"].notna(), None),
+    )[["coder", "item", "group", "value", "domain"]].rename(columns={"coder": "annotator"})
+    out: dict[str, Any] = {}
+    for category in [*sorted(frame["domain"].dropna().unique()), ALL]:
+        rows = frame if category == ALL else frame[frame["domain"] == category]
+        entry = question_alpha(rows.assign(question="pick"), seed=seed, n_boot=n_boot, level="nominal",
+                               stream=len(out))
+        entry.pop("levels", None)
+        entry.pop("distribution", None)  # response keys: researcher-only, and meaningless across items
+        out[str(category)] = entry
     return out

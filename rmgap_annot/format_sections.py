@@ -164,6 +164,21 @@ def family_table(rows: list[dict[str, Any]], *, indent: str = "\u2003") -> list[
     return table
 
 
+def agreement_rows(section: Optional[dict]) -> list[dict[str, str]]:
+    """Another format's pick agreement (``format_report.pick_agreement``) as display rows, per category and All."""
+    rows = []
+    for category, est in ((section or {}).get("agreement") or {}).items():
+        alpha, ci = est.get("alpha"), est.get("ci")
+        rows.append({
+            "category": category,
+            "pick alpha": f"n/a ({est.get('reason') or 'undefined'})" if alpha is None
+            else f"{alpha:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""),
+            "items": str(est.get("n_items", 0)), "labels": str(est.get("n_values", 0)),
+            "can't decide": str(est.get("n_missing", 0)), "groups": str(est.get("n_groups", 0)),
+        })
+    return rows
+
+
 # --- the rating questions as rows -------------------------------------------------------
 
 

@@ -121,3 +121,34 @@ def test_the_main_report_runs_on_another_formats_labels(engine):
     report = build_report(engine=engine, benchmark_id=bench, draws=50)
     # RMGAP's four-slot position test leaves other formats' picks out (2 slots are not 4); it no longer raises.
     assert report["position_bias"]["n"] == 0 and set(report["position_bias"]["by_domain"]) == {"Chat", "Writing", "Reasoning", "Safety"}
+
+
+def test_pick_agreement_is_krippendorffs_nominal_alpha_over_the_picks(engine, tmp_path):
+    """Another format's agreement: alpha on the pick (ties are answers, Can't decide is none), per category and All."""
+    import krippendorff
+    import numpy as np
+
+    from rmgap_annot.export import write_export
+
+    bench = import_any(engine=engine, path=SAMPLES / "pairs" / "standard.jsonl").benchmark_id
+    entries = sorted(_item_ids(engine, bench))
+    plan = [("chosen", "chosen", "rejected"), ("tie_good", "tie_good", "chosen"), ("rejected", None, "rejected"),
+            ("chosen", "chosen", "chosen")]
+    votes = {e: plan[n % len(plan)] for n, e in enumerate(entries)}
+    _label(engine, bench, votes)
+    code = {"chosen": 0, "rejected": 1, "tie_good": 2}
+    data = np.array([[np.nan if votes[e][u] is None else code[votes[e][u]] for e in entries] for u in range(3)])
+    want = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    got = format_report(engine=engine, benchmark_id=bench, n_boot=BOOT)["agreement"]
+    assert got["All"]["alpha"] == pytest.approx(want)
+    assert got["All"]["n_missing"] == sum(v.count(None) for v in votes.values())
+    lo, hi = got["All"]["ci"]
+    assert lo <= got["All"]["alpha"] <= hi
+    # The card and report.html speak this benchmark's categories, not RMGAP's domains, and carry the agreement.
+    write_export(engine=engine, benchmark_id=bench, out_dir=tmp_path / "out")
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Agreement on the pick" in card and "Agreement on the pick" in html
+    for rmgap_only in ("| Chat |", "Verdict at a glance", "Referee analyses", "Sample-size plan"):
+        assert rmgap_only not in card
+    assert "<td>Chat</td>" not in html and "Verdict at a glance" not in html

@@ -59,7 +59,7 @@ def verdict_block(analytics: Mapping | None, why_not: str | None, *, html_out: b
 
 
 def dataset_card(
-    *, bench: Benchmark, rule: Rule, level: str, summary: dict, alphas: dict[str, str], files: Mapping[str, str],
+    *, bench: Benchmark, rule: Rule, level: str, summary: dict, alphas: dict[str, str] | None, files: Mapping[str, str],
     n_labels: int, created_at: datetime, verdict: str = "", entries_note: str | None = None,
 ) -> str:
     """README.md of the export: exactly how the subset was chosen, and from what (the verdict first, when given)."""
@@ -92,7 +92,8 @@ def dataset_card(
         "",
         "## Kept and dropped",
         "",
-        "| domain | records kept | records | items kept | items | " + " | ".join(f"dropped: {r}" for r in REASONS) + " |",
+        f"| {'domain' if rmgap else 'category'} | {'records' if rmgap else 'entries'} kept | {'records' if rmgap else 'entries'} "
+        "| items kept | items | " + " | ".join(f"dropped: {r}" for r in REASONS) + " |",
         "|---|---:|---:|---:|---:|" + "---:|" * len(REASONS),
     ]
     for domain in summary:
@@ -101,14 +102,15 @@ def dataset_card(
             f"| {domain or '(none)'} | {s['records_kept']} | {s['records']} | {s['items_kept']} | {s['items']} | "
             + " | ".join(str(s["items_dropped"][r]) for r in REASONS) + " |"
         )
-    lines += [
-        "",
-        "## Agreement on the pick (Krippendorff's alpha, nominal, over all labels of the source benchmark)",
-        "",
-        "| domain | alpha |",
-        "|---|---|",
-    ]
-    lines += [f"| {d or '(none)'} | {alphas.get(d, 'n/a')} |" for d in summary]
+    if alphas is not None:  # RMGAP's per-domain table; another format's agreement is with its own metrics
+        lines += [
+            "",
+            "## Agreement on the pick (Krippendorff's alpha, nominal, over all labels of the source benchmark)",
+            "",
+            "| domain | alpha |",
+            "|---|---|",
+        ]
+        lines += [f"| {d or '(none)'} | {alphas.get(d, 'n/a')} |" for d in summary]
     lines += ["", "## Files", "", "| file | sha256 |", "|---|---|"]
     lines += [f"| `{name}` | `{digest}` |" for name, digest in files.items()]
     lines += [

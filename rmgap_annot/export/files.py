@@ -32,6 +32,7 @@ from rmgap_annot.export.card import alpha_lines, card_extras, card_planning, car
 from rmgap_annot.export.errors import ExportError
 from rmgap_annot.export.html_report import write_report_html
 from rmgap_annot.export.own_metrics import card_own_metrics
+from rmgap_annot.settings import DOMAINS
 from rmgap_annot.export.rule import Rule, apply_rule, format_fraction, item_stats, record_verdicts, summarize
 from rmgap_annot.export.sources import _benchmark, _item_rows, _record_lines, load_analytics
 from rmgap_annot.formats.store import write_benchmark_entries
@@ -143,21 +144,27 @@ def write_export(
         for name in ("test.jsonl", "items.jsonl", "labels.parquet", "labels.csv"):
             if (tmp / name).exists():
                 files[name] = _sha256(tmp / name)
+        rmgap = bench.format == "rmgap"
+        # Another format's own categories only (RMGAP's four domains are empty there), and none of
+        # RMGAP's own analyses (verdict, referee, planning): its own metrics and agreement follow.
+        shown = summary if rmgap else {d: v for d, v in summary.items() if d not in DOMAINS or v["items"]}
         card = dataset_card(
-            bench=bench, rule=rule, level=level, summary=summary, alphas=alpha_lines(report, why_not), files=files,
-            n_labels=len(labels), created_at=created_at, verdict=verdict_block(report, why_not),
+            bench=bench, rule=rule, level=level, summary=shown, alphas=alpha_lines(report, why_not) if rmgap else None,
+            files=files, n_labels=len(labels), created_at=created_at,
+            verdict=verdict_block(report, why_not) if rmgap else "",
             entries_note=None if bench.format == "rmgap" else (
                 f"`{BENCHMARK_DIR}/` (record level) holds the kept entries in the benchmark's own form ({bench.format}): "
                 "the same file names and folder tree, JSONL lines byte for byte, JSON arrays entry for entry, "
                 "Parquet with the same schema, so its own evaluator reads them unchanged."),
         )
         card += card_extras(aggregate=aggregate, exclusions=counted.section())
-        card += card_referee(report, why_not)
-        card += card_planning(report, why_not)
+        if rmgap:
+            card += card_referee(report, why_not)
+            card += card_planning(report, why_not)
         card += card_own_metrics(report, why_not)
         (tmp / "README.md").write_text(card, encoding="utf-8", newline="\n")
         write_report_html(
-            tmp / "report.html", bench=bench, rule=rule, summary=summary, verdicts=verdicts, analytics=report,
+            tmp / "report.html", bench=bench, rule=rule, summary=shown, verdicts=verdicts, analytics=report,
             why_not=why_not, created_at=created_at,
         )
         _write_manifest(tmp, created_at=created_at)

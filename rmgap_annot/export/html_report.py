@@ -165,16 +165,19 @@ def write_report_html(
         f"<h1>{_e(bench.name)}: human verification report</h1>",
         f"<p class=\"note\">rmgap-annot {_e(__version__)}, {created_at:%Y-%m-%d %H:%M} UTC. Source sha256 "
         f"<code>{_e(bench.file_hash)}</code>.</p>",
-        verdict_block(analytics, why_not, html_out=True),
+        verdict_block(analytics, why_not, html_out=True) if bench.format == "rmgap" else "",
         "<h2>The verified subset</h2><ol>",
         *(f"<li>{_e(t)} (else: <em>{_e(r)}</em>)</li>" for r, t in zip(REASONS, rule.describe())),
         "</ol>",
     ]
-    rows = [(d, [summary[d]["items_kept"], *(summary[d]["items_dropped"][r] for r in REASONS)]) for d in DOMAINS]
-    parts.append(svg_stacked_bars(rows, ["verified", *REASONS], title="Items per domain: verified, and why the rest were dropped"))
-    table = ["<table><tr><th>domain</th><th>records kept</th><th>records</th><th>items kept</th><th>items</th>",
+    rmgap = bench.format == "rmgap"
+    groups = [d for d in summary if d != "All"]  # RMGAP's domains, or another format's top-level categories
+    unit, entry = ("domain", "records") if rmgap else ("category", "entries")
+    rows = [(d, [summary[d]["items_kept"], *(summary[d]["items_dropped"][r] for r in REASONS)]) for d in groups]
+    parts.append(svg_stacked_bars(rows, ["verified", *REASONS], title=f"Items per {unit}: verified, and why the rest were dropped"))
+    table = [f"<table><tr><th>{unit}</th><th>{entry} kept</th><th>{entry}</th><th>items kept</th><th>items</th>",
              *(f"<th>{_e(r)}</th>" for r in REASONS), "</tr>"]
-    for d in (*DOMAINS, "All"):
+    for d in (*groups, "All"):
         s = summary[d]
         table.append(f"<tr><td>{_e(d)}</td><td>{s['records_kept']}</td><td>{s['records']}</td><td>{s['items_kept']}</td>"
                      f"<td>{s['items']}</td>" + "".join(f"<td>{s['items_dropped'][r]}</td>" for r in REASONS) + "</tr>")
@@ -186,9 +189,15 @@ def write_report_html(
                 for a in (1, 2, 3, 4)]
         parts.append(svg_stacked_bars([(b, [n]) for b, n in bins], ["items"], title="Mean naturalness per item"))
 
-    parts.append("<h2>Agreement and human accuracy</h2>")
+    parts.append("<h2>Agreement and human accuracy</h2>" if rmgap else "")
     if analytics is None:
         parts.append(f"<p>{_e(why_not or ANALYTICS_MISSING)}</p>")
+    elif not rmgap:
+        parts += own_metrics.html_own_metrics(analytics)  # its own metrics, agreement and rating questions
+        readable = {k: v for k, v in analytics.items() if k != "items"}
+        parts.append("<details><summary>All analytics numbers (JSON, per-item list omitted)</summary><pre>"
+                     f"{_e(json.dumps(_jsonable(readable), indent=1, ensure_ascii=False))}</pre></details>")
+        parts.append(f'<script type="application/json" id="analytics">{_json_for_script(_jsonable(analytics))}</script>')
     else:
         agreement = analytics.get("agreement") or {}
         for key, title, lo in (("choice_alpha", "Krippendorff's alpha on the pick (95% CI)", -1.0),

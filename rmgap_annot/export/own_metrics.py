@@ -12,7 +12,7 @@ import html
 import re
 from typing import Any, Mapping
 
-from rmgap_annot.format_sections import FORMAT_TITLES, families, family_table, rating_rows
+from rmgap_annot.format_sections import FORMAT_TITLES, agreement_rows, families, family_table, rating_rows
 
 
 _MD_SPECIALS = re.compile(r"([\\`*_\[\]<>|#!])")
@@ -46,6 +46,11 @@ def card_own_metrics(report: Mapping[str, Any] | None, why_not: str | None) -> s
         human = section.get("human") or {}
         if human.get("reason") and not human.get("metrics"):
             lines.append(f"n/a: {human['reason']}")
+        if agreement := agreement_rows(section):
+            head = list(agreement[0])
+            lines += ["", "**Agreement on the pick (Krippendorff's alpha, nominal; 95% interval over item groups)**", "",
+                      "| " + " | ".join(_md(h) for h in head) + " |", "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(_md(r[h]) for h in head) + " |" for r in agreement]
         for family, rows in families(section).items():
             cells = family_table(rows, indent="· ")
             head = list(cells[0])
@@ -75,6 +80,12 @@ def html_own_metrics(analytics: Mapping[str, Any]) -> list[str]:
         human = section.get("human") or {}
         if human.get("reason") and not human.get("metrics"):
             parts.append(f"<p>n/a ({_e(human['reason'])})</p>")
+        if agreement := agreement_rows(section):
+            head = list(agreement[0])
+            parts.append("<h3>Agreement on the pick (Krippendorff's alpha, nominal, 95% CI)</h3><table><tr>"
+                         + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{_e(r[h])}</td>" for h in head) + "</tr>" for r in agreement]
+            parts.append("</table>")
         for family, rows in families(section).items():
             cells = family_table(rows, indent="\u2003")
             head = list(cells[0])

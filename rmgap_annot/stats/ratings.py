@@ -43,7 +43,7 @@ def _levels(values: pd.Series, scale: Optional[Sequence]) -> list:
 
 def question_alpha(
     rows: pd.DataFrame, *, scale: Optional[Sequence] = None, seed: int = SEED, n_boot: int = DRAWS,
-    confidence: float = CONFIDENCE, stream: int = 0,
+    confidence: float = CONFIDENCE, stream: int = 0, level: str = "ordinal",
 ) -> dict[str, Any]:
     """One question's ordinal alpha with a group-clustered interval and the distribution of answers.
 
@@ -71,7 +71,7 @@ def question_alpha(
     if n_boot and len(units):
         weights = {"q": bs.cluster_draws(group_of_unit, draws=n_boot, seed=seed, stream=stream).bind(group_of_unit)}
     n_values = max(len(levels), 1)
-    res = agr.alpha_by_domain({"q": du}, level="ordinal", n_values=n_values, weights=weights, confidence=confidence)["q"]
+    res = agr.alpha_by_domain({"q": du}, level=level, n_values=n_values, weights=weights, confidence=confidence)["q"]
     counts = np.bincount(du.value_code, minlength=len(levels)) if len(levels) else np.zeros(0, dtype=int)
     return {
         "alpha": res["alpha"], "ci": res.get("ci"), "ci_method": res.get("ci_method"), "ci_reason": res.get("ci_reason"),
