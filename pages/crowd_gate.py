@@ -12,7 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rmgap_annot import assignment
-from rmgap_annot.annotation import guidelines_text
+from rmgap_annot.annotation import guidelines_text, study_questions
 from rmgap_annot.crowd import stream
 from rmgap_annot.crowd.links import LinkError, completion_url
 from rmgap_annot.safe_markdown import without_remote_images
@@ -85,7 +85,8 @@ def _consent(eng, uid: int, sid: int) -> None:  # noqa: ANN001
             st.markdown(without_remote_images(study.consent_md))
     st.subheader("Guidelines")
     with st.container(border=True):
-        st.markdown(without_remote_images(guidelines_text(study.guidelines_md, mode=study.mode)))
+        st.markdown(without_remote_images(guidelines_text(study.guidelines_md, mode=study.mode,
+                                                          questions=study_questions(engine=eng, study_id=sid))))
     cols = st.columns(2)
     if cols[0].button("Start", type="primary"):
         stream.give_consent(engine=eng, user_id=uid, study_id=sid)
@@ -112,7 +113,8 @@ def _reminder(eng, state: stream.CrowdState) -> None:  # noqa: ANN001
     st.warning("Some of your recent answers did not follow the guidelines. Please read them again, "
                "and read each request and all responses carefully.")
     with st.container(border=True):
-        st.markdown(without_remote_images(guidelines_text(study.guidelines_md, mode=study.mode)))
+        st.markdown(without_remote_images(guidelines_text(study.guidelines_md, mode=study.mode,
+                                                          questions=study_questions(engine=eng, study_id=state.study_id))))
     if st.button("Continue", type="primary"):
         _seen().add(("warned", state.checks_failed))
         st.rerun()

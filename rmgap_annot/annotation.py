@@ -105,12 +105,13 @@ NATURALNESS_STEP = """\
 """
 
 
-def guidelines_text(guidelines_md: str | None, *, mode: str, questions: tuple | None = None) -> str:
+def guidelines_text(guidelines_md: str | None, *, mode: str, questions: tuple | None) -> str:
     """The study's guidelines as annotators read them; ranking mode adds its own paragraph.
 
-    The default text names the study's own rating questions (``questions``,
-    when given): a study that does not ask for naturalness must not tell
-    people to rate it. A researcher's own text is shown as written.
+    The default text names the study's own rating questions (``questions``;
+    required, so no page can forget them: a study that does not ask for
+    naturalness must not tell people to rate it; None keeps RMGAP's text).
+    A researcher's own text is shown as written.
     """
     text = guidelines_md or DEFAULT_GUIDELINES
     if not guidelines_md and questions is not None and not any(q.name == "naturalness" for q in questions):

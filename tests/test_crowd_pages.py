@@ -160,3 +160,19 @@ def test_a_participant_of_a_second_study_labels_that_study_with_back_and_leases_
         assert {lease.study_id for lease in s.execute(select(Lease)).scalars()} <= {main}
     button(at, "Back").click().run()
     assert any("You are correcting a label" in i.value for i in at.info)  # Back finds the main run's label
+
+
+def test_the_consent_screens_guidelines_name_the_studys_own_questions(app_env, benchmark_id):
+    """A study that asks no naturalness must not tell participants to rate it before they start."""
+    from rmgap_annot.assignment import update_study
+    from rmgap_annot.questions import PRESETS, dumps
+
+    engine = app_env
+    sid, token = crowd_study(engine, benchmark_id, quota_per_annotator=2)
+    update_study(engine=engine, study_id=sid, questions_json=dumps(PRESETS["prb-human-check"]))
+    uid = participant(engine, token, "p9")
+    at = page("pages/annotate.py", uid, "annotator").run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "Is the response factually correct?" in text
+    assert "How natural is the request?" not in text
