@@ -87,7 +87,7 @@ def choose_benchmark(*, key: str = "benchmark_picker") -> int | None:
     ids = [b.id for b in rows]
     current = st.session_state.get("benchmark_id")
     index = ids.index(current) if current in ids else len(ids) - 1
-    chosen = st.selectbox("Benchmark", rows, index=index, format_func=lambda b: f"{b.name} ({b.n_records} records)", key=key)
+    chosen = st.selectbox("Benchmark", rows, index=index, format_func=lambda b: f"{b.name} ({b.n_records} {'records' if b.format == 'rmgap' else b.format + ' entries'})", key=key)
     st.session_state["benchmark_id"] = chosen.id
     return chosen.id
 
