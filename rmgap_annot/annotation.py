@@ -68,8 +68,8 @@ MAX_COMMENT_CHARS = 5_000
 DEFAULT_GUIDELINES = """\
 ### What you do
 
-Each item is a **request** a user wrote and **its responses** (four in
-RMGAP; two to eight elsewhere). Read the request carefully: it often asks
+Each item is a **request** a user wrote and **its responses** (two to
+eight of them). Read the request carefully: it often asks
 for a particular style (formal or casual, short or detailed, technical or
 plain, neutral or opinionated, structured or free). When the item is a
 conversation, the responses answer the user's **last message**; when the
