@@ -154,3 +154,22 @@ def add_all_formats(engine) -> dict[str, tuple[int, int]]:  # noqa: ANN001
         "chat": add_format_benchmark(engine, fmt="rmb", name="chat", entries=[conversation_entry()]),
         "profile": add_format_benchmark(engine, fmt="prb", name="profile", entries=[profile_entry()]),
     }
+
+
+def prepare_format_studies(engine, *, prefix: str, password: str) -> dict[str, tuple[int, int]]:  # noqa: ANN001
+    """Every shape in its own study, as the browser tests serve them: the 7-candidate item in ranking mode,
+    the profile item asking Personalized RewardBench's questions, and one annotator per study (``PREFIX-NAME``)
+    who joined it and confirmed its guidelines."""
+    from rmgap_annot.accounts import create_user
+    from rmgap_annot.annotation import confirm_guidelines
+    from rmgap_annot.assignment import update_study
+    from rmgap_annot.questions import PRESETS, dumps
+
+    made = add_all_formats(engine)
+    update_study(engine=engine, study_id=made["bon7"][1], mode="ranking")
+    update_study(engine=engine, study_id=made["profile"][1], questions_json=dumps(PRESETS["prb-human-check"]))
+    for name, (_, sid) in made.items():
+        uid = create_user(engine=engine, name=f"{prefix}-{name}", role="annotator", password=password)
+        join(engine, study_id=sid, user_id=uid)
+        confirm_guidelines(engine=engine, user_id=uid, study_id=sid)
+    return made

@@ -166,20 +166,10 @@ FORMAT_WORDS = ("llm_name", "chosen_model", "rubric_aspects", "narrative", "mode
 
 @pytest.fixture(scope="module")
 def formats_server(tmp_path_factory):
-    from rmgap_annot.assignment import update_study
-    from rmgap_annot.questions import PRESETS, dumps
-    from tests.format_items import add_all_formats, join
-
-    made = {}
+    from tests.format_items import prepare_format_studies
 
     def prepare(engine):  # noqa: ANN001
-        made.update(add_all_formats(engine))
-        update_study(engine=engine, study_id=made["bon7"][1], mode="ranking")
-        update_study(engine=engine, study_id=made["profile"][1], questions_json=dumps(PRESETS["prb-human-check"]))
-        for name, (_, sid) in made.items():
-            uid = create_user(engine=engine, name=f"blind-{name}", role="annotator", password=FORMAT_PASSWORD)
-            join(engine, study_id=sid, user_id=uid)
-            confirm_guidelines(engine=engine, user_id=uid, study_id=sid)
+        prepare_format_studies(engine, prefix="blind", password=FORMAT_PASSWORD)
 
     srv = start_server(tmp_path_factory, prepare)
     with session_scope(get_engine(srv.db_url)) as s:

@@ -13,14 +13,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from rmgap_annot.accounts import create_user
-from rmgap_annot.annotation import confirm_guidelines
-from rmgap_annot.assignment import update_study
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.models import Label, User
-from rmgap_annot.questions import PRESETS, dumps
 from tests.e2e.conftest import WAIT_MS, settle, start_server
-from tests.format_items import add_all_formats, join
+from tests.format_items import prepare_format_studies
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "formats-password-1"
@@ -31,13 +27,7 @@ def server(tmp_path_factory):
     made = {}
 
     def prepare(engine):  # noqa: ANN001
-        made.update(add_all_formats(engine))
-        update_study(engine=engine, study_id=made["bon7"][1], mode="ranking")
-        update_study(engine=engine, study_id=made["profile"][1], questions_json=dumps(PRESETS["prb-human-check"]))
-        for name, (_, sid) in made.items():
-            uid = create_user(engine=engine, name=f"ann-{name}", role="annotator", password=PASSWORD)
-            join(engine, study_id=sid, user_id=uid)
-            confirm_guidelines(engine=engine, user_id=uid, study_id=sid)
+        made.update(prepare_format_studies(engine, prefix="ann", password=PASSWORD))
 
     srv = start_server(tmp_path_factory, prepare)
     srv.studies = made
