@@ -7,10 +7,12 @@ import streamlit as st
 
 from pages.common import choose_study, engine, require_researcher
 from rmgap_annot import annotation, assignment, questions
+from rmgap_annot.accounts import list_users
+from rmgap_annot.crowd.links import is_participant_name
 from rmgap_annot.crowd.schedule import ScheduleError, parse_share
 from rmgap_annot.report import report_fingerprint
 from rmgap_annot.stats import planning
-from rmgap_annot.studies import list_studies
+from rmgap_annot.studies import StudyNotFound, assign_to_study, list_studies
 
 require_researcher()
 eng = engine()
@@ -146,6 +148,18 @@ if ov.late_labels or ov.over_target_items:
         "(submitted after the item's lease expired: kept, since an annotator did the work)."
     )
 st.caption("Edit the annotators' guidelines on the Guidelines page.")
+
+# Lab accounts label the study they joined last; crowd participants arrive by the study's link.
+with st.form("study_assign"):
+    lab = [u.name for u in list_users(engine=eng) if u.role == "annotator" and not is_participant_name(u.name)]
+    who = st.multiselect("Annotators who label this study from now on", lab, key="study_assign_who")
+    if st.form_submit_button("Assign"):
+        try:
+            assign_to_study(engine=eng, study_id=sid, names=who, actor=actor)
+        except (ValueError, StudyNotFound) as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"{len(who)} annotator(s) now label this study.")
 
 # How many records a target precision needs, next to the sample-size setting above.
 st.subheader("Sample size for a target precision")

@@ -22,7 +22,7 @@ from sqlmodel import Session
 from rmgap_annot.db import session_scope
 from rmgap_annot.models import AuditEvent, Study
 
-ACTIONS = ("block", "unblock", "disable", "enable", "exclude", "include", "delete", "settings")
+ACTIONS = ("block", "unblock", "disable", "enable", "exclude", "include", "delete", "settings", "assign")
 
 
 @dataclass(frozen=True)

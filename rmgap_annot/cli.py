@@ -374,6 +374,26 @@ def study_create_cmd(
     _print_study(engine, bench, study.id)
 
 
+@study_app.command("assign")
+def study_assign_cmd(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(..., help="Annotator accounts (user names)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the benchmark's only study)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the latest)."),
+) -> None:
+    """Make lab annotators label this study from now on (crowd participants arrive by its link)."""
+    from rmgap_annot.studies import StudyNotFound, assign_to_study
+
+    engine = ready_engine(ctx)
+    (sid,), _ = chosen_study(engine, study, benchmark)
+    try:
+        public = assign_to_study(engine=engine, study_id=sid, names=names)
+    except (ValueError, StudyNotFound) as exc:
+        fail(str(exc), 2)
+    typer.echo(f"{len(public)} annotator(s) now label this study: " + ", ".join(
+        f"{n} ({p})" for n, p in zip(names, public)))
+
+
 @study_app.command("list")
 def study_list_cmd(ctx: typer.Context) -> None:
     """Every study with its benchmark, format, labels and people."""

@@ -290,3 +290,43 @@ def public_names_by_account(*, engine: Engine, benchmark_id: int) -> dict[str, s
     for (_, uid), coder in sorted(coders.items()):
         out.setdefault(names.get(uid, str(uid)), []).append(coder)
     return {account: ", ".join(sorted(c)) for account, c in out.items()}
+
+
+def assign_to_study(*, engine: Engine, study_id: int, names: list[str], actor: str = "cli") -> list[str]:
+    """Make these accounts label this study from now on (lab accounts; participants arrive by its link).
+
+    An annotator labels the study they joined last (``study_for_user``), so
+    assigning moves their ``joined_at`` to now; their labels elsewhere stay
+    where they are. Unknown names, researchers and crowd participants of
+    another study are refused before anything changes. Returns the
+    pseudonyms, as the audit log records them.
+    """
+    from rmgap_annot import audit
+    from rmgap_annot.models import User
+
+    names = [n.strip() for n in names if n and n.strip()]
+    if not names:
+        raise ValueError("name at least one annotator")
+    with session_scope(engine, write=True) as session:
+        if session.get(Study, study_id) is None:
+            raise StudyNotFound(f"no study with id {study_id}")
+        users = {u.name: u for u in session.execute(select(User).where(User.name.in_(names))).scalars()}
+        problems = [f"{n!r}: no such account" for n in names if n not in users]
+        problems += [f"{n!r}: a researcher, not an annotator" for n in names if n in users and users[n].role != "annotator"]
+        crowd = session.execute(
+            select(StudyMember.user_id).where(StudyMember.user_id.in_([u.id for u in users.values()]),
+                                              StudyMember.platform.is_not(None), StudyMember.study_id != study_id)
+        ).scalars().all()
+        problems += [f"{u.name!r}: a crowd participant of another study (they arrive by its link)"
+                     for u in users.values() if u.id in set(crowd)]
+        if problems:
+            raise ValueError("; ".join(problems))
+        out = []
+        for name in names:
+            member = ensure_member(session, study_id=study_id, user_id=users[name].id)
+            member.joined_at = utcnow()
+            session.add(member)
+            out.append(pseudonym(member.pseudonym_no))
+        audit.record(session, actor=actor, study_id=study_id, action="assign", target=", ".join(out),
+                     detail={"people": len(out)})
+        return out

@@ -529,3 +529,29 @@ def test_researcher_pages_can_show_each_account_with_its_public_names(engine, be
     names = public_names_by_account(engine=engine, benchmark_id=benchmark_id)
     # Two studies over the benchmark: each coder is named with their study (bob labelled first in the first one).
     assert names == {"bob": "small/ann-01", "alice": "main-run/ann-01, small/ann-02"}
+
+
+def test_assigning_lab_annotators_moves_them_to_a_new_study_and_is_audited(engine, benchmark_id, cli):
+    """A main run after a pilot: assigned people label the main run next; their pilot labels stay in the pilot."""
+    from rmgap_annot.accounts import create_user
+    from rmgap_annot.annotation import submit_label
+    from rmgap_annot.assignment import create_study, next_item
+    from rmgap_annot.studies import study_for_user
+
+    alice = create_user(engine=engine, name="alice", role="annotator")
+    create_user(engine=engine, name="rita", role="researcher", password="correct horse")
+    first = study_for_user(engine=engine, user_id=alice)
+    item = next_item(engine=engine, user_id=alice, study_id=first)
+    submit_label(engine=engine, user_id=alice, item_id=item, choice_key="response1", naturalness=3, study_id=first)
+    main = create_study(engine=engine, name="main-run", benchmark_id=benchmark_id)
+    assert study_for_user(engine=engine, user_id=alice) == first
+    refused = cli("study", "assign", "alice", "rita", "nobody", "--study", "main-run")
+    assert refused.exit_code == 2 and "'rita': a researcher" in refused.output and "'nobody': no such account" in refused.output
+    assert study_for_user(engine=engine, user_id=alice) == first  # nothing changed
+    done = cli("study", "assign", "alice", "--study", "main-run")
+    assert done.exit_code == 0, done.output
+    assert study_for_user(engine=engine, user_id=alice) == main.id
+    with session_scope(engine) as s:
+        assert s.execute(select(Label.study_id).where(Label.user_id == alice)).scalars().all() == [first]
+        event = s.execute(select(AuditEvent).where(AuditEvent.action == "assign")).scalars().one()
+        assert event.study_id == main.id and event.target == "ann-01"

@@ -176,3 +176,23 @@ def test_the_consent_screens_guidelines_name_the_studys_own_questions(app_env, b
     text = " ".join(m.value for m in at.markdown)
     assert "Is the response factually correct?" in text
     assert "How natural is the request?" not in text
+
+
+def test_the_study_page_assigns_lab_annotators_to_the_chosen_study(app_env, benchmark_id):
+    from rmgap_annot.accounts import create_user
+    from rmgap_annot.assignment import create_study
+    from rmgap_annot.studies import study_for_user
+
+    engine = app_env
+    alice = create_user(engine=engine, name="alice", role="annotator")
+    rid = create_user(engine=engine, name="rita", role="researcher", password="correct horse")
+    main = create_study(engine=engine, name="main-run", benchmark_id=benchmark_id)
+    at = page("pages/study.py", rid, "researcher")
+    at.session_state["study_id"] = main.id  # the study picker's remembered choice
+    at.run()
+    assert not at.exception
+    at.multiselect(key="study_assign_who").set_value(["alice"])
+    next(b for b in at.button if b.label == "Assign").click().run()
+    assert not at.exception
+    assert any("now label this study" in s.value for s in at.success)
+    assert study_for_user(engine=engine, user_id=alice) == main.id
