@@ -14,14 +14,14 @@ import json
 import math
 from typing import Any, Sequence
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from rmgap_annot.db import session_scope
-from rmgap_annot.exclusions import active_exclusions, without
+from rmgap_annot.exclusions import counted_labels
 from rmgap_annot.formats.benchmark_metrics import RULES, benchmark_comparison, benchmark_metrics
 from rmgap_annot.formats.common import Candidate, Item, plurality_picks
-from rmgap_annot.labels_frame import load_labels
 from rmgap_annot.models import Benchmark, Item as ItemRow, Record, Response, Score, Scorer
 from rmgap_annot.stats.bootstrap import DRAWS, SEED
 from rmgap_annot.stats.ratings import question_alpha
@@ -88,19 +88,22 @@ def _scores(*, engine: Engine, refs: dict[int, tuple[str, int]], items: Sequence
 
 
 def format_report(*, engine: Engine, benchmark_id: int, study_ids: list[int] | None = None,
-                  seed: int = SEED, n_boot: int = DRAWS, exclude: Sequence[str] = ()) -> dict[str, Any]:
+                  seed: int = SEED, n_boot: int = DRAWS, exclude: Sequence[str] = (),
+                  labels: pd.DataFrame | None = None) -> dict[str, Any]:
     """The benchmark's own metrics for people (plurality pick), each scorer, and people vs each scorer.
 
     ``study_ids``: whose labels count (None: every study of the benchmark).
     ``exclude``: one-off what-if exclusions on top of the stored ones (as the report's).
+    ``labels``: the labels that count, when the caller has them already
+    (``build_report``); else read through ``exclusions.counted_labels``.
     An RMGAP benchmark gets ``{"format": "rmgap", "reason": ...}``: its
     metrics are the main report's.
     """
     fmt, items, refs = load_format_items(engine=engine, benchmark_id=benchmark_id)
     if fmt not in RULES:
         return {"format": fmt, "reason": f"{fmt} has no per-format metrics here (RMGAP's are the main report's)"}
-    labels = load_labels(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids)
-    labels = without(labels, {e.annotator for e in active_exclusions(engine=engine)} | set(exclude))
+    if labels is None:
+        labels = counted_labels(engine=engine, benchmark_id=benchmark_id, what_if=exclude, study_ids=study_ids).labels
     picks = plurality_picks(
         ((rid, int(pi)), None if choice is None or (isinstance(choice, float) and math.isnan(choice)) else choice)
         for rid, pi, choice in zip(labels["record_id"], labels["prompt_index"], labels["choice_key"])

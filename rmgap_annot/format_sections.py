@@ -34,7 +34,8 @@ RMGAP_ONLY = "This section applies to RMGAP benchmarks only; this benchmark's ow
 
 
 def benchmark_metrics_section(*, engine: Engine, benchmark_id: int, exclude: Sequence[str] = (), draws: int, seed: int,
-                              study_ids: Optional[list[int]] = None) -> dict[str, Any]:
+                              study_ids: Optional[list[int]] = None,
+                              labels: Optional[pd.DataFrame] = None) -> dict[str, Any]:
     """``benchmark_metrics``: ``format_report`` for another format; for RMGAP a pointer to the main sections."""
     from rmgap_annot.format_report import format_report  # noqa: PLC0415
 
@@ -43,7 +44,7 @@ def benchmark_metrics_section(*, engine: Engine, benchmark_id: int, exclude: Seq
     if fmt == "rmgap":
         return {"format": "rmgap", "reason": RMGAP_REASON}
     return format_report(engine=engine, benchmark_id=benchmark_id, study_ids=study_ids, seed=seed, n_boot=draws,
-                         exclude=exclude)
+                         exclude=exclude, labels=labels)
 
 
 def ratings_report_section(*, engine: Engine, benchmark_id: int, labels: pd.DataFrame, draws: int, seed: int,

@@ -144,7 +144,8 @@ def build_report(
     from rmgap_annot import format_sections  # noqa: PLC0415
 
     report["benchmark_metrics"] = format_sections.benchmark_metrics_section(
-        engine=engine, benchmark_id=benchmark_id, exclude=exclude, draws=draws, seed=seed, study_ids=study_ids)
+        engine=engine, benchmark_id=benchmark_id, exclude=exclude, draws=draws, seed=seed, study_ids=study_ids,
+        labels=labels)  # the labels that count, read once for the whole report
     report["ratings"] = format_sections.ratings_report_section(
         engine=engine, benchmark_id=benchmark_id, labels=labels, draws=draws, seed=seed, confidence=confidence,
         study_ids=study_ids)
