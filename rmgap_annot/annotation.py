@@ -304,13 +304,6 @@ def submit_label(
     else:
         reason = None
     now = utcnow()
-    with session_scope(engine) as session:
-        item = session.get(Item, item_id)
-        if item is None:
-            raise LabelError(f"no item with id {item_id}")
-        fmt = session.execute(select(Benchmark.format).where(Benchmark.id == item.benchmark_id)).scalar_one()
-        study = _study_of(session, item, study_id)
-        questions = questions_for(study.questions_json if study is not None else None, fmt)
     with session_scope(engine, write=True) as session:
         # Inside the write turn: a file deleted or replaced since the app
         # started would take this label into a file nobody will read.
@@ -326,6 +319,8 @@ def submit_label(
         refusal = label_refusal(session, study_id=study.id, user_id=user_id)
         if refusal is not None:
             raise LabelError(f"{refusal}; the label was not stored")
+        fmt = session.execute(select(Benchmark.format).where(Benchmark.id == item.benchmark_id)).scalar_one()
+        questions = questions_for(study.questions_json, fmt)
         keys = set(session.execute(select(Response.key).where(Response.record_pk == item.record_pk)).scalars())
         tie = choice_key in TIES and choice_key not in keys
         if tie and len(keys) != 2:
