@@ -283,10 +283,14 @@ def _checked_crowd_settings(settings: dict) -> dict:
     passing = out.get("qualification_pass")
     if passing is not None and not 0 < float(passing) <= 1:
         raise StudyError("the qualification pass mark is a fraction above 0 and at most 1 (e.g. 0.8)")
+    from rmgap_annot.crowd.links import LinkError, validate_code  # noqa: PLC0415
+
     for code in ("completion_code", "screenout_code"):
-        value = out.get(code)
-        if value is not None and (not str(value).strip() or len(str(value)) > 64 or not str(value).isprintable()):
-            raise StudyError(f"the {code.replace('_', ' ')} is 1 to 64 printable characters")
+        if out.get(code) is not None:
+            try:
+                validate_code(out[code])  # it goes into the platform's return URL: the link module's charset
+            except LinkError as exc:
+                raise StudyError(f"{code.replace('_', ' ')}: {exc}") from None
     return out
 
 

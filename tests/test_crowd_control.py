@@ -17,7 +17,7 @@ from rmgap_annot.crowd.control import ControlError, delete_annotator, set_blocke
 from rmgap_annot.db import session_scope
 from rmgap_annot.exclusions import exclude_annotator, include_annotator
 from rmgap_annot.models import (
-    AuditEvent, CheckItem, CheckLabel, Draft, Item, Label, Lease, StudyItem, StudyMember, User,
+    AuditEvent, CheckItem, CheckLabel, Draft, Item, Label, Lease, Study, StudyItem, StudyMember, User,
 )
 from rmgap_annot.report import build_report
 from rmgap_annot.studies import ensure_member, list_studies
@@ -555,3 +555,12 @@ def test_assigning_lab_annotators_moves_them_to_a_new_study_and_is_audited(engin
         assert s.execute(select(Label.study_id).where(Label.user_id == alice)).scalars().all() == [first]
         event = s.execute(select(AuditEvent).where(AuditEvent.action == "assign")).scalars().one()
         assert event.study_id == main.id and event.target == "ann-01"
+
+
+def test_a_code_that_cannot_go_into_the_return_url_is_refused(engine, benchmark_id, cli):
+    """Prolific's return link carries the completion code: study set takes only the link module's charset."""
+    res = cli("study", "set", "--completion-code", "DONE 42")
+    assert res.exit_code == 2 and "completion code" in res.output
+    with session_scope(engine) as s:
+        assert s.execute(select(Study.completion_code)).scalar_one() is None
+    assert cli("study", "set", "--completion-code", "DONE-42").exit_code == 0
