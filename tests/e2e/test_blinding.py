@@ -108,6 +108,7 @@ def test_nothing_secret_reaches_the_browser(server, browser):
     page.get_by_text("You are correcting a label").wait_for(timeout=WAIT_MS)
     page.get_by_role("link", name="Guidelines").click()
     page.get_by_text("What you do").wait_for(timeout=WAIT_MS)
+    settle(page)
     assert page.get_by_role("link", name="Study").count() == 0 and page.get_by_role("link", name="Team").count() == 0
     page.wait_for_timeout(300)
 
@@ -141,6 +142,7 @@ def test_html_in_benchmark_text_is_shown_as_text(server, browser):
     log_in(page, server.url, "eve", PASSWORD)
     page.get_by_text(SCRIPT, exact=False).first.wait_for(timeout=WAIT_MS)
     page.get_by_text(IMG, exact=False).first.wait_for(timeout=WAIT_MS)
+    settle(page)
     assert page.locator("img[src='x']").count() == 0
     # Markdown and LaTeX still render.
     assert page.locator("strong", has_text="markdown").count() >= 4

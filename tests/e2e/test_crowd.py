@@ -151,9 +151,11 @@ def test_a_participant_who_fails_the_qualification_sees_feedback_then_the_screen
     wrong = next(x for x in "ABCD" if x != right)
     pick_and_submit(page, wrong, 3)
     page.get_by_text("Not the expected answer.").wait_for(timeout=WAIT_MS)
+    settle(page)  # the feedback is drawn element by element: the expected letter comes after the verdict
     assert page.get_by_text(f"Response {right}").count() >= 1
     assert b"EXPLANATIONSENTINEL" in received()  # the feedback, once the answer was stored
     page.get_by_text("OUT9999").wait_for(timeout=WAIT_MS)  # the last feedback and the code on one screen
+    settle(page)  # the previous item's elements are removed only when the rerun ends
     assert page.get_by_text("The user's request", exact=True).count() == 0
     with session_scope(engine) as s:
         member = s.execute(select(StudyMember).where(StudyMember.user_id == uid)).scalars().one()

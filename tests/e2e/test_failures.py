@@ -75,6 +75,7 @@ def test_a_failing_label_write_then_a_deleted_database_file(server, browser):
         conn.execute("CREATE TRIGGER fail_label BEFORE INSERT ON label BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END")
     answer(page)
     shown_error_id(page, server)
+    settle(page)
     assert page.get_by_text("was not saved", exact=False).count() == 1
     assert page.get_by_text("0 of ", exact=False).count() == 1
 
@@ -94,6 +95,7 @@ def test_a_failing_label_write_then_a_deleted_database_file(server, browser):
     assert page.get_by_text("2 of ", exact=False).count() == 0  # not acknowledged
     page.reload()  # a fresh page run says the same; nothing recreates the file
     page.get_by_text("has been deleted or moved", exact=False).first.wait_for(timeout=WAIT_MS)
+    settle(page)
     assert not db_file(server).exists()
     assert page.get_by_text(str(db_file(server)), exact=False).count() == 0  # no server path on the page
 
@@ -133,6 +135,7 @@ def test_after_a_restart_pages_run_through_app_py_guard(server, browser):
     later = browser.new_page(viewport={"width": 1400, "height": 1000})
     later.goto(server.url + "team")
     later.get_by_role("textbox", name="Username").wait_for(timeout=WAIT_MS)  # app.py's login page
+    settle(later)
     assert later.get_by_text("reward models", exact=True).count() == 0  # no menu of every file in pages/
     first.close()
     later.close()

@@ -16,7 +16,7 @@ from rmgap_annot.annotation import item_for_annotator, submit_label
 from rmgap_annot.assignment import next_item
 from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.synthetic import write_jsonl
-from tests.e2e.conftest import WAIT_MS, start_server
+from tests.e2e.conftest import WAIT_MS, settle, start_server
 from tests.e2e.test_blinding import IMG, SCRIPT, sentinel_record
 
 pytestmark = pytest.mark.e2e
@@ -60,17 +60,19 @@ def test_researcher_pages_show_html_as_text(server, browser):
     for expander in page.locator("[data-testid='stExpander'] summary").all():
         expander.click()
     page.get_by_text(IMG, exact=False).first.wait_for(timeout=WAIT_MS)
+    settle(page)
     assert page.locator("img[src='x']").count() == 0
     # The referee tab (style levels come from the benchmark file too) renders in a real browser.
     page.get_by_role("tab", name="Referee analyses").click(timeout=WAIT_MS)
     page.get_by_text("Style profiles: accuracy by the winner's level").wait_for(timeout=WAIT_MS)
     page.get_by_text("Does human accuracy differ between domains?").wait_for(timeout=WAIT_MS)
+    settle(page)
     assert page.locator("img[src='x']").count() == 0
 
     for title in ("Reward models", "Export"):
         page.get_by_role("link", name=title).click()
         page.get_by_role("heading").first.wait_for(timeout=WAIT_MS)
-        page.wait_for_timeout(1000)
+        settle(page)
         assert page.locator("img[src='x']").count() == 0
     assert not dialogs
     page.close()

@@ -240,6 +240,7 @@ def test_skip_and_flag(server, browser):
 def test_guidelines_gate_before_the_first_item(server, browser):
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     log_in(page, server, "gina", gate=True)
+    settle(page)
     assert page.locator(".st-key-rmgap-prompt").count() == 0
     page.get_by_text("What you do").wait_for(timeout=WAIT_MS)
     settle(page)
@@ -343,6 +344,7 @@ def test_an_invite_link_from_the_team_page_logs_in_without_an_error(server, brow
     fresh = browser.new_page(viewport={"width": 1440, "height": 900})
     fresh.goto(link)
     fresh.get_by_text("Before you start: the guidelines").wait_for(timeout=WAIT_MS)
+    settle(fresh)
     assert fresh.get_by_text("Logged in as invitee").count() == 1
     assert fresh.get_by_text("Page not found").count() == 0
     fresh.close()
