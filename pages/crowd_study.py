@@ -11,7 +11,7 @@ import streamlit as st
 
 from rmgap_annot import accounts, assignment
 from rmgap_annot.crowd import preview as pv
-from rmgap_annot.crowd.links import PLATFORMS, LinkError, new_study_token, study_link
+from rmgap_annot.crowd.links import PLATFORMS, LinkError, mturk_hit_html, new_study_token, study_link
 from rmgap_annot.safe_markdown import escape, without_remote_images
 from rmgap_annot.studies import list_studies
 
@@ -75,9 +75,17 @@ def crowd_section(eng, bid: int, researcher_id: int, *, study_id: int | None = N
     if study.public_link and study.link_token:
         platform = st.selectbox("Platform", PLATFORMS, key="crowd_platform")
         try:
-            st.code(study_link(base_url=_root(), token=study.link_token, platform=platform), language=None)
+            link = study_link(base_url=_root(), token=study.link_token, platform=platform)
         except LinkError as exc:
             st.error(str(exc))
+        else:
+            st.code(link, language=None)
+            if platform == "mturk":
+                st.download_button("Download the HIT layout", mturk_hit_html(link=link), file_name="mturk-hit.html",
+                                   mime="text/html", key="crowd_hit_layout")
+                st.caption("On MTurk the link sits in a survey-link HIT: paste the layout into the HIT's design "
+                           "(source view). It adds the worker's ids to the link once the HIT is accepted and asks "
+                           "for the completion code back.")
         st.caption("Paste this into the platform. `rmgap-annot crowd link --rotate` replaces it (the old link stops working).")
 
     st.markdown("**Preview an item as annotators see it** (nothing is stored)")

@@ -1183,11 +1183,22 @@ def crowd_link_cmd(
     platform: str = typer.Option("prolific", "--platform", help="prolific, mturk or generic."),
     url: str = typer.Option("http://localhost:8501/", "--url", help="The app's public address (its root)."),
     rotate: bool = typer.Option(False, "--rotate", help="Replace the link's token: the old link stops working."),
+    hit_layout: Optional[str] = typer.Option(
+        None, "--hit-layout", help="MTurk: also write the survey-link HIT's layout (HTML) to this file."),
 ) -> None:
-    """Print the study's public link to paste into the recruitment platform (the public link must be on)."""
+    """Print the study's public link to paste into the recruitment platform (the public link must be on).
+
+    On MTurk the link goes inside a HIT: ``--hit-layout`` writes the layout to
+    paste into the HIT's design source, which adds the worker's ids to the
+    link and asks for the completion code back.
+    """
+    import os
+    from pathlib import Path
+
     from rmgap_annot.assignment import get_study
     from rmgap_annot.crowd.arrival import rotate_link
-    from rmgap_annot.crowd.links import LinkError, study_link
+    from rmgap_annot.crowd.links import LinkError, mturk_hit_html, study_link
+    from rmgap_annot.tempfiles import temp_path
 
     engine = ready_engine(ctx)
     (sid,), _ = chosen_study(engine, study, benchmark)
@@ -1195,11 +1206,28 @@ def crowd_link_cmd(
     if not current.public_link or not current.link_token:
         fail(f"the public link of study {current.name!r} is off: switch it on with "
              f"rmgap-annot study set --study {current.name} --public-link on", 2)
-    token = rotate_link(engine=engine, study_id=sid) if rotate else current.link_token
+    if hit_layout is not None and platform != "mturk":
+        fail("--hit-layout is for --platform mturk (the other platforms take the link itself)", 2)
     try:
-        typer.echo(study_link(base_url=url, token=token, platform=platform))
+        study_link(base_url=url, token=current.link_token, platform=platform)  # bad arguments rotate nothing
     except LinkError as exc:
         fail(str(exc), 2)
+    token = rotate_link(engine=engine, study_id=sid) if rotate else current.link_token
+    link = study_link(base_url=url, token=token, platform=platform)
+    typer.echo(link)  # first: a rotated link is shown even if the layout cannot be written
+    if hit_layout is not None:
+        target = Path(hit_layout)
+        partial = temp_path(target)
+        try:
+            partial.write_text(mturk_hit_html(link=link), encoding="utf-8")
+            os.replace(partial, target)  # whole or not at all
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            fail(f"{hit_layout}: cannot write the HIT layout: {exc.strerror or exc}", 1)
+    if platform == "mturk":
+        typer.echo(f"HIT layout written to {hit_layout}: paste it into the HIT's design (source view)." if hit_layout
+                   else "MTurk: put the link in a survey-link HIT; --hit-layout FILE writes a layout that adds the "
+                        "worker's ids to it and collects the completion code.", err=True)
     if rotate:
         typer.echo("The old link no longer works; participants who arrived keep their place.", err=True)
 

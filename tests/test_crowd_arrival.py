@@ -214,6 +214,32 @@ def test_crowd_link_needs_the_public_link_and_rotate_replaces_it(cli, db_url, sm
     new = get_study(engine=engine, benchmark_id=1).link_token
     assert rotated.exit_code == 0 and new != token and f"study={new}" in rotated.stdout
     assert cli("crowd", "link", "--platform", "nope").exit_code == 2
+    # Bad arguments with --rotate rotate nothing: the link already pasted keeps working.
+    assert cli("crowd", "link", "--rotate", "--platform", "nope").exit_code == 2
+    assert cli("crowd", "link", "--rotate", "--url", "annot.example.org").exit_code == 2
+    assert get_study(engine=engine, benchmark_id=1).link_token == new
+
+
+def test_crowd_link_writes_the_mturk_hit_layout(cli, db_url, small_file, tmp_path):
+    engine = get_engine(db_url)
+    import_benchmark(engine=engine, path=small_file, name="small")
+    assert cli("study", "set", "--public-link", "on").exit_code == 0
+    token = get_study(engine=engine, benchmark_id=1).link_token
+    plain = cli("crowd", "link", "--platform", "mturk", "--url", "https://annot.example.org/")
+    assert plain.exit_code == 0 and plain.stdout.strip() == f"https://annot.example.org/?study={token}"
+    assert "--hit-layout" in plain.stderr  # the researcher learns the link needs a HIT around it
+    folder = tmp_path / "layouts"
+    folder.mkdir()
+    out = folder / "hit.html"
+    made = cli("crowd", "link", "--platform", "mturk", "--url", "https://annot.example.org/", "--hit-layout", str(out))
+    assert made.exit_code == 0, made.output
+    layout = out.read_text(encoding="utf-8")
+    assert f'href="https://annot.example.org/?study={token}"' in layout and 'name="completion_code"' in layout
+    assert [p.name for p in folder.iterdir()] == ["hit.html"]  # no partial file left beside it
+    wrong = cli("crowd", "link", "--hit-layout", str(folder / "p.html"))  # Prolific takes the link itself
+    assert wrong.exit_code == 2 and "--platform mturk" in wrong.output and not (folder / "p.html").exists()
+    unwritable = cli("crowd", "link", "--platform", "mturk", "--hit-layout", str(folder / "no" / "hit.html"))
+    assert unwritable.exit_code == 1 and "cannot write the HIT layout" in unwritable.output
 
 
 # --- PostgreSQL: two devices of one participant at once ----------------------------------

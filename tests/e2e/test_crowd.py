@@ -20,7 +20,7 @@ from rmgap_annot.annotation import displayed_order
 from rmgap_annot.assignment import create_study, get_study, update_study
 from rmgap_annot.formats.rmgap import import_benchmark
 from rmgap_annot.crowd.checks_store import import_checks
-from rmgap_annot.crowd.links import new_study_token
+from rmgap_annot.crowd.links import mturk_hit_html, new_study_token, study_link
 from rmgap_annot.db import get_engine, session_scope
 from rmgap_annot.models import CheckItem, CheckLabel, Label, StudyMember, User
 from rmgap_annot.synthetic import make_records, write_jsonl
@@ -63,6 +63,10 @@ def server(tmp_path_factory):
                      qualification_items=1, qualification_pass=1.0, completion_code="DONE1", screenout_code="OUT9999")
         import_checks(engine=engine, study_id=pilot, path=write_checks(folder / "q.jsonl", checks("q", 1)),
                       kind="qualification")
+        hits = create_study(engine=engine, name="hits", benchmark_id=bid).id
+        tokens["hits"] = new_study_token()
+        update_study(engine=engine, study_id=hits, public_link=True, link_token=tokens["hits"], quota_per_annotator=2,
+                     completion_code="HIT2222")
 
     srv = start_server(tmp_path_factory, prepare)
     srv.tokens = tokens
@@ -168,6 +172,38 @@ def test_a_participant_who_fails_the_qualification_sees_feedback_then_the_screen
     # Even after the feedback: the expected answer went as a letter, never as a key, and no check id went at all.
     assert b"CHECKKEYSENTINEL" not in data and b"CHECKIDSENTINEL" not in data
     page.close()
+
+
+def test_an_mturk_worker_goes_from_the_hit_layout_to_the_study_with_their_ids(server, browser):
+    """The layout `crowd link --platform mturk --hit-layout` writes, served as MTurk would serve it (a route:
+    the machine has no internet): no link in the preview, the worker's ids on it once accepted, and the
+    click arrives in the study as `mturk:WORKER`, the HIT and assignment recorded."""
+    layout = mturk_hit_html(link=study_link(base_url=server.url, token=server.tokens["hits"], platform="mturk"))
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.route("https://worker.mturk.test/**", lambda route: route.fulfill(
+        status=200, content_type="text/html", body=layout))
+    context.route("https://assets.crowd.aws/**", lambda route: route.fulfill(
+        status=200, content_type="application/javascript", body=""))
+    hit = context.new_page()
+    hit.goto("https://worker.mturk.test/layout?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=HIT456")
+    hit.get_by_text("Accept the HIT to get the study link.").wait_for(timeout=WAIT_MS)
+    assert not hit.locator("#go").is_visible()  # a preview offers no link (no worker id to give it)
+    worker = "A1B2C3D4E5F6G7"
+    hit.goto(f"https://worker.mturk.test/layout?workerId={worker}&assignmentId=ASSIGN123&hitId=HIT456")
+    hit.locator("#go").wait_for(state="visible", timeout=WAIT_MS)
+    assert not hit.get_by_text("Accept the HIT to get the study link.").is_visible()
+    assert hit.locator("crowd-input[name='completion_code'][required]").count() == 1  # the code comes back here
+    with context.expect_page() as opened:
+        hit.get_by_role("link", name="Open the study").click()
+    study = opened.value
+    study.get_by_role("button", name="Start").wait_for(timeout=WAIT_MS)  # the consent screen of the study
+    assert worker not in study.url and "study=" not in study.url
+    engine = get_engine(server.db_url)
+    with session_scope(engine) as s:
+        uid = s.execute(select(User.id).where(User.name == f"mturk:{worker}")).scalar_one()
+        member = s.execute(select(StudyMember).where(StudyMember.user_id == uid)).scalars().one()
+    assert (member.platform, member.platform_study_id, member.platform_session_id) == ("mturk", "HIT456", "ASSIGN123")
+    context.close()
 
 
 def test_a_refused_link_says_why(server, browser):
