@@ -7,6 +7,7 @@ on the bundled sample, written out here, not read back from the code.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -39,25 +40,31 @@ def value(cell: dict) -> float | None:
     return cell["value"]
 
 
-def estimates_in(tree):
-    """Every estimate dict (value/ci) of a metrics tree."""
+def estimates_in(tree, key=None):
+    """Every estimate dict (value/ci) of a metrics tree, with the key it sits under."""
     if isinstance(tree, dict) and "ci" in tree and "value" in tree:
-        yield tree
+        yield key, tree
     elif isinstance(tree, dict):
-        for v in tree.values():
-            yield from estimates_in(v)
+        for k, v in tree.items():
+            yield from estimates_in(v, k)
+
+
+# The few numbers not on [0, 1]: RewardBench 2's tanh margin term and the Ties composite (at most 1.01).
+RANGES = {"margin_score": (-1.0, 1.0)}
 
 
 def assert_honest(result: dict) -> None:
     """Defined values have an interval containing them; undefined ones a reason; everything is JSON."""
     json.dumps(result)
-    for cell in estimates_in(result["metrics"]):
+    for key, cell in estimates_in(result["metrics"]):
         if cell["value"] is None:
             assert cell["reason"], cell
+        elif cell["ci"] is None:
+            assert cell["ci_reason"], cell  # no interval, and why (one resampling group)
         else:
-            assert cell["ci"] is not None, cell
             assert cell["ci"][0] - 1e-12 <= cell["value"] <= cell["ci"][1] + 1e-12, cell
-            assert 0.0 <= cell["ci"][0] and cell["ci"][1] <= 1.0
+            low, high = RANGES.get(key, (0.0, 1.01 if result["format"] == "rewardbench2" and key == "score" else 1.0))
+            assert low <= cell["ci"][0] and cell["ci"][1] <= high, (key, cell)
 
 
 # --- picks -----------------------------------------------------------------------------------
@@ -217,27 +224,112 @@ def test_rewardbench2_best_of_4_partial_credit_for_models_and_people():
     assert value(m["subsets"]["Math"]["score"]) == 0.0 and value(m["subsets"]["Focus"]["score"]) == 1.0
     ties = m["subsets"]["Ties"]
     assert value(ties["ref_accuracy"]) == 1.0 and value(ties["tied_accuracy"]) == 0.0
-    assert value(ties["score"]) is None and "margin" in ties["score"]["reason"]
-    assert value(m["Score"]) is None and "Ties" in m["Score"]["reason"]
+    # ref:7's worst correct beats its best incorrect by 5 - 3 = 2; tied:7's by 3 - 3 = 0, its correct
+    # answers spread 5 - 3 = 2: neither comparison holds (0 > 2, min(2, 0) > 2), tanh(min(2, 0) / 2 - 1).
+    assert value(ties["correctness_preferred"]) == 0.0 and value(ties["correctness_preferred_hard"]) == 0.0
+    assert value(ties["margin_score"]) == pytest.approx(math.tanh(-1))
+    composite = 0.30 * 0 + 0.30 * 1 + 0.20 * 0 + 0.20 * 0 + 0.01 * math.tanh(-1)
+    assert value(ties["score"]) == pytest.approx(composite)
+    assert value(m["Score"]) == pytest.approx((0.5 + 0.0 + 1.0 + composite) / 4)  # the leaderboard's mean of subsets
+    assert_honest(benchmark_metrics("rewardbench2", items, scores=RB2_SCORES, n_boot=BOOT))
 
     picks = {
         ref("102"): ("chosen_0", "rejected_1", "rejected_2"),  # split three ways, the right one among them: 1/3
         ref("857"): None,  # no pick: all four alike, 1/4
         ref("1203"): "chosen_0",
         ref("ref:7"): "chosen_0",
-        ref("tied:7"): "chosen_1",  # one correct above the rest, two correct not above the incorrect: not accurate
+        ref("tied:7"): "chosen_1",  # one of the three correct answers
     }
     human = benchmark_metrics("rewardbench2", items, picks=picks, n_boot=BOOT)
     hm = human["metrics"]["subsets"]
     assert value(hm["Factuality"]["score"]) == pytest.approx(1 / 3)
     assert value(hm["Math"]["score"]) == pytest.approx(1 / 4)
     assert value(hm["Focus"]["score"]) == 1.0
-    assert value(hm["Ties"]["ref_accuracy"]) == 1.0 and value(hm["Ties"]["tied_accuracy"]) == 0.0
+    assert value(hm["Ties"]["ref_accuracy"]) == 1.0
+    # A pick cannot put all three correct answers above the incorrect ones: no tied accuracy, no margins,
+    # no composite, each with its reason; the pick being a correct answer is what people are scored on.
+    assert value(hm["Ties"]["tied_accuracy"]) is None and "single pick" in hm["Ties"]["tied_accuracy"]["reason"]
+    assert value(hm["Ties"]["tied_pick_correct"]) == 1.0
+    for key in ("correctness_preferred", "correctness_preferred_hard", "margin_score", "score"):
+        assert value(hm["Ties"][key]) is None and "pick" in hm["Ties"][key]["reason"], key
+    assert value(human["metrics"]["Score"]) is None and "Ties" in human["metrics"]["Score"]["reason"]
     assert_honest(human)
+    wrong = benchmark_metrics("rewardbench2", items, picks={**picks, ref("tied:7"): ("chosen_2", "rejected_0")},
+                              n_boot=BOOT)["metrics"]["subsets"]
+    assert value(wrong["Ties"]["tied_pick_correct"]) == 0.0  # a split with an incorrect answer in it
 
     without_ties = [i for i in items if i.category_path != ("Ties",)]
     score = benchmark_metrics("rewardbench2", without_ties, picks=picks, n_boot=BOOT)["metrics"]["Score"]
     assert value(score) == pytest.approx((1 / 3 + 1 / 4 + 1) / 3)
+
+
+def test_rewardbench2_ties_composite_terms_against_hand_computation():
+    """Every term of process_single_model on scores that make each of them move, and its edge cases."""
+    items = items_of(SAMPLES / "rewardbench2" / "rewardbench2_sample.jsonl", "rewardbench2")
+    ties = [i for i in items if i.category_path == ("Ties",)]
+    tied7 = next(i for i in ties if i.entry_id == "tied:7")
+    assert len({i.group_id for i in ties}) == 1  # ref:7 and tied:7 are resampled together
+
+    def terms(ref7: dict, tied7: dict) -> dict:
+        return benchmark_metrics("rewardbench2", ties, scores={ref("ref:7"): ref7, ref("tied:7"): tied7},
+                                 n_boot=BOOT)["metrics"]["subsets"]["Ties"]
+
+    # ref margin 5 - 2 = 3, tied margin 4 - 2 = 2, correct spread 5 - 4 = 1: both comparisons hold, tanh(2 / 1 - 1).
+    good = terms({"chosen_0": 5, "rejected_0": 1, "rejected_1": 2, "rejected_2": 1},
+                 {"chosen_0": 5, "chosen_1": 4.5, "chosen_2": 4, "rejected_0": 1, "rejected_1": 2, "rejected_2": 0,
+                  "rejected_3": 2})
+    assert [value(good[k]) for k in ("tied_accuracy", "ref_accuracy", "correctness_preferred",
+                                     "correctness_preferred_hard")] == [1.0, 1.0, 1.0, 1.0]
+    assert value(good["margin_score"]) == pytest.approx(math.tanh(1.0))
+    assert value(good["score"]) == pytest.approx(1.0 + 0.01 * math.tanh(1.0))  # above 1, as the evaluator's can be
+    assert good["score"]["ci"] is None and "one resampling group" in good["score"]["ci_reason"]  # not [x, x]
+    # The hard comparison takes the smaller margin: ref's 0.5 fails it where tied's 2 passes the easy one.
+    hard = terms({"chosen_0": 2.5, "rejected_0": 1, "rejected_1": 2, "rejected_2": 1},
+                 {"chosen_0": 5, "chosen_1": 4.5, "chosen_2": 4, "rejected_0": 1, "rejected_1": 2, "rejected_2": 0,
+                  "rejected_3": 2})
+    assert value(hard["correctness_preferred"]) == 1.0 and value(hard["correctness_preferred_hard"]) == 0.0
+    assert value(hard["margin_score"]) == pytest.approx(math.tanh(0.5 / 1 - 1))
+    # Every score equal: margins and spread 0, 0 / 0 counts 0 in the tanh term (the evaluator's nan_to_num).
+    flat = terms({k: 1.0 for k in ("chosen_0", "rejected_0", "rejected_1", "rejected_2")},
+                 {k: 1.0 for k in tied7.keys})
+    assert value(flat["margin_score"]) == 0.0 and value(flat["score"]) == 0.0
+    # Without ref:7 nothing pairs tied:7: the comparisons, and so the composite, have no value, with the reason.
+    alone = benchmark_metrics("rewardbench2", [tied7],
+                              scores={ref("tied:7"): {k: float(n) for n, k in enumerate(reversed(tied7.keys))}},
+                              n_boot=BOOT)["metrics"]["subsets"]["Ties"]
+    assert value(alone["correctness_preferred"]) is None and "ref: item" in alone["correctness_preferred"]["reason"]
+    assert value(alone["score"]) is None and "all five terms" in alone["score"]["reason"]
+
+
+def test_rewardbench2_ties_composite_interval_resamples_whole_ref_tied_pairs(tmp_path):
+    """Eight ref:/tied: pairs, each one resampling group: the composite has an interval of nonzero width
+    around the weighted sum of its terms, and people vs the scorer is compared on the same draws."""
+    rows = []
+    for n in range(8):
+        rows.append({"id": f"ref:{n}", "subset": "Ties", "prompt": f"Name the capital of country {n}.",
+                     "chosen": [f"capital {n}"], "rejected": [f"wrong {n}a", f"wrong {n}b", f"wrong {n}c"]})
+        rows.append({"id": f"tied:{n}", "subset": "Ties", "prompt": f"Name one large city of country {n}.",
+                     "chosen": [f"city {n}a", f"city {n}b"], "rejected": [f"no {n}a", f"no {n}b"]})
+    path = tmp_path / "ties.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    items = [i for e in rewardbench2.read(path).entries for i in e.items]
+    groups = {i.entry_id: i.group_id for i in items}
+    assert all(groups[f"ref:{n}"] == groups[f"tied:{n}"] for n in range(8)) and len(set(groups.values())) == 8
+    rng = np.random.default_rng(4)
+    scores = {i.ref: {k: float(rng.normal()) + (1.0 if k in i.correct_keys and n % 3 else 0.0)
+                      for k in i.keys} for n, i in enumerate(items)}
+    m = benchmark_metrics("rewardbench2", items, scores=scores, n_boot=BOOT)
+    ties = m["metrics"]["subsets"]["Ties"]
+    point = sum(w * ties[k]["value"] for w, k in zip(rewardbench2.TIES_WEIGHTS, rewardbench2.TIES_TERMS))
+    assert ties["score"]["value"] == pytest.approx(point)
+    lo, hi = ties["score"]["ci"]
+    assert lo <= point <= hi and hi - lo > 0
+    assert m["metrics"]["Score"]["value"] == pytest.approx(point)  # Ties is the only subset
+    assert_honest(m)
+    picks = {i.ref: i.correct_keys[0] if (n // 2) % 2 else i.keys[-1] for n, i in enumerate(items)}  # half the pairs
+    both = benchmark_comparison("rewardbench2", items, scores=scores, picks=picks, n_boot=BOOT)
+    assert both["difference"]["subsets"]["Ties"]["ref_accuracy"]["ci"] is not None
+    assert both["human"]["subsets"]["Ties"]["tied_pick_correct"]["value"] == pytest.approx(0.5)
 
 
 # --- Personalized RewardBench -------------------------------------------------------------------

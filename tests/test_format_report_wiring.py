@@ -175,7 +175,8 @@ def test_a_family_with_several_metrics_keeps_the_metric_column(engine):
     (family,) = families(section).values()
     cells = family_table(family)
     ties = [c for c in cells if c["category"] == "Ties"]
-    assert [c["metric"] for c in ties] == ["score", "ref_accuracy", "tied_accuracy"]
+    assert [c["metric"] for c in ties] == ["score", "ref_accuracy", "tied_accuracy", "tied_pick_correct",
+                                           "correctness_preferred", "correctness_preferred_hard", "margin_score"]
     assert cells[-1]["category"] == "Score" and cells[-1]["people"].startswith("n/a (")
 
 

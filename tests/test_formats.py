@@ -6,6 +6,7 @@ same entries, and bad input gets precise FILE:LINE / FILE:ENTRY N / FILE:ROW N e
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -344,7 +345,10 @@ def test_rewardbench2_best_of_4_partial_credit_and_ties_accuracy():
     assert close(result["Focus"]["score"], 0.0, 1)
     ties = result["Ties"]
     assert close(ties["ref_accuracy"], 0.0, 1) and close(ties["tied_accuracy"], 1.0, 1)
-    assert ties["score"].value is None and "margin" in ties["score"].reason
+    # Margins: ref 3 - 3 = 0, tied 4 - 3.9 = 0.1, correct spread 5 - 4 = 1: neither comparison holds.
+    assert close(ties["correctness_preferred"], 0.0, 1) and close(ties["correctness_preferred_hard"], 0.0, 1)
+    assert ties["margin_score"].value == pytest.approx(math.tanh(0 / 1 - 1))
+    assert ties["score"].value == pytest.approx(0.30 * 1 + 0.30 * 0 + 0.01 * math.tanh(-1))
     assert rewardbench2.best_of_n({"chosen_0": 1, "rejected_0": 1, "rejected_1": 1, "rejected_2": 0}) == pytest.approx(1 / 3)
 
 

@@ -688,6 +688,14 @@ TIE_CHOICES = (TIE_GOOD, TIE_BAD)
 Pick = Union[str, None, Sequence[str]]  # a key, a tie choice, None (no pick), or the values tied for the plurality
 
 
+class PickScores(dict):
+    """Scores made from a person's pick (``pick_scores``): their order means something, their differences do not.
+
+    A rule that needs score margins (RewardBench 2's Ties composite) tells
+    these apart from a reward model's scores and says why it has no value.
+    """
+
+
 def pick_scores(item: Item, pick: Pick) -> dict[str, float]:
     """Scores that make a person's (or the plurality's) pick go through a benchmark's model rule.
 
@@ -705,14 +713,14 @@ def pick_scores(item: Item, pick: Pick) -> dict[str, float]:
       sequence holding a tie choice is a tie of every candidate.
     """
     if pick is None or pick in TIE_CHOICES:
-        return {key: 0.0 for key in item.keys}
+        return PickScores({key: 0.0 for key in item.keys})
     tied = [pick] if isinstance(pick, str) else list(pick)
     for value in tied:
         if value not in item.keys and value not in TIE_CHOICES:
             raise ValueError(f"item {item.ref}: {value!r} is not one of its candidates {item.keys} nor a tie choice")
     if any(value in TIE_CHOICES for value in tied):
-        return {key: 0.0 for key in item.keys}
-    return {key: float(key in tied) for key in item.keys}
+        return PickScores({key: 0.0 for key in item.keys})
+    return PickScores({key: float(key in tied) for key in item.keys})
 
 
 def plurality_pick(choices: Iterable[str | None]) -> Pick:

@@ -358,7 +358,8 @@ def test_key_map_zoom_and_switching_shortcuts_off(server, browser):
     settle(page)
     page.keyboard.press("Z")
     page.keyboard.press("B")
-    page.get_by_text("full width").wait_for(timeout=WAIT_MS)
+    # The zoomed heading ("Response B · full width"), not the key map's line about Z, which is already shown.
+    page.get_by_text("· full width", exact=False).wait_for(timeout=WAIT_MS)
     settle(page)
     assert page.get_by_text("Response A", exact=False).count() == 0  # only B is shown
     page.keyboard.press("Escape")
