@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -190,6 +191,16 @@ def test_generative_judges_parse_and_count(engine, bench, tiny):
     assert [len(u) for u in per] == [1, 1]
     for vals in listwise.score_batch([u[0] for u in per]):
         assert sorted(vals) == [1.0, 2.0, 3.0, 4.0]
+    # A pair and a seven-candidate item through the real model: each gets a full ranking of its own size.
+    from rmgap_annot.scoring import ItemInput
+
+    pair = ItemInput(9001, "p/0/0", "Hi?", (("chosen", "Hello!"), ("rejected", "Go away.")), (("user", "Hi?"),))
+    seven = ItemInput(9002, "b/0/0", "Pick?", tuple((f"loser_{i}", f"answer {i}") for i in range(7)), (("user", "Pick?"),))
+    before = listwise.n_unparseable
+    per = listwise.units([pair, seven])
+    got = listwise.score_batch([u[0] for u in per])
+    assert sorted(got[0]) == [1.0, 2.0] and sorted(got[1]) == [float(r) for r in range(1, 8)]
+    assert listwise.n_unparseable - before <= 2  # a tiny random model rarely answers a ranking: counted, not hidden
 
 
 def test_truncation_is_left_and_counted(engine, bench, tiny):
@@ -292,7 +303,7 @@ def test_conversations_are_scored_on_the_whole_conversation(engine, tiny):
     assert got[(first.item_id, key)] != pytest.approx(last_only, abs=1e-6)
 
 
-def test_judges_read_the_whole_conversation_and_listwise_refuses_other_sizes():
+def test_judges_read_the_whole_conversation_and_listwise_ranks_any_size():
     from rmgap_annot.scoring import ItemInput
     from rmgap_annot.scoring.judge import _message_units, query_of
 
@@ -305,5 +316,30 @@ def test_judges_read_the_whole_conversation_and_listwise_refuses_other_sizes():
     (units,) = _message_units([conv], "verifier", 0)
     assert "reverse a list in Go" in units[0].payload[0][1]["content"]
     assert len(_message_units([single], "listwise", 0)[0]) == 1
-    with pytest.raises(ScoringError, match="ranks exactly 4 responses.*items with 2"):
-        _message_units([conv, single], "listwise", 0)
+    # Two responses (a pair) and seven (an RMB BoN entry): lettered A.., asked for a ranking of their own size.
+    seven = ItemInput(3, "b/0/0", "Sort?", tuple((f"k{i}", f"text {i}") for i in range(7)), (("user", "Sort?"),))
+    (pair_unit,), (bon_unit,) = _message_units([conv, seven], "listwise", 0)
+    pair_prompt, bon_prompt = pair_unit.payload[0][1]["content"], bon_unit.payload[0][1]["content"]
+    assert "permutation of letters A>B," in pair_prompt and "reverse a list in Go" in pair_prompt
+    assert "like A>B>C>D>E>F>G." in bon_prompt and "G) text" in bon_prompt and "H)" not in bon_prompt
+    assert bon_unit.response_keys == tuple(f"k{i}" for i in range(7))
+    nine = ItemInput(4, "n/0/0", "?", tuple((f"k{i}", "t") for i in range(9)), (("user", "?"),))
+    with pytest.raises(ScoringError, match="2 to 8 responses, not 9"):
+        _message_units([single, nine], "listwise", 0)
+
+
+def test_listwise_parsing_and_scores_for_any_size():
+    from rmgap_annot.scoring.judge import listwise_prompt, parse_ranking, ranking_scores
+
+    assert parse_ranking("B>A", 2) == ["B", "A"] and parse_ranking("The best: B, then A.", 2) == ["B", "A"]
+    assert parse_ranking("G>A>B>C>D>E>F", 7) == list("GABCDEF")
+    assert parse_ranking("A>B>C", 7) is None and parse_ranking("A>A", 2) is None
+    assert parse_ranking("B>A>D>C") == ["B", "A", "D", "C"]  # RMGAP's four by default
+    # Letters beyond the item's are not letters of its ranking: "E" is no candidate of a 4-response item.
+    assert parse_ranking("E>A>B>C") is None
+    # Shown as A, B, C: the item's responses 1, 2, 0. The judge's B>A>C gives B (response 2) 3, A (response 1) 2,
+    # C (response 0) 1, back in the item's order.
+    assert ranking_scores(["B", "A", "C"], [1, 2, 0]) == [1.0, 2.0, 3.0]
+    # RMGAP's prompt is word for word what it was at four responses (the text the four-only judge wrote).
+    before = (Path(__file__).with_name("data") / "judge_listwise_before.txt").read_text(encoding="utf-8")
+    assert listwise_prompt("Q?", ["r1", "r2", "r3", "r4"]) == before

@@ -1,6 +1,6 @@
 """Reward models and baselines behind one small interface.
 
-A scorer turns items (prompt, four responses) into *units*: the smallest
+A scorer turns items (a context, 2 to 8 responses) into *units*: the smallest
 pieces of model work (one templated sequence for most families, one whole
 item for a listwise judge). The runner (``scoring.runner``) dedupes units by
 their key, sorts them by length, batches them, and stores the values; a
@@ -71,7 +71,7 @@ class Unit:
     """One piece of model work; units with equal ``key`` are scored once.
 
     ``response_keys``: which of the item's responses the unit's values belong
-    to (one for sequence scorers, all four for a listwise judge).
+    to (one for sequence scorers, all of the item's for a listwise judge).
     """
 
     key: Hashable

@@ -5,9 +5,11 @@
   "is the response good?".
 - ``pointwise``: a 1-10 score, greedy; the first integer is clamped to
   1..10; unparseable output scores 5 and is counted.
-- ``listwise``: the four responses shown as A-D in a seeded permutation, the
-  judge answers a ranking like ``B>A>D>C``; ranks map to 4,3,2,1; unparseable
-  output falls back to A>B>C>D (RMGAP's default) and is counted. The
+- ``listwise``: the item's N responses (2 to 8; RMGAP's four) shown as
+  A, B, .. in a seeded permutation, the judge answers a ranking like
+  ``B>A>D>C``; ranks map to N..1; unparseable output falls back to the shown
+  order (A>B>C>D, RMGAP's default) and is counted. RMGAP's prompt is kept
+  word for word at N = 4; other sizes name their own letters. The
   permutation is seeded per item (``--seed`` and the item's record/group/
   prompt), not by position in the run, so a resumed or partial run shows
   each item exactly as a full run would.
@@ -39,7 +41,15 @@ from rmgap_annot.scoring.lm_logprob import LogprobScorer
 
 SYSTEM = "You are an AI evaluator. Your role is to assess AI-generated text for its quality and adherence to instructions."
 POINTWISE_DEFAULT = 5.0
-LETTERS = ("A", "B", "C", "D")
+ALPHABET = "ABCDEFGH"  # the most candidates an item has
+LETTERS = tuple(ALPHABET[:4])  # RMGAP's four
+
+
+def letters_for(n: int) -> str:
+    """The letters of an N-response ranking."""
+    if not 2 <= n <= len(ALPHABET):  # noqa: PLR2004
+        raise ScoringError(f"the listwise judge ranks 2 to {len(ALPHABET)} responses, not {n}")
+    return ALPHABET[:n]
 
 
 def verifier_prompt(query: str, response: str) -> str:
@@ -74,7 +84,9 @@ def pointwise_prompt(query: str, response: str) -> str:
 
 
 def listwise_prompt(query: str, responses: Sequence[str]) -> str:
-    labeled = [f"{LETTERS[i]}) {text}" for i, text in enumerate(responses)]
+    letters = letters_for(len(responses))
+    labeled = [f"{letters[i]}) {text}" for i, text in enumerate(responses)]
+    example = ">".join(letters)
     return (
         "You need to evaluate and rank the 'Responses' for the given 'Query'.\n\n"
         "Evaluation Criteria:\n"
@@ -82,9 +94,9 @@ def listwise_prompt(query: str, responses: Sequence[str]) -> str:
         "2. Factuality and Helpfulness: Is the information accurate and useful?\n\n"
         "Please review the following:\n\n"
         f"### Query\n{query}\n\n### Responses\n" + "\n\n".join(labeled) + "\n\n"
-        "Output only the ranking from best to worst as a permutation of letters A>B>C>D, "
+        f"Output only the ranking from best to worst as a permutation of letters {example}, "
         "with '>' separators and no extra text.\n\n"
-        "IMPORTANT: Respond EXACTLY with a single permutation like A>B>C>D. "
+        f"IMPORTANT: Respond EXACTLY with a single permutation like {example}. "
         "Use uppercase letters and '>' separators. No spaces. No extra text."
     )
 
@@ -94,17 +106,19 @@ def parse_pointwise(text: str) -> float | None:
     return float(max(1, min(10, int(match.group(0))))) if match else None
 
 
-def parse_ranking(text: str) -> list[str] | None:
+def parse_ranking(text: str, n: int = 4) -> list[str] | None:
+    """The first ranking of all ``n`` letters in the judge's answer: ``B>A>D>C``, else n distinct letters in a row."""
     if not text:
         return None
     text = text.upper()
-    m = re.search(r"\b([ABCD])\s*>\s*([ABCD])\s*>\s*([ABCD])\s*>\s*([ABCD])\b", text)
-    if m and len(set(m.groups())) == 4:
+    letter = f"([{letters_for(n)}])"
+    m = re.search(r"\b" + r"\s*>\s*".join([letter] * n) + r"\b", text)
+    if m and len(set(m.groups())) == n:
         return list(m.groups())
-    tokens = re.findall(r"[ABCD]", text)
-    for i in range(len(tokens) - 3):
-        if len(set(tokens[i : i + 4])) == 4:
-            return tokens[i : i + 4]
+    tokens = re.findall(f"[{letters_for(n)}]", text)
+    for i in range(len(tokens) - n + 1):
+        if len(set(tokens[i : i + n])) == n:
+            return tokens[i : i + n]
     return None
 
 
@@ -119,7 +133,7 @@ def ranking_scores(order: Sequence[str], permutation: Sequence[int]) -> list[flo
     by_letter = {letter: float(len(order) - pos) for pos, letter in enumerate(order)}
     scores = [0.0] * len(permutation)
     for slot, original in enumerate(permutation):
-        scores[original] = by_letter[LETTERS[slot]]
+        scores[original] = by_letter[ALPHABET[slot]]
     return scores
 
 
@@ -152,10 +166,9 @@ def _listwise_messages(item: ItemInput, seed: int) -> tuple[list[dict[str, str]]
 def _message_units(items: Sequence[ItemInput], mode: str, seed: int) -> list[list[Unit]]:
     """Units holding chat messages (the endpoint's and generation's input)."""
     out = []
-    if mode == "listwise" and any(len(item.responses) != len(LETTERS) for item in items):
-        sizes = sorted({len(item.responses) for item in items if len(item.responses) != len(LETTERS)})
-        raise ScoringError(f"the listwise judge ranks exactly {len(LETTERS)} responses (RMGAP's A>B>C>D); "
-                           f"this benchmark has items with {', '.join(map(str, sizes))}: use verifier or pointwise")
+    if mode == "listwise":
+        for size in sorted({len(item.responses) for item in items}):
+            letters_for(size)  # before any work: an item the judge cannot rank
     for item in items:
         if mode == "listwise":
             msgs, perm = _listwise_messages(item, seed)
@@ -218,10 +231,11 @@ class LocalJudge(LogprobScorer):
                 self.n_unparseable += 1
                 value = POINTWISE_DEFAULT
             return [value]
-        order = parse_ranking(text)
+        n = len(unit.payload[1])
+        order = parse_ranking(text, n)
         if order is None:
             self.n_unparseable += 1
-            order = list(LETTERS)
+            order = list(letters_for(n))
         return ranking_scores(order, unit.payload[1])
 
     def _generate(self, prompts: Sequence[Sequence[int]]) -> list[str]:
@@ -317,10 +331,10 @@ class EndpointJudge(BaseScorer):
                 self._unparseable()
                 value = POINTWISE_DEFAULT
             return [value]
-        order = parse_ranking(text)
+        order = parse_ranking(text, len(perm))
         if order is None:
             self._unparseable()
-            order = list(LETTERS)
+            order = list(letters_for(len(perm)))
         return ranking_scores(order, perm)
 
     def score_batch(self, units: Sequence[Unit]) -> list[list[float]]:
