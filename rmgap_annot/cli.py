@@ -673,7 +673,7 @@ def paper_cmd(
 @labels_app.command("import")
 def labels_import_cmd(
     ctx: typer.Context,
-    file: str = typer.Argument(..., help="CSV or JSONL: RMGAP record_id, group, prompt_index, annotator, choice, naturalness; other formats the entry id (pair_uid, bon_uid, id or entry_id; item_index), annotator, choice (+ optional ranking, reason, comment, seconds, displayed_order, ratings)."),
+    file: str = typer.Argument(..., help="CSV, JSONL or Parquet (as labels export writes them): RMGAP record_id, group, prompt_index, annotator, choice, naturalness; other formats the entry id (pair_uid, bon_uid, id or entry_id; item_index), annotator, choice (+ optional ranking, reason, comment, seconds, displayed_order, ratings)."),
     benchmark: Optional[str] = typer.Option(None, "--benchmark", help="Benchmark name (default: the most recent)."),
     study: Optional[str] = typer.Option(None, "--study", help="The study the labels belong to (default: the benchmark's only study)."),
     replace: bool = typer.Option(False, "--replace", help="Replace an annotator's existing label on the same item instead of refusing."),

@@ -30,7 +30,7 @@ from rmgap_annot.csv_cells import as_int, blank, restore, write_csv
 from rmgap_annot.db import session_scope
 from rmgap_annot.labels_frame import load_labels
 from rmgap_annot.limits import MAX_CSV_FIELD_CHARS, MAX_JSON_DEPTH, MAX_TEXT_CHARS, json_depth_exceeds
-from rmgap_annot.formats.common import TIE_CHOICES
+from rmgap_annot.formats.common import TIE_CHOICES, FormatError, parquet_rows
 from rmgap_annot.formats.store import ITEM_INDEX
 from rmgap_annot.item_refs import ItemIndex, item_index
 from rmgap_annot.models import Label, User
@@ -122,13 +122,19 @@ def _csv_rows(name: str, text: str, index: ItemIndex) -> Iterator[tuple[int, dic
         yield line, {col: restore(value) for col, value in zip(header, fields)}
 
 
-def _rows(path: Path, index: ItemIndex) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) for a .csv or .jsonl file; raises LabelsFileError on unreadable input."""
-    name = str(path)
-    text, _digest = read_text(path, error=LabelsFileError)
+def _suffix(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix == ".gz":
-        suffix = Path(path.stem).suffix.lower()
+    return Path(path.stem).suffix.lower() if suffix == ".gz" else suffix
+
+
+def _rows(path: Path, index: ItemIndex) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line or row number, row) for a .csv, .jsonl or .parquet file; raises LabelsFileError on unreadable input."""
+    name = str(path)
+    suffix = _suffix(path)
+    if suffix == ".parquet":  # what export_labels writes; binary, so before the text reader
+        yield from _parquet_label_rows(path, index)
+        return
+    text, _digest = read_text(path, error=LabelsFileError)
     if suffix == ".csv":
         yield from _csv_rows(name, text, index)
     elif suffix in (".jsonl", ".ndjson"):
@@ -142,7 +148,29 @@ def _rows(path: Path, index: ItemIndex) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             yield line_no, obj
     else:
-        raise LabelsFileError([LineError(name, 0, "(file)", f"unknown file type {suffix!r}: use .csv or .jsonl")])
+        raise LabelsFileError([LineError(name, 0, "(file)", f"unknown file type {suffix!r}: use .csv, .jsonl or .parquet")])
+
+
+def _parquet_label_rows(path: Path, index: ItemIndex) -> Iterator[tuple[int, dict[str, Any]]]:
+    rows, problems = parquet_rows(path, str(path))
+    whole_file = [p for p in problems if p.line == 0]
+    if whole_file:
+        raise LabelsFileError(whole_file)
+    for problem in problems:
+        yield problem.line, {"__error__": problem.message}
+    for row in rows:
+        missing = [c for c in _required(index) if c not in row.data]
+        if missing:
+            yield row.position, {"__error__": f"missing column(s): {', '.join(missing)}", "__field__": missing[0]}
+            continue
+        yield row.position, row.data
+
+
+def _positioned(errors: list[LineError], path: Path) -> list[LineError]:
+    """A Parquet file's problems named by row (``FILE:ROW 3``), as the benchmark importers name them."""
+    if _suffix(path) != ".parquet":
+        return errors
+    return [FormatError(e.file, e.line, e.field, e.message, "row") if e.line else e for e in errors]
 
 
 def _key_list(value: Any) -> list[str]:
@@ -310,7 +338,7 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
     if not errors and not parsed:
         errors.append(LineError(name, 1, "(file)", "no labels found"))
     if errors:
-        raise LabelsFileError(errors)
+        raise LabelsFileError(_positioned(errors, path))
 
     from rmgap_annot.models import utcnow
 
@@ -323,10 +351,10 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
         if taken:
             # Only the study link makes participants (keyed by platform and id): a file
             # must not mint an account that would pass for one.
-            raise LabelsFileError([
+            raise LabelsFileError(_positioned([
                 LineError(name, p["line"], "annotator", f"{p['annotator']!r} is a crowd participant's name; only a study link creates those")
                 for p in parsed if p["annotator"] in taken
-            ])
+            ], path))
         for n in new_names:
             user = User(name=n, role="annotator", password_hash=None)
             session.add(user)
@@ -344,7 +372,7 @@ def import_labels(*, engine: Engine, path: str | Path, benchmark_id: int, replac
         if existing and not replace:
             clash = [LineError(name, p["line"], "annotator", f"{p['annotator']!r} already has a label on this item (use --replace to overwrite)")
                      for p, pair in zip(parsed, pairs) if pair in existing]
-            raise LabelsFileError(clash)
+            raise LabelsFileError(_positioned(clash, path))
         if existing:
             ids = list(existing.values())
             for s in range(0, len(ids), 500):

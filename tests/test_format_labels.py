@@ -47,7 +47,7 @@ def _labels(engine, study_id=None):
         return sorted(s.execute(stmt).all(), key=lambda r: (r[0], r[1]))
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])  # labels import reads CSV and JSONL
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])  # what labels export writes, labels import reads
 def test_rmb_labels_round_trip_with_pair_uid_and_bon_uid_and_ties(engine, db_url, tmp_path, suffix):
     bench = import_any(engine=engine, path=RMB).benchmark_id
     items = _items(engine, bench)

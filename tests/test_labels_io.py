@@ -87,7 +87,7 @@ def test_missing_column_and_unknown_type(engine, benchmark_id, tmp_path):
     assert "h.csv:1: (header): missing column(s): naturalness" in str(exc.value)
     other = tmp_path / "l.xlsx"
     other.write_text("x")
-    with pytest.raises(LabelsFileError, match="use .csv or .jsonl"):
+    with pytest.raises(LabelsFileError, match="use .csv, .jsonl or .parquet"):
         import_labels(engine=engine, path=other, benchmark_id=benchmark_id)
 
 
@@ -160,15 +160,32 @@ def test_export_round_trips(engine, benchmark_id, small_records, tmp_path, cli, 
     init_db(url2)
     engine2 = get_engine(url2)
     bid2 = import_benchmark(engine=engine2, path=write_jsonl(tmp_path / "b.jsonl", small_records)).benchmark_id
-    if suffix == ".parquet":
-        back = tmp_path / "back.jsonl"
-        df.to_json(back, orient="records", lines=True)
-        out = back
     assert import_labels(engine=engine2, path=out, benchmark_id=bid2).n_labels == 2
     with session_scope(engine2) as s:
         got = s.execute(select(Label.choice_key, Label.naturalness, Label.comment, Label.ranking_json).order_by(Label.id)).all()
     assert got[0][:2] == ("response1", 4) and json.loads(got[0][3]) == keys
     assert got[1][:3] == (None, 2, "hmm, \"quoted\"\nnewline")
+
+
+def test_a_bad_parquet_labels_file_names_the_row_and_changes_nothing(engine, benchmark_id, small_records, tmp_path, cli):
+    rid = small_records[0]["id"]
+    rows = pd.DataFrame([
+        {"record_id": rid, "group": 0, "prompt_index": 0, "annotator": "a", "choice": "response1", "naturalness": 4},
+        {"record_id": rid, "group": 0, "prompt_index": 1, "annotator": "a", "choice": "response9", "naturalness": 4},
+    ])
+    path = tmp_path / "labels.parquet"
+    rows.to_parquet(path, index=False)
+    res = cli("labels", "import", str(path))
+    assert res.exit_code == 2 and f"{path}:ROW 2: choice: 'response9'" in res.stderr, res.stderr
+    fake = tmp_path / "fake.parquet"
+    fake.write_text("record_id,group\n", encoding="utf-8")
+    res = cli("labels", "import", str(fake))
+    assert res.exit_code == 2 and f"{fake}:0: (file): not a readable Parquet file" in res.stderr, res.stderr
+    rows.drop(columns=["annotator"]).to_parquet(path, index=False)
+    res = cli("labels", "import", str(path))
+    assert res.exit_code == 2 and f"{path}:ROW 1: annotator: missing column(s): annotator" in res.stderr, res.stderr
+    with session_scope(engine) as s:
+        assert s.execute(select(Label)).first() is None
 
 
 def test_export_rejects_unknown_extension(engine, benchmark_id, tmp_path, cli):

@@ -461,6 +461,15 @@ def _schema_depth(arrow_type: Any) -> int:
     return 0
 
 
+def parquet_rows(path: Path, name: str) -> tuple[list[Row], list[FormatError]]:
+    """A Parquet file's rows held to the import limits, and its problems (``FILE:0`` for the whole file).
+
+    For tables other than benchmarks (labels): the same limits, the same ``FILE:ROW N`` positions.
+    """
+    errors: list[FormatError] = []
+    return _parquet_rows(path, name, errors), errors
+
+
 def _parquet_rows(path: Path, name: str, errors: list[FormatError]) -> list[Row]:
     """The rows of a Parquet file as JSON-like values, held to the JSONL limits.
 
