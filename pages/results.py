@@ -481,7 +481,8 @@ with tab_agree:
             for d in (*DOMAINS, "All"):
                 a = report["agreement"][key][d]
                 ci = a.get("ci") or [None, None]
-                rows.append({"domain": d, "alpha": a["alpha"], "lo": ci[0], "hi": ci[1], "items": a["n_items"], "note": a.get("reason", "")})
+                note = a.get("reason") or (f"no interval: {a['ci_reason']}" if a["alpha"] is not None and a.get("ci_reason") else "")
+                rows.append({"domain": d, "alpha": a["alpha"], "lo": ci[0], "hi": ci[1], "items": a["n_items"], "note": note})
             chart = interval_chart(rows, "alpha", "alpha")
             if chart is not None:
                 st.altair_chart(chart, use_container_width=True)

@@ -142,7 +142,21 @@ def estimate_text(est: Optional[dict], key: str = "value") -> str:
         return f"n/a ({est.get('reason') or 'undefined'})"
     ci = est.get("ci")
     sign = "+" if key == "difference" and value > 0 else ""
-    return f"{sign}{pct(value)}" + (f" [{pct(ci[0])}, {pct(ci[1])}]" if ci else "")
+    return f"{sign}{pct(value)}" + (f" [{pct(ci[0])}, {pct(ci[1])}]" if ci else _no_interval(est))
+
+
+def _no_interval(est: dict) -> str:
+    """Why a defined number has no interval, when it says (one resampling group, no spread to resample)."""
+    reason = est.get("ci_reason")
+    return f" (no interval: {reason})" if reason and reason != "no estimate" else ""
+
+
+def alpha_text(est: dict, key: str = "alpha") -> str:
+    """"0.812 [0.700, 0.900]", "1.000 (no interval: why)", or "n/a (why)"."""
+    alpha, ci = est.get(key), est.get("ci")
+    if alpha is None:
+        return f"n/a ({est.get('reason') or 'undefined'})"
+    return f"{alpha:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else _no_interval(est))
 
 
 def family_table(rows: list[dict[str, Any]], *, indent: str = "\u2003") -> list[dict[str, str]]:
@@ -169,11 +183,9 @@ def agreement_rows(section: Optional[dict]) -> list[dict[str, str]]:
     """Another format's pick agreement (``format_report.pick_agreement``) as display rows, per category and All."""
     rows = []
     for category, est in ((section or {}).get("agreement") or {}).items():
-        alpha, ci = est.get("alpha"), est.get("ci")
         rows.append({
             "category": category,
-            "pick alpha": f"n/a ({est.get('reason') or 'undefined'})" if alpha is None
-            else f"{alpha:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""),
+            "pick alpha": alpha_text(est),
             "items": str(est.get("n_items", 0)), "labels": str(est.get("n_values", 0)),
             "can't decide": str(est.get("n_missing", 0)), "groups": str(est.get("n_groups", 0)),
         })
@@ -198,14 +210,11 @@ def rating_rows(ratings: Optional[dict]) -> list[dict[str, str]]:
     """One display row per question: name, about, alpha with interval, answers, distribution as text."""
     rows = []
     for q in (ratings or {}).get("questions") or []:
-        alpha = q.get("alpha")
-        ci = q.get("ci")
         labels = _level_names(q)
         dist = q.get("distribution") or {}
         rows.append({
             "question": q["name"], "about": q.get("about") or "prompt",
-            "alpha": "n/a" + (f" ({q.get('reason')})" if q.get("reason") else "") if alpha is None
-            else f"{alpha:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""),
+            "alpha": alpha_text(q),
             "answers": str(sum(dist.values())),
             "distribution": ", ".join(f"{labels.get(v, v)}: {c}" for v, c in dist.items()) or "none yet",
             "text": q.get("text") or "",  # last: the numbers stay in view on a phone

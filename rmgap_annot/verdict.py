@@ -165,12 +165,13 @@ def not_available(reason: str) -> dict:
 
 
 def threshold_cell(value: Optional[float], ci: Optional[list], *, pass_at: float, fail_below: float, text: str,
-                   why_missing: Optional[str], **extra: Any) -> dict:
+                   why_missing: Optional[str], why_no_ci: Optional[str] = None, **extra: Any) -> dict:
     """pass: the whole interval >= pass_at; fail: the whole interval < fail_below; else unclear."""
     if value is None:
         return not_available(why_missing or "no value")
     if ci is None:
-        return cell(UNCLEAR, text, value=value, ci=None, reason="no interval to judge by (draws=0 or too few resamples)", **extra)
+        return cell(UNCLEAR, text, value=value, ci=None,
+                    reason=f"no interval to judge by ({why_no_ci or 'draws=0 or too few resamples'})", **extra)
     if ci[1] - ci[0] < 1e-12:
         # Every resample gave the same number (a handful of records that agree): no spread seen is no evidence of none.
         return cell(UNCLEAR, text, value=value, ci=ci, reason="the interval has no width: too few records to judge by", **extra)
@@ -191,7 +192,7 @@ def _agreement(report: Mapping, d: str) -> dict:
     entry = _get(report, "agreement", "choice_alpha", d) or {}
     v, ci = _num(entry.get("alpha")), _ci(entry.get("ci"))
     return threshold_cell(v, ci, pass_at=ALPHA_PASS, fail_below=ALPHA_PASS, text=("α = " + num_ci(v, ci)) if v is not None else "n/a",
-                          why_missing=str(entry.get("reason") or "alpha undefined"))
+                          why_missing=str(entry.get("reason") or "alpha undefined"), why_no_ci=entry.get("ci_reason"))
 
 
 def _naturalness(report: Mapping, d: str) -> dict:

@@ -168,6 +168,26 @@ def test_degenerate_alpha_gives_reasons():
     assert res["All"]["alpha"] is None and res["All"]["reason"] == agr.ONE_VALUE
 
 
+def test_unanimous_items_give_alpha_one_without_a_zero_width_interval():
+    """Four items, two coders agreeing on each (values differ between items): alpha is 1, but no resample
+    can hold a disagreement, so every draw is 1 too. [1.000, 1.000] would claim a certainty four items do
+    not give: the interval is None with its reason, and the displays say so."""
+    from rmgap_annot.format_sections import alpha_text
+
+    unanimous = agr.DomainUnits(n_units=4, unit_idx=np.array([0, 0, 1, 1, 2, 2, 3, 3]),
+                                value_code=np.array([0, 0, 1, 1, 0, 0, 1, 1]))
+    res = agr.alpha_by_domain({"Chat": unanimous}, level="nominal", n_values=2,
+                              weights={"Chat": agr.resample_weights(4, draws=200, seed=3)})["Chat"]
+    assert res["alpha"] == 1.0 and res["ci"] is None and res["ci_reason"] == agr.DEGENERATE_CI
+    assert alpha_text(res) == f"1.000 (no interval: {agr.DEGENERATE_CI})"
+    # One disagreement among them: the draws spread, and the interval is back.
+    mixed = agr.DomainUnits(n_units=4, unit_idx=unanimous.unit_idx, value_code=np.array([0, 0, 1, 1, 0, 1, 1, 1]))
+    res = agr.alpha_by_domain({"Chat": mixed}, level="nominal", n_values=2,
+                              weights={"Chat": agr.resample_weights(4, draws=200, seed=3)})["Chat"]
+    assert res["ci"] is not None and res["ci"][0] < res["ci"][1]
+    assert alpha_text(res).startswith(f"{res['alpha']:.3f} [")
+
+
 def test_percent_agreement_and_fleiss_by_hand():
     # unit 0: a, a; unit 1: a, b.
     counts = agr.value_counts_matrix(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 1]), n_units=2, n_values=2)

@@ -192,6 +192,10 @@ def test_a_zero_width_interval_is_unclear_not_pass_or_fail():
     for d, key in (("Chat", "people"), ("Writing", "agreement")):
         c = next(row for row in v["rows"] if row["domain"] == d)["cells"][key]
         assert c["status"] == "unclear" and "no width" in c["reason"], (d, key, c)
+    # The agreement module now gives such an alpha no interval, with its reason: still unclear, and why.
+    r["agreement"]["choice_alpha"]["Writing"].update(alpha=1.0, ci=None, ci_reason="every resample gives the same alpha")
+    c = next(row for row in vd.build_verdict(r)["rows"] if row["domain"] == "Writing")["cells"]["agreement"]
+    assert c["status"] == "unclear" and "every resample gives the same alpha" in c["reason"], c
 
 
 def test_shallow_cue_not_computed_is_na_with_how_to_compute():

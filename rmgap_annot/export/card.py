@@ -38,8 +38,10 @@ def alpha_lines(analytics: dict | None, why_not: str | None) -> dict[str, str]:
             reason = entry.get("reason") if isinstance(entry, Mapping) else None
             out[domain] = "n/a" + (f" ({reason})" if reason else "")
             continue
-        ci = entry.get("ci") or [None, None]
-        out[domain] = f"{_fmt(entry['alpha'])} [95% CI {_fmt(ci[0])}, {_fmt(ci[1])}], {entry.get('n_items', 'n/a')} items"
+        ci = entry.get("ci")
+        interval = (f"[95% CI {_fmt(ci[0])}, {_fmt(ci[1])}]" if ci
+                    else f"(no interval: {entry.get('ci_reason') or 'not computed'})")
+        out[domain] = f"{_fmt(entry['alpha'])} {interval}, {entry.get('n_items', 'n/a')} items"
     return out
 
 
