@@ -32,7 +32,7 @@ from rmgap_annot.stats.bootstrap import CONFIDENCE, DRAWS, SEED  # noqa: F401 (r
 
 NO_PAIRS = "no item has two or more usable labels"
 ONE_VALUE = "every paired label has the same value, so alpha is undefined"
-DEGENERATE_CI = "every resample gives the same alpha (no disagreement to resample): no interval"
+DEGENERATE_CI = "every resample gives the same alpha (no item with a disagreement to draw)"
 
 
 # --- resampling -------------------------------------------------------------
