@@ -32,7 +32,7 @@ from rmgap_annot.stats.bootstrap import CONFIDENCE, DRAWS, SEED  # noqa: F401 (r
 
 NO_PAIRS = "no item has two or more usable labels"
 ONE_VALUE = "every paired label has the same value, so alpha is undefined"
-DEGENERATE_CI = "every resample gives the same alpha (no item with a disagreement to draw)"
+DEGENERATE_CI = "every resample gives the same alpha (one resampling group, or no item with a disagreement to draw)"
 
 
 # --- resampling -------------------------------------------------------------
@@ -209,8 +209,9 @@ def _result(alpha: float, boot: Optional[np.ndarray], n_items: int, n_values: in
         if out["ci"] is None:
             out["ci_reason"] = "too few resamples give a defined alpha"
         elif out["ci"][1] - out["ci"][0] < 1e-12:  # noqa: PLR2004
-            # Every resample gave the same alpha (typically 1: no item with a disagreement to draw).
-            # A zero-width interval would claim certainty that a handful of unanimous items do not give.
+            # Every resample gave the same alpha: one resampling group, or every item unanimous (alpha 1,
+            # and no draw can hold a disagreement). A zero-width interval would claim a certainty that
+            # such data do not give.
             out["ci"], out["ci_method"] = None, None
             out["ci_reason"] = DEGENERATE_CI
     else:
