@@ -1050,7 +1050,7 @@ def score_cmd(
     output_index: int = typer.Option(0, "--output-index", help="scalar: which output of a multi-output head."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run the model repository's own code (only for models you trust)."),
     aggregation: str = typer.Option("discounted_sum", "--aggregation", help="lm-logprob/dpo: mean, sum or discounted_sum (gamma 0.93)."),
-    judge_mode: str = typer.Option("verifier", "--judge-mode", help="judge: verifier, pointwise or listwise."),
+    judge_mode: str = typer.Option("verifier", "--judge-mode", help="judge: verifier, pointwise, listwise or pairwise."),
     endpoint: Optional[str] = typer.Option(None, "--endpoint", help="judge: an OpenAI-compatible base URL, e.g. http://host:8000/v1."),
     seed: int = typer.Option(0, "--seed", help="random baseline and listwise permutations."),
     replace: bool = typer.Option(False, "--replace", help="Discard scores stored under --name by a different model or settings."),

@@ -34,6 +34,9 @@ class Judge(BaseHTTPRequestHandler):
             n = int(re.search(r"### Response\nresponse(\d)", user).group(1))
             top = [{"token": "NO", "logprob": -0.5}] + ([{"token": "YES", "logprob": -float(n)}] if n != 4 else [])
             reply = {"choices": [{"message": {"content": "YES"}, "logprobs": {"content": [{"token": "YES", "logprob": -1.0, "top_logprobs": top}]}}]}
+        elif "### Response A" in user:  # pairwise: the lower-numbered response is better
+            a, b = (int(n) for n in re.findall(r"### Response [AB]\nresponse(\d)", user))
+            reply = {"choices": [{"message": {"content": "[[A]]" if a < b else "[[B]]"}}]}
         elif "### Responses" in user:
             shown = re.findall(r"^([ABCD])\) response(\d)", user, flags=re.M)
             reply = {"choices": [{"message": {"content": ">".join(letter for letter, _ in sorted(shown, key=lambda s: s[1]))}}]}
@@ -74,6 +77,8 @@ def values(engine, name):
         ("listwise", {"response1": 4.0, "response2": 3.0, "response3": 2.0, "response4": 1.0}),
         ("pointwise", {"response1": 9.0, "response2": 7.0, "response3": 5.0, "response4": 5.0}),
         ("verifier", {"response1": -1.0, "response2": -2.0, "response3": -3.0, "response4": -0.5}),
+        # Wins over the 12 ordered pairs: response1 beats the other three in both orders.
+        ("pairwise", {"response1": 6.0, "response2": 4.0, "response3": 2.0, "response4": 0.0}),
     ],
 )
 def test_endpoint_judge_modes(engine, benchmark_id, server, mode, expected):
@@ -85,7 +90,9 @@ def test_endpoint_judge_modes(engine, benchmark_id, server, mode, expected):
     assert all(v == expected[k] for _, k, v in rows)
     assert all(path == "/v1/chat/completions" and body["model"] == "served-judge" for path, body in Judge.requests)
     # response4 is unparseable in pointwise (default 5) and has no YES in verifier's top logprobs
-    assert res.n_unparseable == {"listwise": 0, "pointwise": 96, "verifier": 96}[mode]
+    assert res.n_unparseable == {"listwise": 0, "pointwise": 96, "verifier": 96, "pairwise": 0}[mode]
+    if mode == "pairwise":  # every ordered pair once: each pair shown both ways
+        assert len(Judge.requests) == 96 * 12
     if mode == "listwise":
         assert len(Judge.requests) == 96  # one request per item, permutations vary
         firsts = {re.search(r"^A\) (response\d)", b["messages"][-1]["content"], flags=re.M).group(1) for _, b in Judge.requests}

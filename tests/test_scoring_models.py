@@ -201,6 +201,12 @@ def test_generative_judges_parse_and_count(engine, bench, tiny):
     got = listwise.score_batch([u[0] for u in per])
     assert sorted(got[0]) == [1.0, 2.0] and sorted(got[1]) == [float(r) for r in range(1, 8)]
     assert listwise.n_unparseable - before <= 2  # a tiny random model rarely answers a ranking: counted, not hidden
+    # Pairwise through the real model and the runner: the two orders of a pair share out 2 wins.
+    pairwise = build_scorer(f"judge:{paths['lm']}", dataclasses.replace(OPTS, judge_mode="pairwise", max_new_tokens=3))
+    per = pairwise.units([pair])
+    assert [u.response_keys for u in per[0]] == [("chosen", "rejected"), ("rejected", "chosen")]
+    wins = pairwise.score_batch(per[0])
+    assert all(sum(w) == 1.0 for w in wins) and pairwise.n_unparseable <= 2
 
 
 def test_truncation_is_left_and_counted(engine, bench, tiny):
@@ -326,6 +332,24 @@ def test_judges_read_the_whole_conversation_and_listwise_ranks_any_size():
     nine = ItemInput(4, "n/0/0", "?", tuple((f"k{i}", "t") for i in range(9)), (("user", "?"),))
     with pytest.raises(ScoringError, match="2 to 8 responses, not 9"):
         _message_units([single, nine], "listwise", 0)
+
+
+def test_pairwise_judge_asks_every_pair_both_ways_and_parses_verdicts():
+    from rmgap_annot.scoring import ItemInput
+    from rmgap_annot.scoring.judge import _message_units, pairwise_scores, parse_pairwise
+
+    pair = ItemInput(1, "p/0/0", "Hi?", (("chosen", "Hello!"), ("rejected", "Go away.")), (("user", "Hi?"),))
+    three = ItemInput(2, "t/0/0", "Q?", (("x", "one"), ("y", "two"), ("z", "three")), (("user", "Q?"),))
+    (ab, ba), six = _message_units([pair, three], "pairwise", 0)
+    assert (ab.response_keys, ba.response_keys) == (("chosen", "rejected"), ("rejected", "chosen"))
+    shown = ab.payload[0][1]["content"]
+    assert shown.index("### Response A\nHello!") < shown.index("### Response B\nGo away.")
+    assert len(six) == 6 and {u.response_keys for u in six} == {(a, b) for a in "xyz" for b in "xyz" if a != b}
+    assert [parse_pairwise(x) for x in ("[[A]]", "Reasoning... so [[B]].", "[[C]]", "B", "Response A.", "tie", "no idea", "")] \
+        == ["A", "B", "tie", "B", "A", "tie", None, None]
+    assert parse_pairwise("[[A]] at first, but on reflection [[B]]") == "B"  # the final verdict
+    assert pairwise_scores("A") == [1.0, 0.0] and pairwise_scores("B") == [0.0, 1.0]
+    assert pairwise_scores("tie") == pairwise_scores(None) == [0.5, 0.5]
 
 
 def test_listwise_parsing_and_scores_for_any_size():

@@ -13,7 +13,7 @@ SPEC grammar (what ``rmgap-annot score --scorer`` takes):
 - ``scalar:PATH``        sequence-classification RM (folder or hub id)
 - ``lm-logprob:PATH``    causal LM log-probabilities of the response tokens
 - ``dpo:POLICY,REFERENCE`` policy/reference log-ratio on the response tokens
-- ``judge:PATH``         LM judge (``--judge-mode verifier|pointwise|listwise``);
+- ``judge:PATH``         LM judge (``--judge-mode verifier|pointwise|listwise|pairwise``);
   with ``--endpoint URL``, PATH is the model name the server knows
 - ``length`` | ``random`` | ``embedding``  baselines (no model path)
 
@@ -32,7 +32,7 @@ from typing import Any, Hashable, Optional, Sequence
 FAMILIES = ("scalar", "lm-logprob", "dpo", "judge", "length", "random", "embedding")
 MODEL_FAMILIES = ("scalar", "lm-logprob", "dpo", "judge")
 AGGREGATIONS = ("mean", "sum", "discounted_sum")
-JUDGE_MODES = ("verifier", "pointwise", "listwise")
+JUDGE_MODES = ("verifier", "pointwise", "listwise", "pairwise")
 # RMGAP's default aggregation for lm-logprob / dpo (endorm.yaml).
 DISCOUNT_GAMMA = 0.93
 DISCOUNT_CLIP_MIN = 0.0

@@ -1,4 +1,4 @@
-"""LM judges, as RMGAP prompts them: verifier, pointwise, listwise.
+"""LM judges, as RMGAP prompts them (verifier, pointwise, listwise), and a pairwise judge.
 
 - ``verifier``: the mean log-probability of the answer "YES" (its tokens
   after the generation prompt, end-of-turn included, as RMGAP scores it) to
@@ -13,6 +13,13 @@
   permutation is seeded per item (``--seed`` and the item's record/group/
   prompt), not by position in the run, so a resumed or partial run shows
   each item exactly as a full run would.
+- ``pairwise``: two responses side by side, "[[A]]", "[[B]]" or "[[C]]" (a
+  tie), as pairwise LM judges (MT-Bench, RewardBench's generative judges)
+  answer. Every ordered pair of the item's responses is asked, so each pair
+  is seen in both orders and a judge's position bias cancels instead of
+  deciding; a response's score is its wins (a tie or an unparseable answer
+  gives each side 1/2, and the latter is counted). A pair costs 2 requests,
+  RMGAP's four responses 12: N x (N - 1) per item.
 
 Locally through transformers, or against any OpenAI-compatible server with
 ``--endpoint URL`` (vLLM, SGLang): PATH is then the served model's name.
@@ -24,6 +31,7 @@ log-probability is used (an upper bound) and the item is counted unparseable.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -101,6 +109,36 @@ def listwise_prompt(query: str, responses: Sequence[str]) -> str:
     )
 
 
+def pairwise_prompt(query: str, response_a: str, response_b: str) -> str:
+    return (
+        "You need to compare two responses to the 'Query' and decide which one is better.\n\n"
+        "Evaluation Criteria:\n"
+        "1. Relevance to Query: Does the answer directly and comprehensively address the user's query?\n"
+        "2. Factuality and Helpfulness: Is the information accurate and useful?\n\n"
+        "Do not let the order in which the responses are shown or their length decide.\n\n"
+        f"### Query\n{query}\n\n### Response A\n{response_a}\n\n### Response B\n{response_b}\n\n"
+        "Output only your verdict: [[A]] if Response A is better, [[B]] if Response B is better, "
+        "[[C]] if they are equally good."
+    )
+
+
+def parse_pairwise(text: str) -> str | None:
+    """"A", "B" or "tie" from a pairwise judge's answer (its last [[A]]/[[B]]/[[C]], or a bare letter); None if none."""
+    upper = (text or "").upper()
+    marks = re.findall(r"\[\[\s*([ABC])\s*\]\]", upper)
+    if marks:
+        return {"A": "A", "B": "B", "C": "tie"}[marks[-1]]
+    bare = re.fullmatch(r"\W*(?:RESPONSE\s+)?([AB])\W*", upper)
+    if bare:
+        return bare.group(1)
+    return "tie" if re.fullmatch(r"\W*(?:TIE|C)\W*", upper) else None
+
+
+def pairwise_scores(verdict: str | None) -> list[float]:
+    """[A's win, B's win] for one comparison: a tie, or no verdict, is half a win each."""
+    return {"A": [1.0, 0.0], "B": [0.0, 1.0]}.get(verdict or "", [0.5, 0.5])
+
+
 def parse_pointwise(text: str) -> float | None:
     match = re.search(r"\d+", text or "")
     return float(max(1, min(10, int(match.group(0))))) if match else None
@@ -170,6 +208,9 @@ def _message_units(items: Sequence[ItemInput], mode: str, seed: int) -> list[lis
         for size in sorted({len(item.responses) for item in items}):
             letters_for(size)  # before any work: an item the judge cannot rank
     for item in items:
+        if mode == "pairwise":
+            out.append(_pairwise_units(item))
+            continue
         if mode == "listwise":
             msgs, perm = _listwise_messages(item, seed)
             key = hashlib.sha256(json.dumps([msgs, perm]).encode()).digest()
@@ -182,6 +223,18 @@ def _message_units(items: Sequence[ItemInput], mode: str, seed: int) -> list[lis
             units.append(Unit(key, sum(len(m["content"]) for m in msgs), (msgs, None), (rkey,)))
         out.append(units)
     return out
+
+
+def _pairwise_units(item: ItemInput) -> list[Unit]:
+    """One unit per ordered pair of responses: (A, B) and (B, A) both, so the judge sees each pair both ways."""
+    units = []
+    query = query_of(item)
+    for i, j in itertools.permutations(range(len(item.responses)), 2):
+        (key_a, text_a), (key_b, text_b) = item.responses[i], item.responses[j]
+        msgs = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": pairwise_prompt(query, text_a, text_b)}]
+        key = hashlib.sha256(json.dumps(msgs).encode()).digest()
+        units.append(Unit(key, sum(len(m["content"]) for m in msgs), (msgs, None), (key_a, key_b)))
+    return units
 
 
 class LocalJudge(LogprobScorer):
@@ -225,6 +278,11 @@ class LocalJudge(LogprobScorer):
         return [self._parse(mode, text, u) for text, u in zip(texts, units)]
 
     def _parse(self, mode: str, text: str, unit: Unit) -> list[float]:
+        if mode == "pairwise":
+            verdict = parse_pairwise(text)
+            if verdict is None:
+                self.n_unparseable += 1
+            return pairwise_scores(verdict)
         if mode == "pointwise":
             value = parse_pointwise(text)
             if value is None:
@@ -325,6 +383,11 @@ class EndpointJudge(BaseScorer):
         body["max_tokens"] = self.options.max_new_tokens
         reply = self._post(body)
         text = (reply.get("choices") or [{}])[0].get("message", {}).get("content") or ""
+        if mode == "pairwise":
+            verdict = parse_pairwise(text)
+            if verdict is None:
+                self._unparseable()
+            return pairwise_scores(verdict)
         if mode == "pointwise":
             value = parse_pointwise(text)
             if value is None:

@@ -231,11 +231,17 @@ def _score_items(*, engine: Engine, scorer: BaseScorer, scorer_id: int, todo: li
 def _commit(*, engine: Engine, scorer_id: int, inputs: list[ItemInput], per_item, values: dict, positions: list[int]) -> None:  # noqa: ANN001
     rows = []
     for pos in positions:
+        # A response's value is the sum of its units' values: one unit for most families, while a
+        # pairwise judge's comparisons add up to the response's wins.
+        totals: dict[str, list] = {}
         for u in per_item[pos]:
             for key, v in zip(u.response_keys, values[u.key]):
-                v = float(v)
-                rows.append({"scorer_id": scorer_id, "item_id": inputs[pos].item_id, "response_key": key,
-                             "value": None if math.isnan(v) else v, "truncated": bool(u.truncated)})
+                acc = totals.setdefault(key, [0.0, False])
+                acc[0] += float(v)
+                acc[1] = acc[1] or bool(u.truncated)
+        for key, (v, truncated) in totals.items():
+            rows.append({"scorer_id": scorer_id, "item_id": inputs[pos].item_id, "response_key": key,
+                         "value": None if math.isnan(v) else v, "truncated": truncated})
     ids = [inputs[pos].item_id for pos in positions]
     with session_scope(engine, write=True) as session:
         session.execute(delete(Score).where(Score.scorer_id == scorer_id, Score.item_id.in_(ids)))
