@@ -149,13 +149,17 @@ def pick_is_correct(item: Item, scores: PickScores) -> bool:
 
 @dataclass
 class _TiesTerms:
-    """Per scored unit of the Ties subset, the evaluator's per-prompt numbers (NaN / False where not a Ties unit).
+    """Per scored unit, the evaluator's per-prompt terms of the Ties subset (None / 0 where not a Ties unit).
 
-    ``ref_ci`` and ``tied_ci`` are the worst-correct minus best-incorrect
-    margins; ``spread`` is a tied prompt's best minus worst correct score;
-    ``partnered`` marks a ``tied:N`` unit whose ``ref:N`` is scored too (the
-    margin comparisons pair them, and the importer puts both in one
-    resampling group).
+    ``kind`` is "ref" or "tied"; ``accurate`` 1 when the worst correct
+    completion outscores the best incorrect one. ``partnered`` marks a
+    ``tied:N`` unit whose ``ref:N`` is scored too: the margin comparisons
+    pair them (the importer puts both in one resampling group), and their
+    values sit on the ``tied:N`` unit. With the margin of a prompt being its
+    worst correct minus best incorrect score and the spread a tied prompt's
+    best minus worst correct score: ``preferred`` is tied margin > spread,
+    ``preferred_hard`` min(ref margin, tied margin) > spread, ``margin``
+    tanh(min(ref margin, tied margin) / spread - 1).
     """
 
     kind: np.ndarray
