@@ -92,13 +92,13 @@ def choose_benchmark(*, key: str = "benchmark_picker") -> int | None:
     return chosen.id
 
 
-def mark_simulated() -> None:
-    """On a page whose numbers come from labels: say so when simulated annotators (the demo's
-    ``sim-...`` crowd) gave some, so they are never read as people's (rmgap_annot.demo.simulated_note)."""
-    from rmgap_annot.accounts import list_users
-    from rmgap_annot.demo import simulated_note
+def mark_simulated(benchmark_id: int) -> None:
+    """On a page whose numbers come from a benchmark's labels: say so when simulated annotators (the
+    demo's ``sim-...`` crowd) gave some of them, so they are never read as people's
+    (rmgap_annot.demo.simulated_note). Another benchmark's simulated labels are not this one's."""
+    from rmgap_annot.demo import labellers_of, simulated_note
 
-    if note := simulated_note(u.name for u in list_users(engine=engine()) if u.n_labels):
+    if note := simulated_note(labellers_of(engine=engine(), benchmark_id=benchmark_id)):
         st.warning(note)
 
 

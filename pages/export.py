@@ -34,7 +34,7 @@ benchmark_id = choose_benchmark()
 if benchmark_id is None:
     st.stop()
 study_ids = choose_label_scope(benchmark_id, key="export_study")  # one study, or all pooled (`--study all`)
-mark_simulated()
+mark_simulated(benchmark_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

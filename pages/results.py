@@ -1,4 +1,4 @@
-from pages.common import require_researcher, choose_benchmark, choose_label_scope, engine
+from pages.common import require_researcher, choose_benchmark, choose_label_scope, engine, mark_simulated
 
 require_researcher()
 
@@ -25,7 +25,6 @@ from rmgap_annot.labels_io import export_labels  # noqa: E402
 from rmgap_annot.stats import referee, truth  # noqa: E402
 from rmgap_annot.report import build_report, item_detail, report_fingerprint  # noqa: E402
 from rmgap_annot import format_sections, results_tables  # noqa: E402
-from rmgap_annot.demo import simulated_note  # noqa: E402
 from rmgap_annot.safe_markdown import escape, without_remote_images  # noqa: E402
 from rmgap_annot.settings import DOMAINS  # noqa: E402
 from rmgap_annot.studies import public_names_by_account  # noqa: E402
@@ -57,8 +56,7 @@ if flags:
 
 # What-if exclusions (not stored) are part of the cache key, like the stored ones (in the fingerprint).
 annotator_names = [u.name for u in list_users(engine=engine()) if u.n_labels]
-if simulated := simulated_note(annotator_names):
-    st.warning(simulated)
+mark_simulated(benchmark_id)
 public_name = public_names_by_account(engine=engine(), benchmark_id=benchmark_id)  # the report names coders so
 
 

@@ -88,7 +88,7 @@ def job_progress() -> None:
 job_progress()
 
 st.subheader("Human vs reward models on the same labelled items")
-mark_simulated()
+mark_simulated(benchmark_id)
 
 
 # Cached by what the numbers depend on (labels, exclusions, every scorer's scores): the

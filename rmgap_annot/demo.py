@@ -50,6 +50,17 @@ def simulated_note(names: Iterable[str]) -> Optional[str]:
     return (f"Annotators named `{SIMULATED_PREFIX}...` ({', '.join(sims)}) are **simulated** (the demo's crowd): "
             "their labels are not people's.")
 
+def labellers_of(*, engine: Engine, benchmark_id: int) -> list[str]:
+    """The account names with a label on this benchmark (any of its studies): whose labels its numbers show."""
+    from rmgap_annot.models import Item, Label, User
+
+    with session_scope(engine) as session:
+        return sorted(session.execute(
+            select(User.name).distinct().join(Label, Label.user_id == User.id).join(Item, Item.id == Label.item_id)
+            .where(Item.benchmark_id == benchmark_id)
+        ).scalars())
+
+
 # How often a simulated annotator picks the designated winner (else a random
 # other response): different skills give the agreement statistics something to show.
 CROWD_SKILL = (0.85, 0.7, 0.55)

@@ -110,3 +110,40 @@ def test_simulated_annotators_are_marked_as_such(engine):
     with session_scope(engine) as s:
         names = set(s.execute(select(User.name).join(Label, Label.user_id == User.id)).scalars())
     assert names and all(n.startswith("sim-") for n in names)  # every demo label is a simulated one
+
+
+def test_the_simulated_warning_belongs_to_the_benchmark_the_sims_labelled(engine, db_url, monkeypatch):
+    """The demo's sim-... crowd labels the RMGAP sample; a benchmark people labelled carries no warning about
+    them (it did, on every page, once any benchmark had simulated labels)."""
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from rmgap_annot.accounts import create_user
+    from rmgap_annot.annotation import submit_label
+    from rmgap_annot.demo import labellers_of
+    from rmgap_annot.formats.store import import_any
+
+    demo = seed_demo(engine=engine).benchmark.benchmark_id
+    samples = Path(__file__).resolve().parents[1] / "rmgap_annot" / "data" / "samples"
+    pairs = import_any(engine=engine, path=samples / "pairs").benchmark_id
+    person = create_user(engine=engine, name="maria", role="annotator")
+    with session_scope(engine) as s:
+        item = s.execute(select(Item.id).where(Item.benchmark_id == pairs).limit(1)).scalar_one()
+    submit_label(engine=engine, user_id=person, item_id=item, choice_key="chosen")
+    assert labellers_of(engine=engine, benchmark_id=pairs) == ["maria"]
+    assert all(n.startswith("sim-") for n in labellers_of(engine=engine, benchmark_id=demo))
+
+    monkeypatch.setenv("RMGAP_ANNOT_DB", db_url)
+    researcher = create_user(engine=engine, name="res", role="researcher")
+    for page in ("pages/results.py", "pages/export.py", "pages/reward_models.py"):
+        for bench, warned in ((pairs, False), (demo, True)):
+            st.cache_resource.clear()
+            st.cache_data.clear()
+            at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / page), default_timeout=120)
+            at.session_state["user_id"], at.session_state["role"] = researcher, "researcher"
+            at.session_state["benchmark_id"] = bench
+            at.run()
+            assert not at.exception, (page, at.exception)
+            assert any("simulated" in w.value for w in at.warning) is warned, (page, bench)
