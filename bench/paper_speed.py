@@ -23,15 +23,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bench.report_speed import N_ANNOTATORS, seed_labels
-from rmgap_annot.formats.rmgap import import_benchmark
-from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope
+from bench.report_speed import N_ANNOTATORS, labelled_benchmark
+from rmgap_annot.db import dispose_engines, session_scope
 from rmgap_annot.models import Item, Record
 from rmgap_annot.paper import write_paper
 from rmgap_annot.report import build_report
 from rmgap_annot.scores_io import import_scores
 from rmgap_annot.stats import artifacts as A
-from rmgap_annot.synthetic import make_records, write_jsonl
 
 N_SCORERS = 4
 
@@ -41,12 +39,7 @@ def main() -> None:
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RMGAP_ANNOT_EXPORTS"] = str(Path(tmp) / "exports")
-        path = write_jsonl(Path(tmp) / "rmgap.jsonl", make_records(long_text=False))
-        url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
-        init_db(url)
-        engine = get_engine(url)
-        bid = import_benchmark(engine=engine, path=path, name="rmgap").benchmark_id
-        n_labels = seed_labels(engine, bid, rng)
+        engine, bid, n_labels = labelled_benchmark(Path(tmp), rng)
         with session_scope(engine) as s:
             items = s.execute(select(Record.record_id, Item.group, Item.prompt_index, Item.winner_key)
                               .join(Record, Record.id == Item.record_pk).where(Item.benchmark_id == bid)).all()

@@ -27,15 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select, update  # noqa: E402
 
 from rmgap_annot.assignment import get_study  # noqa: E402
-from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.crowd.monitor import study_quality  # noqa: E402
-from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope  # noqa: E402
+from rmgap_annot.db import dispose_engines, session_scope  # noqa: E402
 from rmgap_annot.models import CheckItem, CheckLabel, StudyMember, utcnow  # noqa: E402
 from rmgap_annot.report import build_report  # noqa: E402
-from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report_speed import seed_labels  # noqa: E402
+from report_speed import labelled_benchmark  # noqa: E402
 
 CHECKS_PER_ANNOTATOR = 60
 
@@ -62,12 +60,7 @@ def seed_checks(engine, study_id: int, rng: random.Random) -> None:
 def main() -> None:
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_jsonl(Path(tmp) / "rmgap.jsonl", make_records(long_text=False))
-        url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
-        init_db(url)
-        engine = get_engine(url)
-        bid = import_benchmark(engine=engine, path=path, name="rmgap").benchmark_id
-        n_labels = seed_labels(engine, bid, rng)
+        engine, bid, n_labels = labelled_benchmark(Path(tmp), rng)
         sid = get_study(engine=engine, benchmark_id=bid).id
         build_report(engine=engine, benchmark_id=bid, draws=0)  # members for the bulk-inserted labels
         seed_checks(engine, sid, rng)

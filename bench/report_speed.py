@@ -136,16 +136,22 @@ def seed_scorers(engine, benchmark_id: int, n: int, rng: random.Random) -> None:
             session.execute(insert(Score), rows)
 
 
+def labelled_benchmark(folder: Path, rng: random.Random):  # noqa: ANN201
+    """The full synthetic RMGAP benchmark (13,164 items) in a SQLite file under ``folder``, labelled by
+    N_ANNOTATORS simulated people: (engine, benchmark id, number of labels). Every bench starts here."""
+    path = write_jsonl(folder / "rmgap.jsonl", make_records(long_text=False))
+    url = f"sqlite:///{folder / 'bench.sqlite'}"
+    init_db(url)
+    engine = get_engine(url)
+    bid = import_benchmark(engine=engine, path=path, name="rmgap").benchmark_id
+    return engine, bid, seed_labels(engine, bid, rng)
+
+
 def main() -> None:
     n_scorers = int(sys.argv[sys.argv.index("--scorers") + 1]) if "--scorers" in sys.argv else 0
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_jsonl(Path(tmp) / "rmgap.jsonl", make_records(long_text=False))
-        url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
-        init_db(url)
-        engine = get_engine(url)
-        bid = import_benchmark(engine=engine, path=path, name="rmgap").benchmark_id
-        n_labels = seed_labels(engine, bid, rng)
+        engine, bid, n_labels = labelled_benchmark(Path(tmp), rng)
         if n_scorers:
             seed_scorers(engine, bid, n_scorers, rng)
         import rmgap_annot.report as report_module

@@ -32,17 +32,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report_speed import seed_labels  # noqa: E402
+from report_speed import labelled_benchmark  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
 from rmgap_annot.stats.comparison import picks_from_summary, scorer_section, side_by_side  # noqa: E402
-from rmgap_annot.db import dispose_engines, get_engine, init_db, session_scope  # noqa: E402
+from rmgap_annot.db import dispose_engines, session_scope  # noqa: E402
 from rmgap_annot.exclusions import counted_labels  # noqa: E402
 from rmgap_annot.stats.human_metrics import human_accuracy, item_summary, record_draws  # noqa: E402
 from rmgap_annot.models import Item, Record, Scorer  # noqa: E402
 from rmgap_annot.report import build_report  # noqa: E402
-from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402
 
 KEYS = ("response1", "response2", "response3", "response4")
 KINDS = ("noisy-oracle", "random", "judge-1-10", "prompt-blind", "nan-5pct", "labelled-half")
@@ -125,12 +123,7 @@ def main() -> None:
     parser.add_argument("--dump", type=Path, help="write the scorer section and side_by_side as JSON (to compare two versions)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_jsonl(Path(tmp) / "rmgap.jsonl", make_records(long_text=False))
-        url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
-        init_db(url)
-        engine = get_engine(url)
-        bid = import_benchmark(engine=engine, path=path, name="rmgap").benchmark_id
-        n_labels = seed_labels(engine, bid, random.Random(0))
+        engine, bid, n_labels = labelled_benchmark(Path(tmp), random.Random(0))
         n_scores = seed_scorers(engine, bid, args.n_scorers)
         print(f"labels: {n_labels}, scorers: {args.n_scorers}, score rows: {n_scores}")
         print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")

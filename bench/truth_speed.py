@@ -21,14 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report_speed import N_ANNOTATORS, seed_labels  # noqa: E402
+from report_speed import N_ANNOTATORS, labelled_benchmark  # noqa: E402
 
-from rmgap_annot.formats.rmgap import import_benchmark  # noqa: E402
-from rmgap_annot.db import dispose_engines, get_engine, init_db  # noqa: E402
+from rmgap_annot.db import dispose_engines  # noqa: E402
 from rmgap_annot.exclusions import counted_labels  # noqa: E402
 from rmgap_annot.report import build_report  # noqa: E402
 from rmgap_annot.stats import planning, truth  # noqa: E402
-from rmgap_annot.synthetic import make_records, write_jsonl  # noqa: E402
 
 
 def timed(fn):  # noqa: ANN001, ANN201
@@ -42,12 +40,7 @@ def timed(fn):  # noqa: ANN001, ANN201
 def main() -> None:
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_jsonl(Path(tmp) / "rmgap.jsonl", make_records(long_text=False))
-        url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
-        init_db(url)
-        engine = get_engine(url)
-        bid = import_benchmark(engine=engine, path=path, name="rmgap").benchmark_id
-        n_labels = seed_labels(engine, bid, rng)
+        engine, bid, n_labels = labelled_benchmark(Path(tmp), rng)
         labels = counted_labels(engine=engine, benchmark_id=bid).labels
         data = truth.crowd_frame(labels, truth.key_positions(engine=engine, benchmark_id=bid))
         print(f"labels: {n_labels} ({len(data)} decided), annotators: {N_ANNOTATORS}")

@@ -217,9 +217,9 @@ for event in pending_keys():
             ws["error"] = error
 
 back_item = st.session_state.get("back_item")
-prog = assignment.progress(engine=eng, user_id=uid, study_id=sid)
-if crowd_sid is not None:
-    prog = crowd_progress(eng, uid, crowd_sid) or prog
+# A participant's progress counts checks too (the stream's); anyone else's, the study's items.
+prog = (crowd_progress(eng, uid, crowd_sid) if crowd_sid is not None else None) \
+    or assignment.progress(engine=eng, user_id=uid, study_id=sid)
 previous = ann.previous_label(engine=eng, user_id=uid, study_id=sid, before_item_id=back_item)
 
 

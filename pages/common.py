@@ -84,12 +84,20 @@ def choose_benchmark(*, key: str = "benchmark_picker") -> int | None:
     if not rows:
         st.info("No benchmark yet. Import one with `rmgap-annot import-benchmark FILE`.")
         return None
-    ids = [b.id for b in rows]
-    current = st.session_state.get("benchmark_id")
-    index = ids.index(current) if current in ids else len(ids) - 1
-    chosen = st.selectbox("Benchmark", rows, index=index, format_func=lambda b: f"{b.name} ({b.n_records} {'records' if b.format == 'rmgap' else b.format + ' entries'})", key=key)
-    st.session_state["benchmark_id"] = chosen.id
+    chosen = _remembered_select("Benchmark", rows, "benchmark_id", key=key,
+                                format_func=lambda b: f"{b.name} ({b.n_records} {'records' if b.format == 'rmgap' else b.format + ' entries'})")
     return chosen.id
+
+
+def _remembered_select(label: str, rows: list, remembered: str, *, key: str, format_func):  # noqa: ANN001, ANN202
+    """A selectbox over rows with ``.id`` that opens on the one chosen last (session state ``remembered``),
+    else the newest, and remembers the choice for the other pages."""
+    ids = [r.id for r in rows]
+    current = st.session_state.get(remembered)
+    chosen = st.selectbox(label, rows, index=ids.index(current) if current in ids else len(ids) - 1, key=key,
+                          format_func=format_func)
+    st.session_state[remembered] = chosen.id
+    return chosen
 
 
 def mark_simulated(benchmark_id: int) -> None:
@@ -156,12 +164,8 @@ def choose_study(*, key: str = "study_picker") -> int | None:
     if not rows:
         st.info("No study yet. Import a benchmark with `rmgap-annot import-benchmark FILE` (it gets one study).")
         return None
-    ids = [s.id for s in rows]
-    current = st.session_state.get("study_id")
-    index = ids.index(current) if current in ids else len(ids) - 1
-    chosen = st.selectbox("Study", rows, index=index, key=key,
-                          format_func=lambda s: f"{s.name} ({s.benchmark}: {s.labels:,} labels, {s.members} people)")
-    st.session_state["study_id"] = chosen.id
+    chosen = _remembered_select("Study", rows, "study_id", key=key,
+                                format_func=lambda s: f"{s.name} ({s.benchmark}: {s.labels:,} labels, {s.members} people)")
     st.session_state["benchmark_id"] = chosen.benchmark_id
     return chosen.id
 

@@ -22,7 +22,8 @@ from rmgap_annot.db import session_scope
 from rmgap_annot.exclusions import counted_labels
 from rmgap_annot.formats.benchmark_metrics import RULES, benchmark_comparison, benchmark_metrics
 from rmgap_annot.formats.common import Candidate, Item, plurality_picks
-from rmgap_annot.models import Benchmark, Item as ItemRow, Record, Response, Score, Scorer
+from rmgap_annot.formats.store import responses_by_record
+from rmgap_annot.models import Benchmark, Item as ItemRow, Record, Score, Scorer
 from rmgap_annot.stats.bootstrap import DRAWS, SEED
 from rmgap_annot.stats.ratings import question_alpha
 
@@ -39,14 +40,8 @@ def load_format_items(*, engine: Engine, benchmark_id: int) -> tuple[str, list[I
             .where(ItemRow.benchmark_id == benchmark_id)
             .order_by(Record.file_path, Record.line_no, ItemRow.prompt_index)
         ).all()
-        candidates: dict[int, list[Candidate]] = {}
-        for pk, key, text in session.execute(
-            select(Response.record_pk, Response.key, Response.text)
-            .join(Record, Record.id == Response.record_pk)
-            .where(Record.benchmark_id == benchmark_id)
-            .order_by(Response.record_pk, Response.position)
-        ).all():
-            candidates.setdefault(pk, []).append(Candidate(key, text))
+        candidates = {pk: [Candidate(key, text) for key, text in pairs]
+                      for pk, pairs in responses_by_record(session, benchmark_id).items()}
         items, refs = [], {}
         for row, rid in rows:
             conversation = json.loads(row.context_json) if row.context_json else None

@@ -213,6 +213,19 @@ def _last_user_turn(conversation: list[dict[str, str]] | None) -> str:
     return ""
 
 
+def responses_by_record(session, benchmark_id: int) -> dict[int, list[tuple[str, str]]]:  # noqa: ANN001
+    """Record pk -> its candidates (key, text) in file order: one query for a whole benchmark."""
+    out: dict[int, list[tuple[str, str]]] = {}
+    for pk, key, text in session.execute(
+        select(Response.record_pk, Response.key, Response.text)
+        .join(Record, Record.id == Response.record_pk)
+        .where(Record.benchmark_id == benchmark_id)
+        .order_by(Response.record_pk, Response.position)
+    ).all():
+        out.setdefault(pk, []).append((key, text))
+    return out
+
+
 def stored_entries(*, engine: Engine, benchmark_id: int, record_ids: set[str] | None = None) -> list[Entry]:
     """The benchmark's entries as read (file order), rebuilt from the stored originals; only ``record_ids`` when given.
 

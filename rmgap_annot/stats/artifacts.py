@@ -741,17 +741,11 @@ def read_organic_prompts(path: str | Path) -> OrganicPrompts:
 def load_candidate_items(*, engine: Engine, benchmark_id: int) -> list[CandidateItem]:
     """Every item of an imported benchmark with its candidates' texts (any format lands in these tables)."""
     from rmgap_annot.db import session_scope
-    from rmgap_annot.models import Item, Record, Response
+    from rmgap_annot.formats.store import responses_by_record
+    from rmgap_annot.models import Item, Record
 
     with session_scope(engine) as session:
-        responses: dict[int, list[tuple[str, str]]] = {}
-        for pk, key, text in session.execute(
-            select(Response.record_pk, Response.key, Response.text)
-            .join(Record, Record.id == Response.record_pk)
-            .where(Record.benchmark_id == benchmark_id)
-            .order_by(Response.record_pk, Response.position)
-        ).all():
-            responses.setdefault(pk, []).append((key, text))
+        responses = responses_by_record(session, benchmark_id)
         rows = session.execute(
             select(Item.id, Item.record_pk, Record.record_id, Item.domain, Item.text, Item.winner_key)
             .join(Record, Record.id == Item.record_pk)

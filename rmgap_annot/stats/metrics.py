@@ -107,6 +107,19 @@ def average(values: Mapping[str, Optional[float]]) -> Optional[float]:
     return sum(present) / len(present) if present else None
 
 
+def mark_undefined(values: dict[str, dict[str, float | None]], d: str, n_items: int,
+                   defined: dict[str, dict[str, bool]], reasons: dict[str, dict[str, str]]) -> None:
+    """Domain ``d`` of each metric: defined or not, and why not. A domain with items but no usable
+    score gets RMGAP's 0.0 (it enters Avg, as in its evaluator), marked undefined with ALL_NAN."""
+    for m, by_domain in values.items():
+        defined[m][d] = by_domain[d] is not None
+        if by_domain[d] is None and n_items:
+            by_domain[d] = 0.0
+            reasons[m][d] = ALL_NAN
+        elif by_domain[d] is None:
+            reasons[m][d] = f"no {d} items"
+
+
 def with_avg(per_domain: Mapping[str, Optional[float]]) -> dict[str, Optional[float]]:
     out = {d: per_domain.get(d) for d in DOMAINS}
     out["Avg"] = average(out)
@@ -148,13 +161,7 @@ def rmgap_metrics(items: Iterable[ScoredItem], *, complete_groups_only: bool = F
     for d in DOMAINS:
         pair[d] = pair_won[d] / pair_total[d] if pair_total[d] else None
         bon_acc[d] = sum(bon[d]) / len(bon[d]) if bon[d] else None
-        for m, values in (("Pair", pair), ("BoN", bon_acc)):
-            defined[m][d] = values[d] is not None
-            if values[d] is None and n_items[d]:
-                values[d] = 0.0
-                reasons[m][d] = ALL_NAN
-            elif values[d] is None:
-                reasons[m][d] = f"no {d} items"
+        mark_undefined({"Pair": pair, "BoN": bon_acc}, d, n_items[d], defined, reasons)
         flags = []
         for rankings in groups[d].values():
             if len(rankings) != PROMPTS_PER_GROUP:

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from rmgap_annot.db import session_scope
-from rmgap_annot.stats.metrics import ALL_NAN, PROMPTS_PER_GROUP, with_avg
+from rmgap_annot.stats.metrics import PROMPTS_PER_GROUP, mark_undefined, with_avg
 from rmgap_annot.models import Item, Record, Response, Score
 from rmgap_annot.settings import DOMAINS
 
@@ -273,13 +273,7 @@ def rmgap_metrics(layout: Layout, out: Outcomes, sel: np.ndarray, grp: Groups, *
         won, total, n_ok = int(out.won[sel][ok].sum()), int(out.total[sel][ok].sum()), int(ok.sum())
         pair[d] = won / total if total else None
         bon[d] = int(out.best[sel][ok].sum()) / n_ok if n_ok else None
-        for m, values in (("Pair", pair), ("BoN", bon)):
-            defined[m][d] = values[d] is not None
-            if values[d] is None and n_items[d]:
-                values[d] = 0.0
-                reasons[m][d] = ALL_NAN
-            elif values[d] is None:
-                reasons[m][d] = f"no {d} items"
+        mark_undefined({"Pair": pair, "BoN": bon}, d, n_items[d], defined, reasons)
         g_in = grp.domain == d
         counted = g_in & grp.complete if complete_groups_only else g_in
         n_flags = int(counted.sum())
